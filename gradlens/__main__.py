@@ -1,0 +1,5 @@
+import sys
+
+from gradlens.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Analysis of captured gradients: pure functions, arrays in and arrays out (no torch, no streamlit)."""

@@ -1,0 +1,42 @@
+"""Views of a run: gradients of a module, layer or block, by language and task, over steps.
+
+A layer's (or block's) gradient is the concatenation of its modules' gradients, so its sketch
+is the concatenation of theirs: inner products add over modules, and no new collisions appear.
+
+    python -c "from gradlens.store import Run; from gradlens.analysis.views import *; \\
+               print(unit_sketches(Run('runs/x'), 'speech_encoder.encoder.layers.0').shape)"
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradlens.modules import groups
+from gradlens.store import Run
+
+
+def units(run: Run, granularity: str) -> dict[str, list[int]]:
+    """The units of ``granularity`` (module, layer, block) and their module indices."""
+    return groups(run.modules.name, granularity)
+
+
+def unit_of(run: Run, key: str) -> list[int]:
+    """Module indices of ``key``: a module, a layer or a block name."""
+    for granularity in ("module", "layer", "block"):
+        found = units(run, granularity).get(key)
+        if found:
+            return found
+    raise KeyError(f"{key!r} is no module, layer or block of {run.path}")
+
+
+def unit_sketches(run: Run, key: str, steps=None) -> np.ndarray:
+    """Sketches of unit ``key``: ``[S, L, T, n_modules * k]`` over the done (or given) steps."""
+    parts = [run.sketch(m, steps) for m in unit_of(run, key)]
+    return np.concatenate(parts, axis=-1)
+
+
+def mean_gradients(sketches: np.ndarray) -> np.ndarray:
+    """Mean over steps: ``[S, L, T, D]`` -> ``[L, T, D]``."""
+    if sketches.shape[0] == 0:
+        raise ValueError("no completed steps to average")
+    return sketches.mean(axis=0)

@@ -1,0 +1,157 @@
+"""The gradlens command line: probe, info, demo, app.
+
+    python -m gradlens probe --languages spa deu fin --steps 10
+    python -m gradlens info runs/<id>
+    python -m gradlens app          # makes the demo run if there is none, then serves the app
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+RUNS_ENV = "GRADLENS_RUNS"
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get(RUNS_ENV, "runs"))
+
+
+def _add_dataclass_flags(parser: argparse.ArgumentParser, cls) -> None:
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        flag = "--" + f.name.replace("_", "-")
+        helptext = f"{f.metadata.get('help', '')} (default: {default})"
+        if isinstance(default, list):
+            parser.add_argument(flag, nargs="+", default=default, help=helptext)
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=helptext)
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step")
+
+    def on_step(done: int, _total: int, seconds: float) -> None:
+        bar.n = done
+        bar.set_postfix(steps_per_s=f"{1 / max(seconds, 1e-9):.2f}")
+        bar.refresh()
+
+    return bar, on_step
+
+
+def cmd_probe(args) -> int:
+    from probes.loop import ProbeConfig, probe
+
+    cfg = ProbeConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ProbeConfig)})
+    bar, on_step = _progress(cfg.steps, "probe")
+    with bar:
+        out = probe(cfg, runs_dir(), on_step=on_step)
+    print(out)
+    return 0
+
+
+def cmd_info(args) -> int:
+    from gradlens.store import Run
+
+    with Run(args.run) as run:
+        print(f"run        {run.path.parent}")
+        print(f"model      {run.model}")
+        print(f"languages  {' '.join(run.languages)}")
+        print(f"tasks      {' '.join(run.tasks)}")
+        print(f"modules    {len(run.modules)} ({int(run.modules.n_params.sum()):,} parameters, "
+              f"{int(run.modules.exact.sum())} stored exactly)")
+        print(f"steps done {len(run.done_steps)} of {run.planned_steps}")
+        print(f"sketch     k={run.sketch_dim}, seed={run.sketch_seed}")
+        print(f"size       {run.size_bytes() / 1e6:.1f} MB")
+        if args.modules:
+            for name, n, exact in zip(run.modules.name, run.modules.n_params, run.modules.exact):
+                print(f"  {name:60s} {int(n):>12,}{'  exact' if exact else ''}")
+    return 0
+
+
+DEMO_NAME = "demo"
+
+
+def demo_config():
+    from probes.loop import ProbeConfig
+
+    return ProbeConfig(steps=16, train_steps_between=4, sketch_dim=512,
+                       out=str(runs_dir() / DEMO_NAME))
+
+
+def ensure_demo() -> Path:
+    """Make (or finish) the demo run on the embedded default, with a progress bar."""
+    from gradlens.store import Run, RunError
+    from probes.loop import probe
+
+    cfg = demo_config()
+    out = Path(cfg.out)
+    try:
+        with Run(out) as run:
+            if len(run.done_steps) >= cfg.steps:
+                return out
+    except RunError:
+        pass
+    bar, on_step = _progress(cfg.steps, "demo run (tiny SeamlessM4T, spoken numbers, CPU)")
+    with bar:
+        probe(cfg, runs_dir(), on_step=on_step)
+    return out
+
+
+def cmd_demo(args) -> int:
+    print(ensure_demo())
+    return 0
+
+
+def cmd_app(args) -> int:
+    ensure_demo()
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+           "--server.address", args.address, "--server.port", str(args.port),
+           "--browser.gatherUsageStats", "false"]
+    print(f"gradlens: serving on http://{args.address}:{args.port}")
+    return subprocess.call(cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from probes.loop import ProbeConfig
+
+    parser = argparse.ArgumentParser(prog="gradlens", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("probe", help="capture per-module gradients into runs/<id>/grads.h5")
+    _add_dataclass_flags(p, ProbeConfig)
+    p.set_defaults(func=cmd_probe)
+    p = sub.add_parser("info", help="languages, tasks, modules, steps done and size of a run")
+    p.add_argument("run", help="run directory or grads.h5 file")
+    p.add_argument("--modules", action="store_true", help="also list every module (default: off)")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("demo", help="make the demo run on the embedded default if it is missing")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("app", help="make the demo run if missing, then serve the Streamlit app")
+    p.add_argument("--address", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
+    p.set_defaults(func=cmd_app)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from gradlens.store import RunError
+    from gradlens.corpus import ManifestError
+    from probes.models import ModelNotFound
+
+    try:
+        return args.func(args)
+    except (RunError, ManifestError, ModelNotFound, KeyError, ValueError) as exc:
+        print(f"gradlens: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Corpora: the embedded spoken-numbers corpus and manifests of real data.
+
+Both give ``Example`` rows: 16 kHz mono float32 audio, the source-language transcript (for ASR)
+and the English translation (for ST). The spoken-numbers corpus needs nothing but pip wheels:
+numbers, ordinals and years written by ``num2words`` and spoken by the espeak-ng library that
+the ``espeakng-loader`` wheel ships (loaded with ctypes).
+
+    python -m gradlens.corpus spa deu fin   # prints a few examples per language
+"""
+
+from __future__ import annotations
+
+import csv
+import ctypes
+import threading
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gradlens.languages import LANGUAGES, TARGET
+
+SAMPLE_RATE = 16_000
+SPLITS = ("train", "dev", "test")
+MANIFEST_COLUMNS = ("audio", "src_lang", "tgt_lang", "transcript", "translation")
+# Numbers each kind draws from.
+_RANGES = {"cardinal": (0, 9999), "ordinal": (1, 100), "year": (1100, 2099)}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One utterance. ``audio`` has shape ``[samples]``, float32 in [-1, 1], 16 kHz."""
+
+    id: str
+    src_lang: str
+    tgt_lang: str
+    transcript: str
+    translation: str
+    audio: np.ndarray = field(repr=False)
+
+
+# -- splits -----------------------------------------------------------------------------------
+def split_of(number: int) -> str:
+    """The split of a number, whatever its kind or language: 80 % train, 10 % dev, 10 % test.
+
+    Fixed for all seeds, so no number spoken in training is ever tested on.
+    """
+    bucket = zlib.crc32(f"gradlens-split-{number}".encode()) % 100
+    return "train" if bucket < 80 else "dev" if bucket < 90 else "test"
+
+
+def numbers(kind: str, split: str) -> np.ndarray:
+    """All numbers of ``kind`` in ``split``, ascending."""
+    lo, hi = _RANGES[kind]
+    return np.array([n for n in range(lo, hi + 1) if split_of(n) == split])
+
+
+def write_number(n: int, kind: str, lang: str) -> str:
+    """``n`` written as words in ``lang`` (``eng`` for the English translation)."""
+    from num2words import num2words
+
+    spec = TARGET if lang == TARGET.code else LANGUAGES[lang]
+    return num2words(n, lang=spec.num2words, to=kind)
+
+
+# -- espeak-ng --------------------------------------------------------------------------------
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                   ctypes.c_void_p)
+_ESPEAK_RATE, _ESPEAK_PITCH = 1, 3
+_POS_CHARACTER, _CHARS_UTF8 = 1, 1
+
+
+class Espeak:
+    """The espeak-ng C library from the ``espeakng-loader`` wheel, synchronous mode.
+
+    The library keeps global state, so one instance per process serialises calls with a lock.
+    """
+
+    _instance: "Espeak | None" = None
+    _lock = threading.Lock()
+
+    def __init__(self):
+        import espeakng_loader
+
+        self._lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
+        data = espeakng_loader.get_data_path().encode()
+        self.rate = self._lib.espeak_Initialize(2, 0, data, 0)  # 2 = AUDIO_OUTPUT_SYNCHRONOUS
+        if self.rate <= 0:
+            raise RuntimeError(f"espeak-ng failed to initialise with data at {data.decode()}")
+        self._chunks: list[np.ndarray] = []
+        self._callback = _SYNTH_CALLBACK(self._collect)  # kept alive as long as the library
+        self._lib.espeak_SetSynthCallback(self._callback)
+        self._lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint,
+                                           ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+                                           ctypes.c_void_p, ctypes.c_void_p]
+
+    @classmethod
+    def get(cls) -> "Espeak":
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = Espeak()
+            return cls._instance
+
+    def _collect(self, wav, n, _events) -> int:
+        if n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        return 0
+
+    def speak(self, text: str, voice: str, rate: int = 175, pitch: int = 50) -> np.ndarray:
+        """Audio of ``text`` at the library's rate (22050 Hz), int16 samples."""
+        with self._lock:
+            if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise ValueError(f"espeak-ng has no voice {voice!r}")
+            self._lib.espeak_SetParameter(_ESPEAK_RATE, int(rate), 0)
+            self._lib.espeak_SetParameter(_ESPEAK_PITCH, int(pitch), 0)
+            self._chunks = []
+            data = text.encode("utf-8") + b"\0"
+            err = self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            if err != 0:
+                raise RuntimeError(f"espeak-ng failed to speak {text!r} (error {err})")
+            chunks, self._chunks = self._chunks, []
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+
+def to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Resample int16 or float audio to 16 kHz mono float32 in [-1, 1]."""
+    from scipy.signal import resample_poly
+
+    x = np.asarray(samples)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    x = x.astype(np.float32) / 32768.0 if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
+    if rate != SAMPLE_RATE:
+        g = np.gcd(int(rate), SAMPLE_RATE)
+        x = resample_poly(x, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
+    return x
+
+
+# -- the spoken-numbers corpus ----------------------------------------------------------------
+class SpokenNumbers:
+    """Numbers, ordinals and years spoken in many languages, translated to English.
+
+    Deterministic for a seed: ``example(lang, kind, n)`` always gives the same audio, and
+    ``batch(lang, split, size, step)`` the same numbers. Speed and pitch vary per utterance.
+    """
+
+    name = "spoken-numbers"
+
+    def __init__(self, languages: list[str] | None = None, seed: int = 0):
+        languages = list(languages or LANGUAGES)
+        unknown = [code for code in languages if code not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"spoken-numbers has no language(s) {unknown}; "
+                             f"choose from {sorted(LANGUAGES)}")
+        self.languages = languages
+        self.seed = seed
+
+    def example(self, lang: str, kind: str, n: int) -> Example:
+        spec = LANGUAGES[lang]
+        if kind not in spec.kinds:
+            raise ValueError(f"num2words cannot write {kind} numbers in {lang}; it can {spec.kinds}")
+        rng = np.random.default_rng([self.seed, zlib.crc32(f"{lang}/{kind}/{n}".encode())])
+        rate, pitch = int(rng.integers(140, 211)), int(rng.integers(30, 71))
+        text = write_number(n, kind, lang)
+        raw = Espeak.get().speak(text, spec.voice, rate=rate, pitch=pitch)
+        return Example(
+            id=f"{lang}-{kind}-{n}",
+            src_lang=lang,
+            tgt_lang=TARGET.code,
+            transcript=text,
+            translation=write_number(n, kind, TARGET.code),
+            audio=to_16k(raw, Espeak.get().rate),
+        )
+
+    def items(self, split: str, size: int, step: int) -> list[tuple[str, int]]:
+        """The (kind, number) pairs of batch ``step``: the same for every language (paired)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        rng = np.random.default_rng([self.seed, step, SPLITS.index(split)])
+        kinds = rng.choice(list(_RANGES), size=size)
+        return [(str(kind), int(rng.choice(numbers(kind, split)))) for kind in kinds]
+
+    def batch(self, lang: str, split: str, size: int, step: int) -> list[Example]:
+        """Batch ``step`` of ``lang``; a kind the language lacks is spoken as a cardinal."""
+        kinds = LANGUAGES[lang].kinds
+        return [self.example(lang, kind if kind in kinds else "cardinal", n)
+                for kind, n in self.items(split, size, step)]
+
+    def texts(self, per_language: int = 400) -> list[str]:
+        """Transcripts and translations for training a tokenizer, deterministic."""
+        out = []
+        for kind, (lo, hi) in _RANGES.items():
+            values = np.linspace(lo, hi, per_language // len(_RANGES)).astype(int)
+            out += [write_number(int(n), kind, TARGET.code) for n in values]
+            for lang in self.languages:
+                if kind in LANGUAGES[lang].kinds:
+                    out += [write_number(int(n), kind, lang) for n in values]
+        return out
+
+
+# -- manifests --------------------------------------------------------------------------------
+class ManifestError(ValueError):
+    """A malformed manifest or a missing or unreadable audio file; says file, line and field."""
+
+
+def read_audio(path: Path) -> np.ndarray:
+    import soundfile
+
+    data, rate = soundfile.read(str(path), dtype="float32", always_2d=False)
+    return to_16k(data, rate)
+
+
+class Manifest:
+    """A TSV manifest with columns ``audio, src_lang, tgt_lang, transcript, translation``.
+
+    ``audio`` paths are relative to the manifest's folder unless absolute. Rows are checked when
+    the manifest is read; audio is read when a batch needs it. Every error names the manifest,
+    the line (1 = the header) and the field.
+    """
+
+    name = "manifest"
+
+    def __init__(self, path: str | Path, seed: int = 0):
+        self.path = Path(path)
+        self.seed = seed
+        if not self.path.exists():
+            raise ManifestError(f"{self.path}: manifest not found")
+        self.rows: dict[str, list[tuple[int, dict]]] = {}
+        with open(self.path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+            header = reader.fieldnames or []
+            missing = [c for c in MANIFEST_COLUMNS if c not in header]
+            if missing:
+                raise ManifestError(f"{self.path}:1: missing column(s) {missing}; "
+                                    f"the header has {header}, expected {list(MANIFEST_COLUMNS)}")
+            for line, row in enumerate(reader, start=2):
+                if None in row or any(row[c] is None for c in header):
+                    raise ManifestError(f"{self.path}:{line}: expected {len(header)} tab-separated "
+                                        "fields, found a different number")
+                for column in MANIFEST_COLUMNS:
+                    if not row[column].strip():
+                        raise ManifestError(f"{self.path}:{line}: field '{column}' is empty")
+                audio = Path(row["audio"])
+                audio = audio if audio.is_absolute() else self.path.parent / audio
+                if not audio.exists():
+                    raise ManifestError(f"{self.path}:{line}: field 'audio': file {audio} not found")
+                row["audio"] = str(audio)
+                self.rows.setdefault(row["src_lang"], []).append((line, row))
+        if not self.rows:
+            raise ManifestError(f"{self.path}: no rows after the header")
+        self.languages = sorted(self.rows)
+
+    def example(self, line: int, row: dict) -> Example:
+        try:
+            audio = read_audio(Path(row["audio"]))
+        except Exception as exc:  # soundfile raises several types; all mean "unreadable"
+            raise ManifestError(f"{self.path}:{line}: field 'audio': cannot read {row['audio']} "
+                                f"({exc})") from None
+        return Example(id=f"{self.path.stem}:{line}", src_lang=row["src_lang"],
+                       tgt_lang=row["tgt_lang"], transcript=row["transcript"],
+                       translation=row["translation"], audio=audio)
+
+    def batch(self, lang: str, split: str, size: int, step: int) -> list[Example]:
+        """Batch ``step`` of ``lang``, sampled with replacement; a manifest is one split."""
+        if lang not in self.rows:
+            raise ManifestError(f"{self.path}: no rows with src_lang {lang!r}; it has {self.languages}")
+        rows = self.rows[lang]
+        rng = np.random.default_rng([self.seed, step, zlib.crc32(lang.encode())])
+        return [self.example(*rows[i]) for i in rng.integers(0, len(rows), size=size)]
+
+    def texts(self, per_language: int = 0) -> list[str]:
+        return [r[c] for rows in self.rows.values() for _, r in rows for c in ("transcript", "translation")]
+
+
+if __name__ == "__main__":
+    import sys
+
+    corpus = SpokenNumbers(sys.argv[1:] or ["spa", "deu", "fin"])
+    for code in corpus.languages:
+        for ex in corpus.batch(code, "train", 3, 0):
+            print(f"{ex.id:22s} {len(ex.audio) / SAMPLE_RATE:4.2f}s  {ex.transcript!r} -> {ex.translation!r}")

@@ -1,0 +1,344 @@
+"""The run store: ``runs/<id>/grads.h5``, schema 1 (see ``docs/design.md``).
+
+Only reads and writes. ``RunWriter`` creates or resumes a file in HDF5 SWMR mode, appends one
+probe step at a time and flushes after each, so a killed probe leaves a valid file that the
+same command resumes. ``Run`` reads it (also while it is being written) in chunked slices.
+
+    python -m gradlens info runs/<id>
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from gradlens import __version__
+from gradlens.h5repair import clear_status_flags
+
+SCHEMA = 1
+GRADS_FILE = "grads.h5"
+_STR = h5py.string_dtype()
+_REQUIRED = ("languages", "tasks", "modules/name", "modules/n_params", "modules/kind",
+             "modules/exact", "sketch", "sq_norm", "loss", "steps/done")
+_ATTRS = ("schema", "created", "model", "model_config", "probe_config", "sketch_dim",
+          "sketch_seed", "gradlens_version")
+# probe_config fields that may differ on resume: more steps extends a run.
+_EXTENDABLE = {"steps"}
+
+
+class RunError(ValueError):
+    """A run file that cannot be used, with the file and the reason in the message."""
+
+
+@dataclass(frozen=True)
+class ModuleTable:
+    """The captured modules, in model order. Arrays have shape ``[M]``."""
+
+    name: list[str]
+    n_params: np.ndarray
+    kind: list[str]
+    exact: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+    def index(self, names: list[str]) -> list[int]:
+        where = {n: i for i, n in enumerate(self.name)}
+        missing = [n for n in names if n not in where]
+        if missing:
+            raise KeyError(f"unknown module(s) {missing}; the run has {len(self.name)} modules")
+        return [where[n] for n in names]
+
+
+def grads_path(run: str | Path) -> Path:
+    """``run`` may be a run directory or the ``.h5`` file itself."""
+    run = Path(run)
+    return run if run.suffix in (".h5", ".hdf5") else run / GRADS_FILE
+
+
+class RunWriter:
+    """Create or resume ``grads.h5`` and append probe steps to it.
+
+    Shapes: ``sketch`` ``[L, T, M, k]``, ``sq_norm`` ``[L, T, M]``, ``loss`` ``[L, T]`` per step.
+    Holds an exclusive ``flock`` on ``grads.h5.lock`` while open, so a second writer is refused
+    and stale SWMR flags left by a killed writer can be cleared safely.
+    """
+
+    def __init__(self, path: str | Path, *, languages: list[str], tasks: list[str],
+                 modules: ModuleTable, sketch_dim: int, sketch_seed: int, model: str,
+                 model_config: dict, probe_config: dict, dtype: str = "float16"):
+        self.path = grads_path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _acquire_lock(self.path)
+        try:
+            if self.path.exists():
+                self._file = self._resume(languages, tasks, modules, sketch_dim, sketch_seed,
+                                          model, probe_config)
+            else:
+                self._file = self._create(languages, tasks, modules, sketch_dim, sketch_seed,
+                                          model, model_config, probe_config, dtype)
+        except BaseException:
+            self._lock.close()
+            raise
+        self._done = self._file["steps/done"]
+
+    # -- creation and resumption -------------------------------------------------------------
+    def _create(self, languages, tasks, modules, k, seed, model, model_config, probe_config,
+                dtype) -> h5py.File:
+        tmp = self.path.with_suffix(".h5.tmp")
+        f = h5py.File(tmp, "w", libver="latest")
+        L, T, M = len(languages), len(tasks), len(modules)
+        f.attrs.update({
+            "schema": SCHEMA,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "model": model,
+            "model_config": json.dumps(model_config, sort_keys=True, default=str),
+            "probe_config": json.dumps(probe_config, sort_keys=True),
+            "sketch_dim": k,
+            "sketch_seed": seed,
+            "gradlens_version": __version__,
+        })
+        f.create_dataset("languages", data=np.array(languages, dtype=object), dtype=_STR)
+        f.create_dataset("tasks", data=np.array(tasks, dtype=object), dtype=_STR)
+        g = f.create_group("modules")
+        g.create_dataset("name", data=np.array(modules.name, dtype=object), dtype=_STR)
+        g.create_dataset("n_params", data=np.asarray(modules.n_params, dtype=np.int64))
+        g.create_dataset("kind", data=np.array(modules.kind, dtype=object), dtype=_STR)
+        g.create_dataset("exact", data=np.asarray(modules.exact, dtype=bool))
+        # Chunks follow what the pages read: one module, all languages and tasks, per step.
+        f.create_dataset("sketch", shape=(0, L, T, M, k), maxshape=(None, L, T, M, k),
+                         chunks=(1, L, T, 1, k), dtype=dtype)
+        f.create_dataset("sq_norm", shape=(0, L, T, M), maxshape=(None, L, T, M),
+                         chunks=(1, L, T, M), dtype="float32")
+        f.create_dataset("loss", shape=(0, L, T), maxshape=(None, L, T), chunks=(64, L, T),
+                         dtype="float32")
+        f.create_dataset("steps/done", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=bool)
+        f.close()
+        os.replace(tmp, self.path)  # a half-created file never carries the real name
+        return self._open_swmr()
+
+    def _resume(self, languages, tasks, modules, k, seed, model, probe_config) -> h5py.File:
+        clear_status_flags(self.path)  # we hold the lock: any flags are a dead writer's
+        run = Run(self.path)
+        try:
+            diffs = []
+            if run.languages != list(languages):
+                diffs.append(f"languages: file has {run.languages}, asked {list(languages)}")
+            if run.tasks != list(tasks):
+                diffs.append(f"tasks: file has {run.tasks}, asked {list(tasks)}")
+            if run.sketch_dim != k:
+                diffs.append(f"sketch_dim: file has {run.sketch_dim}, asked {k}")
+            if run.sketch_seed != seed:
+                diffs.append(f"sketch_seed: file has {run.sketch_seed}, asked {seed}")
+            if run.model != model:
+                diffs.append(f"model: file has {run.model!r}, asked {model!r}")
+            if run.modules.name != list(modules.name):
+                diffs.append("modules: the model's modules differ from the file's")
+            for key in sorted(set(run.probe_config) | set(probe_config)):
+                if key in _EXTENDABLE:
+                    continue
+                old, new = run.probe_config.get(key), probe_config.get(key)
+                if old != new:
+                    diffs.append(f"{key}: file has {old!r}, asked {new!r}")
+        finally:
+            run.close()
+        if diffs:
+            raise RunError(f"{self.path} was made with another configuration; "
+                           + "; ".join(diffs) + ". Use another output directory or the same settings.")
+        f = self._open_swmr()
+        return f
+
+    def _open_swmr(self) -> h5py.File:
+        f = h5py.File(self.path, "r+", libver="latest")
+        f.swmr_mode = True
+        return f
+
+    # -- writing -------------------------------------------------------------------------------
+    @property
+    def done(self) -> np.ndarray:
+        """``[S]`` bool: which step rows are complete."""
+        return self._done[:]
+
+    def first_undone(self) -> int:
+        done = self.done
+        missing = np.flatnonzero(~done)
+        return int(missing[0]) if missing.size else int(done.size)
+
+    def append(self, step: int, sketch: np.ndarray, sq_norm: np.ndarray, loss: np.ndarray) -> None:
+        """Write step ``step`` and flush; it counts as done only once all of it is on disk."""
+        f = self._file
+        rows = max(step + 1, f["steps/done"].shape[0])
+        for name in ("sketch", "sq_norm", "loss", "steps/done"):
+            if f[name].shape[0] < rows:
+                f[name].resize(rows, axis=0)
+        f["sketch"][step] = sketch
+        f["sq_norm"][step] = sq_norm
+        f["loss"][step] = loss
+        f.flush()  # the data first: a kill between the two flushes leaves the step undone
+        f["steps/done"][step] = True
+        f.flush()
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()
+            self._file = None
+        self._lock.close()
+
+    def __enter__(self) -> "RunWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _acquire_lock(path: Path):
+    lock = open(path.with_name(path.name + ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RunError(f"{path} is being written by another probe (its lock file is held)") from None
+    return lock
+
+
+class Run:
+    """Read a ``grads.h5`` (schema 1), also while a probe is still writing it.
+
+    Raises ``RunError`` naming the file and the missing or wrong field when it is not a run.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = grads_path(path)
+        if not self.path.exists():
+            raise RunError(f"{self.path}: no such run file")
+        try:
+            self._file = h5py.File(self.path, "r", libver="latest", swmr=True, locking=False)
+        except OSError as exc:
+            raise RunError(f"{self.path}: not a readable HDF5 file ({exc})") from None
+        try:
+            self._validate()
+            f = self._file
+            self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
+            self.languages = [s.decode() if isinstance(s, bytes) else s for s in f["languages"][:]]
+            self.tasks = [s.decode() if isinstance(s, bytes) else s for s in f["tasks"][:]]
+            self.modules = ModuleTable(
+                name=[s.decode() for s in f["modules/name"][:]],
+                n_params=f["modules/n_params"][:],
+                kind=[s.decode() for s in f["modules/kind"][:]],
+                exact=f["modules/exact"][:],
+            )
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _validate(self) -> None:
+        f = self._file
+        missing = [a for a in _ATTRS if a not in f.attrs]
+        if missing:
+            raise RunError(f"{self.path}: not a gradlens run (missing attribute(s) {missing})")
+        if int(f.attrs["schema"]) != SCHEMA:
+            raise RunError(f"{self.path}: schema {f.attrs['schema']}, this gradlens reads {SCHEMA}")
+        gone = [p for p in _REQUIRED if p not in f]
+        if gone:
+            raise RunError(f"{self.path}: missing dataset(s) {gone}")
+        L, T, M = len(f["languages"]), len(f["tasks"]), len(f["modules/name"])
+        k = int(f.attrs["sketch_dim"])
+        if f["sketch"].shape[1:] != (L, T, M, k):
+            raise RunError(f"{self.path}: /sketch has shape {f['sketch'].shape}, "
+                           f"expected (S, {L}, {T}, {M}, {k})")
+
+    # -- metadata -------------------------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        return self.attrs["model"]
+
+    @property
+    def sketch_dim(self) -> int:
+        return int(self.attrs["sketch_dim"])
+
+    @property
+    def sketch_seed(self) -> int:
+        return int(self.attrs["sketch_seed"])
+
+    @property
+    def probe_config(self) -> dict:
+        return json.loads(self.attrs["probe_config"])
+
+    @property
+    def model_config(self) -> dict:
+        return json.loads(self.attrs["model_config"])
+
+    def refresh(self) -> None:
+        """See steps appended since opening (SWMR)."""
+        for name in ("sketch", "sq_norm", "loss", "steps/done"):
+            self._file[name].refresh()
+
+    @property
+    def done_steps(self) -> np.ndarray:
+        """Indices of the completed steps, ascending."""
+        return np.flatnonzero(self._file["steps/done"][:])
+
+    @property
+    def planned_steps(self) -> int:
+        return int(self.probe_config.get("steps", len(self.done_steps)))
+
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size
+
+    # -- data ------------------------------------------------------------------------------------
+    def _steps(self, steps) -> np.ndarray:
+        done = self.done_steps
+        if steps is None:
+            return done
+        steps = np.asarray(steps, dtype=np.int64)
+        bad = np.setdiff1d(steps, done)
+        if bad.size:
+            raise RunError(f"{self.path}: step(s) {bad.tolist()} are not done")
+        return steps
+
+    def sketch(self, module: int, steps=None) -> np.ndarray:
+        """Sketches of one module: ``[S, L, T, k]`` float32 over the done (or given) steps."""
+        steps = self._steps(steps)
+        if steps.size == 0:
+            return np.zeros((0, len(self.languages), len(self.tasks), self.sketch_dim), np.float32)
+        lo, hi = int(steps.min()), int(steps.max()) + 1
+        block = self._file["sketch"][lo:hi, :, :, module, :]  # one contiguous chunked read
+        return block[steps - lo].astype(np.float32)
+
+    def sq_norm(self, steps=None) -> np.ndarray:
+        """Exact squared norms ``[S, L, T, M]`` over the done (or given) steps."""
+        steps = self._steps(steps)
+        if steps.size == 0:
+            return np.zeros((0, len(self.languages), len(self.tasks), len(self.modules)), np.float32)
+        return self._file["sq_norm"][: int(steps.max()) + 1][steps]
+
+    def loss(self, steps=None) -> np.ndarray:
+        """Losses ``[S, L, T]`` over the done (or given) steps."""
+        steps = self._steps(steps)
+        if steps.size == 0:
+            return np.zeros((0, len(self.languages), len(self.tasks)), np.float32)
+        return self._file["loss"][: int(steps.max()) + 1][steps]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,105 @@
+"""Per-module gradient capture: exact squared norms and the sign-and-fold sketch, on device.
+
+Every parameter's ``.grad`` is a view into one flat buffer, laid out module by module and
+padded to a multiple of ``k`` (``gradlens.sketch`` is the numpy reference of the layout and the
+signs). Backward accumulates straight into the buffer, and the capture is a few fused passes
+over it, whatever the number of modules: sign multiply, fold into rows of ``k``, sum the rows
+of each module (one ``index_add``), and the same for the squares. Only ``M x k`` numbers
+leave the device.
+
+Never call ``model.zero_grad()`` (it would replace the views): use ``FlatGradients.zero()``.
+
+    python bench/probe_overhead.py --model tiny
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gradlens import sketch as ref
+from gradlens.modules import kind_of, module_of
+from gradlens.store import ModuleTable
+
+_SIGN_CHUNK = 1 << 24
+
+
+def torch_signs(seed: int, start: int, count: int, device) -> torch.Tensor:
+    """``gradlens.sketch.signs`` computed in torch int64 on ``device`` (bitwise identical)."""
+    out = torch.empty(count, dtype=torch.int8, device=device)
+    for lo in range(0, count, _SIGN_CHUNK):
+        hi = min(count, lo + _SIGN_CHUNK)
+        x = torch.arange(start + lo, start + hi, dtype=torch.int64, device=device)
+        x = (x * ref.GOLDEN + (seed & ref.MASK32)) & ref.MASK32
+        x ^= x >> 16
+        x = (x * ref.M1) & ref.MASK32
+        x ^= x >> 13
+        x = (x * ref.M2) & ref.MASK32
+        x ^= x >> 16
+        out[lo:hi] = (1 - 2 * ((x >> 31) & 1)).to(torch.int8)
+    return out
+
+
+class FlatGradients:
+    """Give every trainable parameter of ``model`` a ``.grad`` that views one flat buffer.
+
+    ``modules`` is the ``ModuleTable`` of the layout; ``capture()`` returns ``(sketch [M, k],
+    sq_norm [M])`` as float32 tensors on the model's device.
+    """
+
+    def __init__(self, model: torch.nn.Module, k: int, seed: int):
+        self.k, self.seed = k, seed
+        by_module: dict[str, list[tuple[str, torch.nn.Parameter]]] = {}
+        for name, param in model.named_parameters():  # tied weights appear once (lm_head=shared)
+            if param.requires_grad:
+                by_module.setdefault(module_of(name), []).append((name, param))
+        names = list(by_module)
+        n_params = np.array([sum(p.numel() for _, p in by_module[m]) for m in names])
+        self.modules = ModuleTable(name=names, n_params=n_params, kind=[kind_of(m) for m in names],
+                                   exact=n_params <= k)
+        starts = ref.offsets(n_params, k)
+        total = int(starts[-1] + ref.padded(int(n_params[-1]), k))
+        first = next(iter(by_module.values()))[0][1]
+        device, dtype = first.device, first.dtype
+        self.flat = torch.zeros(total, dtype=dtype, device=device)
+        self.params = []
+        for m, start in zip(names, starts):
+            offset = int(start)
+            for _, param in by_module[m]:
+                param.grad = self.flat[offset: offset + param.numel()].view_as(param)
+                self.params.append(param)
+                offset += param.numel()
+        self.signs = torch_signs(seed, 0, total, device)
+        for m, start, n in zip(range(len(names)), starts, n_params):
+            if n <= k:  # stored exactly: identity, zero-padded
+                self.signs[int(start): int(start) + k] = 1
+        rows_per_module = [ref.padded(int(n), k) // k for n in n_params]
+        self.row_module = torch.repeat_interleave(
+            torch.arange(len(names), device=device), torch.tensor(rows_per_module, device=device))
+
+    def zero(self) -> None:
+        self.flat.zero_()
+
+    def check_views(self) -> None:
+        """Raise if anything replaced a ``.grad`` view (e.g. ``zero_grad(set_to_none=True)``)."""
+        lo, hi = self.flat.data_ptr(), self.flat.data_ptr() + self.flat.numel() * self.flat.element_size()
+        for p in self.params:
+            if p.grad is None or not lo <= p.grad.data_ptr() < hi:
+                raise RuntimeError("a parameter's .grad no longer views the flat buffer; "
+                                   "use FlatGradients.zero() instead of zero_grad()")
+
+    @torch.no_grad()
+    def capture(self) -> tuple[torch.Tensor, torch.Tensor]:
+        M, k = len(self.modules), self.k
+        rows = self.flat.view(-1, k)
+        sketch = torch.zeros(M, k, dtype=torch.float32, device=self.flat.device)
+        sketch.index_add_(0, self.row_module, (rows * self.signs.view(-1, k)).float())
+        sq = torch.zeros(M, dtype=torch.float32, device=self.flat.device)
+        sq.index_add_(0, self.row_module, rows.float().square().sum(1))
+        return sketch, sq
+
+    def module_grads(self) -> list[np.ndarray]:
+        """The exact flattened gradient of each module (for tests and references), float64."""
+        starts = ref.offsets(self.modules.n_params, self.k)
+        flat = self.flat.detach().double().cpu().numpy()
+        return [flat[s: s + n].copy() for s, n in zip(starts, self.modules.n_params)]
