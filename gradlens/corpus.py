@@ -11,7 +11,11 @@ the ``espeakng-loader`` wheel ships (loaded with ctypes).
 from __future__ import annotations
 
 import csv
-import ctypes
+import json
+import os
+import struct
+import subprocess
+import sys
 import threading
 import zlib
 from dataclasses import dataclass, field
@@ -65,62 +69,107 @@ def write_number(n: int, kind: str, lang: str) -> str:
 
 
 # -- espeak-ng --------------------------------------------------------------------------------
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                                   ctypes.c_void_p)
-_ESPEAK_RATE, _ESPEAK_PITCH = 1, 3
-_POS_CHARACTER, _CHARS_UTF8 = 1, 1
+# espeak-ng keeps static state across utterances (even across espeak_Terminate), so the same
+# call gives slightly different audio depending on what was spoken before. The worker below
+# initialises the library once and never speaks itself: each utterance is spoken by a fresh
+# fork of it, from the same pristine state, so an utterance depends on its arguments alone.
+_WORKER = r"""
+import ctypes, json, os, struct, sys, espeakng_loader
+lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
+rate = lib.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0)
+chunks = []
+CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+def collect(wav, n, events):
+    if n > 0:
+        chunks.append(ctypes.string_at(wav, 2 * n))
+    return 0
+callback = CB(collect)
+lib.espeak_SetSynthCallback(callback)
+lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                             ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+out.write(struct.pack("<i", rate)); out.flush()
+def read_all(fd):
+    parts = []
+    while True:
+        part = os.read(fd, 1 << 16)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+while True:
+    head = inp.read(4)
+    if len(head) < 4:
+        break
+    req = json.loads(inp.read(struct.unpack("<I", head)[0]))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        err = lib.espeak_SetVoiceByName(req["voice"].encode())
+        if err == 0:
+            lib.espeak_SetParameter(1, req["rate"], 0)
+            lib.espeak_SetParameter(3, req["pitch"], 0)
+            data = req["text"].encode("utf-8") + b"\0"
+            err = lib.espeak_Synth(data, len(data), 0, 1, 0, 1, None, None) or 0
+            err = err and 1000 + err
+        body = b"".join(chunks)
+        os.write(w, struct.pack("<i", err))
+        view = memoryview(body)
+        while view:
+            view = view[os.write(w, view):]
+        os._exit(0)
+    os.close(w)
+    reply = read_all(r)
+    os.close(r)
+    os.waitpid(pid, 0)
+    out.write(struct.pack("<I", len(reply)) + reply); out.flush()
+"""
 
 
 class Espeak:
-    """The espeak-ng C library from the ``espeakng-loader`` wheel, synchronous mode.
+    """The espeak-ng C library from the ``espeakng-loader`` wheel, behind a forking worker.
 
-    The library keeps global state, so one instance per process serialises calls with a lock.
+    ``Espeak.get()`` gives the process's one instance; calls are serialised with a lock.
     """
 
     _instance: "Espeak | None" = None
     _lock = threading.Lock()
 
     def __init__(self):
-        import espeakng_loader
-
-        self._lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
-        data = espeakng_loader.get_data_path().encode()
-        self.rate = self._lib.espeak_Initialize(2, 0, data, 0)  # 2 = AUDIO_OUTPUT_SYNCHRONOUS
+        self._pid = os.getpid()
+        self._proc = subprocess.Popen([sys.executable, "-c", _WORKER], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE)
+        head = self._proc.stdout.read(4)
+        if len(head) < 4:
+            raise RuntimeError("espeak-ng worker failed to start (is espeakng-loader installed?)")
+        self.rate = struct.unpack("<i", head)[0]
         if self.rate <= 0:
-            raise RuntimeError(f"espeak-ng failed to initialise with data at {data.decode()}")
-        self._chunks: list[np.ndarray] = []
-        self._callback = _SYNTH_CALLBACK(self._collect)  # kept alive as long as the library
-        self._lib.espeak_SetSynthCallback(self._callback)
-        self._lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint,
-                                           ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
-                                           ctypes.c_void_p, ctypes.c_void_p]
+            raise RuntimeError("espeak-ng failed to initialise from the espeakng-loader data")
 
     @classmethod
     def get(cls) -> "Espeak":
         with cls._lock:
-            if cls._instance is None:
+            if cls._instance is None or cls._instance._pid != os.getpid() \
+                    or cls._instance._proc.poll() is not None:
                 cls._instance = Espeak()
             return cls._instance
 
-    def _collect(self, wav, n, _events) -> int:
-        if n > 0:
-            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-        return 0
-
     def speak(self, text: str, voice: str, rate: int = 175, pitch: int = 50) -> np.ndarray:
         """Audio of ``text`` at the library's rate (22050 Hz), int16 samples."""
+        request = json.dumps({"text": text, "voice": voice, "rate": int(rate), "pitch": int(pitch)})
         with self._lock:
-            if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise ValueError(f"espeak-ng has no voice {voice!r}")
-            self._lib.espeak_SetParameter(_ESPEAK_RATE, int(rate), 0)
-            self._lib.espeak_SetParameter(_ESPEAK_PITCH, int(pitch), 0)
-            self._chunks = []
-            data = text.encode("utf-8") + b"\0"
-            err = self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-            if err != 0:
-                raise RuntimeError(f"espeak-ng failed to speak {text!r} (error {err})")
-            chunks, self._chunks = self._chunks, []
-        return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+            body = request.encode()
+            self._proc.stdin.write(struct.pack("<I", len(body)) + body)
+            self._proc.stdin.flush()
+            head = self._proc.stdout.read(4)
+            if len(head) < 4:
+                raise RuntimeError(f"espeak-ng worker died while speaking {text!r}")
+            reply = self._proc.stdout.read(struct.unpack("<I", head)[0])
+        err = struct.unpack("<i", reply[:4])[0]
+        if err:
+            what = f"no voice {voice!r}" if err < 1000 else f"error {err - 1000}"
+            raise ValueError(f"espeak-ng could not speak {text!r}: {what}")
+        return np.frombuffer(reply[4:], dtype=np.int16).copy()
 
 
 def to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -134,7 +183,7 @@ def to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     if rate != SAMPLE_RATE:
         g = np.gcd(int(rate), SAMPLE_RATE)
         x = resample_poly(x, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
-    return x
+    return np.clip(x, -1.0, 1.0)  # the resampling filter overshoots full-scale peaks slightly
 
 
 # -- the spoken-numbers corpus ----------------------------------------------------------------

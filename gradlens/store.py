@@ -220,7 +220,7 @@ class Run:
             raise RunError(f"{self.path}: no such run file")
         try:
             self._file = h5py.File(self.path, "r", libver="latest", swmr=True, locking=False)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # h5py raises either for a corrupt superblock
             raise RunError(f"{self.path}: not a readable HDF5 file ({exc})") from None
         try:
             self._validate()

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from gradlens.corpus import SAMPLE_RATE, SPLITS, SpokenNumbers, numbers, split_of, write_number
+from gradlens.languages import LANGUAGES
+
+
+def test_at_least_24_languages_from_6_families():
+    assert len(LANGUAGES) >= 24
+    assert len({lang.family for lang in LANGUAGES.values()}) >= 6
+    for fam in ["Romance", "Germanic", "Slavic", "Uralic", "Baltic", "Turkic", "Semitic"]:
+        assert any(lang.family == fam for lang in LANGUAGES.values()), fam
+
+
+@pytest.mark.parametrize("code", sorted(LANGUAGES))
+def test_every_language_speaks_and_writes(code):
+    corpus = SpokenNumbers([code], seed=0)
+    for kind in LANGUAGES[code].kinds:
+        n = 21 if kind == "ordinal" else 1987
+        ex = corpus.example(code, kind, n)
+        assert ex.transcript and ex.translation
+        assert ex.audio.dtype == np.float32 and ex.audio.ndim == 1
+        assert 0.2 * SAMPLE_RATE < ex.audio.size < 10 * SAMPLE_RATE
+        assert np.abs(ex.audio).max() > 0.01 and np.abs(ex.audio).max() <= 1.0
+
+
+def test_deterministic_for_a_seed_and_varied_across_seeds():
+    a = SpokenNumbers(["fin"], seed=3).batch("fin", "train", 3, step=5)
+    b = SpokenNumbers(["fin"], seed=3).batch("fin", "train", 3, step=5)
+    c = SpokenNumbers(["fin"], seed=4).example("fin", "cardinal", 1234)
+    d = SpokenNumbers(["fin"], seed=3).example("fin", "cardinal", 1234)
+    assert [x.transcript for x in a] == [x.transcript for x in b]
+    assert all(np.array_equal(x.audio, y.audio) for x, y in zip(a, b))
+    assert c.transcript == d.transcript and not np.array_equal(c.audio, d.audio)  # speed/pitch vary
+
+
+def test_batches_pair_languages_on_the_same_numbers():
+    corpus = SpokenNumbers(["spa", "deu"], seed=0)
+    spa, deu = corpus.batch("spa", "train", 4, 2), corpus.batch("deu", "train", 4, 2)
+    assert [x.translation for x in spa] == [x.translation for x in deu]
+
+
+def test_splits_are_disjoint_by_number():
+    seen = {split: set() for split in SPLITS}
+    for kind in ("cardinal", "ordinal", "year"):
+        for split in SPLITS:
+            seen[split] |= set(numbers(kind, split).tolist())
+    assert not seen["train"] & seen["dev"] and not seen["train"] & seen["test"]
+    assert not seen["dev"] & seen["test"]
+    corpus = SpokenNumbers(["spa"], seed=1)
+    for split in SPLITS:
+        for _, n in corpus.items(split, 16, step=0):
+            assert split_of(n) == split
+
+
+def test_translation_is_english():
+    assert write_number(1987, "year", "eng") == "nineteen eighty-seven"
+    assert write_number(3, "ordinal", "eng") == "third"
+
+
+def test_unknown_language_is_named():
+    with pytest.raises(ValueError, match="xxx"):
+        SpokenNumbers(["spa", "xxx"])

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import soundfile
+
+from gradlens.corpus import SAMPLE_RATE, Manifest, ManifestError
+
+HEADER = "audio\tsrc_lang\ttgt_lang\ttranscript\ttranslation\n"
+
+
+def _wav(path, seconds=0.5, rate=22050):
+    t = np.arange(int(seconds * rate)) / rate
+    soundfile.write(str(path), 0.3 * np.sin(2 * np.pi * 220 * t), rate)
+    return path
+
+
+def test_reads_rows_and_resamples(tmp_path):
+    _wav(tmp_path / "a.wav")
+    (tmp_path / "m.tsv").write_text(HEADER + "a.wav\tgle\teng\tdia duit\thello\n")
+    manifest = Manifest(tmp_path / "m.tsv")
+    assert manifest.languages == ["gle"]
+    ex = manifest.batch("gle", "train", 2, 0)[0]
+    assert ex.transcript == "dia duit" and ex.translation == "hello"
+    assert abs(ex.audio.size - SAMPLE_RATE // 2) <= 1
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(ManifestError, match="manifest not found"):
+        Manifest(tmp_path / "nope.tsv")
+
+
+def test_missing_column_names_it(tmp_path):
+    (tmp_path / "m.tsv").write_text("audio\tsrc_lang\ttranscript\ttranslation\nx\ty\tz\tw\n")
+    with pytest.raises(ManifestError, match=r"m\.tsv:1: missing column\(s\) \['tgt_lang'\]"):
+        Manifest(tmp_path / "m.tsv")
+
+
+def test_missing_audio_names_file_line_and_field(tmp_path):
+    _wav(tmp_path / "a.wav")
+    (tmp_path / "m.tsv").write_text(HEADER + "a.wav\tgle\teng\ta\tb\nmissing.wav\tgle\teng\ta\tb\n")
+    with pytest.raises(ManifestError, match=r"m\.tsv:3: field 'audio': file .*missing\.wav not found"):
+        Manifest(tmp_path / "m.tsv")
+
+
+def test_unreadable_audio_names_file_line_and_field(tmp_path):
+    (tmp_path / "bad.wav").write_bytes(b"this is not audio")
+    (tmp_path / "m.tsv").write_text(HEADER + "bad.wav\tbem\teng\ta\tb\n")
+    manifest = Manifest(tmp_path / "m.tsv")
+    with pytest.raises(ManifestError, match=r"m\.tsv:2: field 'audio': cannot read .*bad\.wav"):
+        manifest.batch("bem", "train", 1, 0)
+
+
+def test_empty_field_and_wrong_field_count(tmp_path):
+    _wav(tmp_path / "a.wav")
+    (tmp_path / "m.tsv").write_text(HEADER + "a.wav\tgle\teng\t\tb\n")
+    with pytest.raises(ManifestError, match=r"m\.tsv:2: field 'transcript' is empty"):
+        Manifest(tmp_path / "m.tsv")
+    (tmp_path / "n.tsv").write_text(HEADER + "a.wav\tgle\teng\tb\n")
+    with pytest.raises(ManifestError, match=r"n\.tsv:2: expected 5 tab-separated fields"):
+        Manifest(tmp_path / "n.tsv")

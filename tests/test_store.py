@@ -1,0 +1,118 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import ROOT, SMALL
+from gradlens.store import Run, RunError, RunWriter
+
+
+def test_plain_h5py_reads_every_schema_field(tiny_run):
+    """No gradlens import needed to read a run: every schema-1 field is there."""
+    with h5py.File(tiny_run / "grads.h5", "r", swmr=True) as f:
+        for attr in ("schema", "created", "model", "model_config", "probe_config", "sketch_dim",
+                     "sketch_seed", "gradlens_version"):
+            assert attr in f.attrs, attr
+        assert f.attrs["schema"] == 1
+        json.loads(f.attrs["model_config"]), json.loads(f.attrs["probe_config"])
+        L, T = len(f["languages"]), len(f["tasks"])
+        M, k = len(f["modules/name"]), int(f.attrs["sketch_dim"])
+        assert [s.decode() for s in f["languages"][:]] == SMALL["languages"]
+        assert [s.decode() for s in f["tasks"][:]] == ["st", "asr"]
+        for name in ("n_params", "kind", "exact"):
+            assert f["modules"][name].shape == (M,)
+        S = f["steps/done"].shape[0]
+        assert f["sketch"].shape == (S, L, T, M, k) and f["sketch"].dtype == np.float16
+        assert f["sq_norm"].shape == (S, L, T, M) and f["loss"].shape == (S, L, T)
+        assert f["steps/done"][:].all() and S == SMALL["steps"]
+        assert (f["sq_norm"][:] > 0).any() and np.isfinite(f["loss"][:]).all()
+
+
+def _probe_cmd(out: Path, steps: int) -> list[str]:
+    return [sys.executable, "-m", "gradlens", "probe", "--out", str(out), "--steps", str(steps),
+            "--languages", "spa", "deu", "--batch-size", "2", "--sketch-dim", "128",
+            "--train-steps-between", "1"]
+
+
+def _done(path: Path) -> int:
+    try:
+        with h5py.File(path / "grads.h5", "r", swmr=True, locking=False) as f:
+            return int(f["steps/done"][:].sum())
+    except (OSError, KeyError):
+        return 0
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_loses_nothing_and_matches_an_uninterrupted_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    steps = 5
+    reference = tmp_path / "reference"
+    subprocess.run(_probe_cmd(reference, steps), check=True, env=env, capture_output=True)
+    killed = tmp_path / "killed"
+    for kill_after in (1, 3):  # killed twice, at different points
+        proc = subprocess.Popen(_probe_cmd(killed, steps), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 120
+        while _done(killed) < kill_after and time.time() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        with Run(killed) as run:  # the killed file is valid and its steps are kept
+            assert len(run.done_steps) >= kill_after
+            kept = {int(s): run.sketch(0, [s]) for s in run.done_steps}
+    subprocess.run(_probe_cmd(killed, steps), check=True, env=env, capture_output=True)
+    with Run(killed) as a, Run(reference) as b:
+        assert a.done_steps.tolist() == list(range(steps))
+        for s, sketch in kept.items():
+            np.testing.assert_array_equal(a.sketch(0, [s]), sketch)
+        for m in range(len(a.modules)):
+            np.testing.assert_allclose(a.sketch(m), b.sketch(m), rtol=1e-3, atol=1e-6)
+        np.testing.assert_allclose(a.loss(), b.loss(), rtol=1e-5)
+
+
+def _writer(path, **over):
+    from gradlens.store import ModuleTable
+
+    modules = ModuleTable(name=["a", "b"], n_params=np.array([3, 10]), kind=["ffn", "ffn"],
+                          exact=np.array([True, False]))
+    args = dict(languages=["spa", "deu"], tasks=["st"], modules=modules, sketch_dim=4,
+                sketch_seed=0, model="tiny", model_config={}, probe_config={"batch_size": 2, "steps": 3})
+    args.update(over)
+    return RunWriter(path, **args)
+
+
+def test_another_configuration_is_refused_naming_the_setting(tmp_path):
+    with _writer(tmp_path / "r") as w:
+        w.append(0, np.ones((2, 1, 2, 4)), np.ones((2, 1, 2)), np.ones((2, 1)))
+    with pytest.raises(RunError, match=r"batch_size: file has 2, asked 4"):
+        _writer(tmp_path / "r", probe_config={"batch_size": 4, "steps": 3})
+    with pytest.raises(RunError, match=r"languages: file has \['spa', 'deu'\]"):
+        _writer(tmp_path / "r", languages=["spa", "fin"])
+    with _writer(tmp_path / "r", probe_config={"batch_size": 2, "steps": 9}) as w:  # more steps: fine
+        assert w.first_undone() == 1
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    with _writer(tmp_path / "r"):
+        with pytest.raises(RunError, match="being written by another probe"):
+            _writer(tmp_path / "r")
+
+
+def test_bad_files_give_clear_errors(tmp_path):
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "grads.h5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(RunError, match=r"junk/grads.h5: not a readable HDF5 file"):
+        Run(tmp_path / "junk")
+    with h5py.File(tmp_path / "other.h5", "w", libver="latest") as f:
+        f["x"] = 1
+    with pytest.raises(RunError, match=r"other.h5: not a gradlens run \(missing attribute"):
+        Run(tmp_path / "other.h5")
+    with pytest.raises(RunError, match="no such run file"):
+        Run(tmp_path / "nothing")
