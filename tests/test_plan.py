@@ -1,0 +1,119 @@
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradlens.plan import (SCHEMA, PlanError, diff, dumps, extra_parameters, load_plan, loads,
+                           new_plan, save_plan, validate)
+
+MODULES = ["speech_encoder.encoder.layers.11.ffn2", "text_decoder.layers.3.cross_attention"]
+
+
+def good() -> dict:
+    plan = new_plan("facebook/hf-seamless-m4t-medium", ["aeb", "bem", "est", "gle"], "runs/x")
+    plan["modules"][MODULES[0]] = {"groups": [["aeb"], ["bem"], ["est", "gle"]],
+                                   "evidence": {"cross_self_ratio": 3.1, "cca_mean": 0.22},
+                                   "edited": False}
+    return plan
+
+
+def faults_of(plan, known=MODULES) -> list[str]:
+    with pytest.raises(PlanError) as err:
+        validate(plan, known)
+    return err.value.faults
+
+
+def test_a_good_plan_validates():
+    assert validate(good(), MODULES) == good()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda p: p["modules"].update({"nope.module": {"groups": [["aeb", "bem", "est", "gle"]]}}),
+     "module 'nope.module' is not a module of the model"),
+    (lambda p: p["modules"][MODULES[0]].update(groups=[["aeb", "xxx"], ["bem"], ["est", "gle"]]),
+     "unknown language(s) ['xxx']"),
+    (lambda p: p["modules"][MODULES[0]].update(groups=[["aeb", "bem"], ["bem"], ["est", "gle"]]),
+     "language(s) ['bem'] appear in more than one group"),
+    (lambda p: p["modules"][MODULES[0]].update(groups=[["aeb"], ["est", "gle"]]),
+     "groups do not partition the languages; ['bem'] in no group"),
+    (lambda p: p.update(languages=["aeb", "aeb", "est"]), "'languages' repeats ['aeb']"),
+    (lambda p: p.update(colour="red"), "unknown key 'colour' at the top"),
+    (lambda p: p["modules"][MODULES[0]].update(note="x"), "unknown key 'note'"),
+    (lambda p: p.update(schema="gradlens.sharing-plan/0"), "schema is 'gradlens.sharing-plan/0'"),
+    (lambda p: p.pop("model"), "missing key 'model'"),
+    (lambda p: p["modules"][MODULES[0]].update(groups=[["aeb"], [], ["bem", "est", "gle"]]),
+     "a group is empty"),
+    (lambda p: p["modules"][MODULES[0]].update(edited="yes"), "'edited' must be true or false"),
+])
+def test_each_fault_has_its_own_message(mutate, message):
+    plan = good()
+    mutate(plan)
+    assert any(message in f for f in faults_of(plan)), faults_of(plan)
+
+
+def test_all_faults_are_reported_together():
+    plan = good()
+    plan["extra"] = 1
+    plan["modules"]["nope"] = {"groups": []}
+    assert len(faults_of(plan)) == 2
+
+
+@pytest.mark.parametrize("fmt, name", [("json", "plan.json"), ("yaml", "plan.yaml")])
+def test_round_trips_exactly(tmp_path, fmt, name):
+    plan = good()
+    assert loads(dumps(plan, fmt), fmt, MODULES) == plan
+    path = save_plan(plan, tmp_path / name, MODULES)
+    assert load_plan(path, MODULES) == plan
+    assert dumps(load_plan(path), fmt) == dumps(plan, fmt)
+
+
+def test_file_errors_name_the_file(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(PlanError, match=r"bad\.json: not valid JSON"):
+        load_plan(tmp_path / "bad.json")
+    with pytest.raises(PlanError, match=r"none\.json: file not found"):
+        load_plan(tmp_path / "none.json")
+
+
+def test_diff_lists_changes_per_module():
+    a, b = good(), good()
+    b["modules"][MODULES[0]]["groups"] = [["aeb", "bem"], ["est", "gle"]]
+    b["modules"][MODULES[1]] = {"groups": [["aeb", "bem", "est"], ["gle"]]}
+    changes = {c.module: c.change for c in diff(a, b)}
+    assert changes == {MODULES[0]: "regrouped", MODULES[1]: "added"}
+    assert [c.change for c in diff(b, new_plan("m", ["aeb", "bem", "est", "gle"]))] == ["removed", "removed"]
+    c = good()
+    c["modules"][MODULES[0]]["groups"] = [["gle", "est"], ["bem"], ["aeb"]]  # same partition
+    assert diff(a, c) == []
+
+
+def test_extra_parameters():
+    assert extra_parameters(good(), {MODULES[0]: 1000, MODULES[1]: 5}) == 2000
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    json_values,
+    st.fixed_dictionaries({"schema": st.just(SCHEMA), "model": json_values, "languages": json_values,
+                           "modules": json_values}),
+    st.fixed_dictionaries({"schema": st.just(SCHEMA), "model": st.just("m"),
+                           "languages": st.lists(st.sampled_from(["a", "b", "c"]), max_size=4),
+                           "modules": st.dictionaries(st.sampled_from(MODULES + ["x"]), json_values,
+                                                      max_size=3)})))
+def test_malformed_plans_give_a_clear_error_never_a_traceback(plan):
+    try:
+        validate(plan, MODULES)
+    except PlanError as err:
+        assert err.faults and all(isinstance(f, str) and f for f in err.faults)
+    text = json.dumps(plan)
+    try:
+        loads(text, "json", MODULES)
+    except PlanError:
+        pass
