@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-RUNS_ENV = "GRADLENS_RUNS"
-
-
-def runs_dir() -> Path:
-    return Path(os.environ.get(RUNS_ENV, "runs"))
-
+from gradlens.store import runs_dir
 
 def _add_dataclass_flags(parser: argparse.ArgumentParser, cls) -> None:
     for f in dataclasses.fields(cls):

@@ -10,7 +10,6 @@ JSON or YAML and round-trip exactly; ``diff`` lists what changed per module.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,18 +133,16 @@ def dumps(plan: dict, fmt: str = "json") -> str:
 def loads(text: str, fmt: str = "json", known_modules: list[str] | None = None,
           source: str = "plan") -> dict:
     """Parse and validate a plan; syntax errors become ``PlanError`` too."""
+    if fmt not in ("json", "yaml"):
+        raise ValueError(f"format must be json or yaml, got {fmt!r}")
     try:
         if fmt == "json":
             plan = json.loads(text)
-        elif fmt == "yaml":
+        else:
             import yaml
 
             plan = yaml.safe_load(text)
-        else:
-            raise ValueError(f"format must be json or yaml, got {fmt!r}")
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise PlanError([f"not valid {fmt.upper()} ({exc})"], source) from None
-    except Exception as exc:  # yaml.YAMLError and its subclasses
+    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError and their kin
         raise PlanError([f"not valid {fmt.upper()} ({exc})"], source) from None
     return validate(plan, known_modules, source)
 
@@ -206,6 +203,3 @@ def extra_parameters(plan: dict, n_params: dict[str, int]) -> int:
     return sum((len(entry["groups"]) - 1) * int(n_params[name])
                for name, entry in plan["modules"].items())
 
-
-def copy_plan(plan: dict) -> dict:
-    return copy.deepcopy(plan)

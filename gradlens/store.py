@@ -24,6 +24,7 @@ from gradlens.h5repair import clear_status_flags
 
 SCHEMA = 1
 GRADS_FILE = "grads.h5"
+RUNS_ENV = "GRADLENS_RUNS"  # where runs live; default ./runs
 _STR = h5py.string_dtype()
 _REQUIRED = ("languages", "tasks", "modules/name", "modules/n_params", "modules/kind",
              "modules/exact", "sketch", "sq_norm", "loss", "steps/done")
@@ -55,6 +56,11 @@ class ModuleTable:
         if missing:
             raise KeyError(f"unknown module(s) {missing}; the run has {len(self.name)} modules")
         return [where[n] for n in names]
+
+
+def runs_dir() -> Path:
+    """The runs directory: ``$GRADLENS_RUNS`` or ``./runs``."""
+    return Path(os.environ.get(RUNS_ENV, "runs"))
 
 
 def grads_path(run: str | Path) -> Path:

@@ -6,20 +6,13 @@ run that grows (SWMR) is read again. Pages call these functions and draw; they h
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
 from gradlens.analysis.clustering import Clustering, cluster_languages
 from gradlens.analysis.views import mean_gradients, unit_sketches, units
-from gradlens.store import GRADS_FILE, Run, RunError
-
-RUNS_ENV = "GRADLENS_RUNS"
-
-
-def runs_dir() -> Path:
-    return Path(os.environ.get(RUNS_ENV, "runs"))
+from gradlens.store import GRADS_FILE, Run, RunError, runs_dir
 
 
 def init_state() -> None:
