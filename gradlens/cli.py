@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gradlens.store import runs_dir
 
+
 def _add_dataclass_flags(parser: argparse.ArgumentParser, cls) -> None:
     for f in dataclasses.fields(cls):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default

@@ -309,28 +309,27 @@ class Run:
             raise RunError(f"{self.path}: step(s) {bad.tolist()} are not done")
         return steps
 
+    def _rows(self, name: str, steps, select=()) -> np.ndarray:
+        """Rows ``steps`` (default: the done ones) of dataset ``name``, indexed by ``select``
+        along the axes after the step axis, read as one contiguous slice."""
+        steps = self._steps(steps)
+        ds = self._file[name]
+        if steps.size == 0:
+            return np.zeros((0,) + np.empty(ds.shape[1:])[select].shape, np.float32)
+        lo, hi = int(steps.min()), int(steps.max()) + 1
+        return ds[(slice(lo, hi),) + select][steps - lo].astype(np.float32)
+
     def sketch(self, module: int, steps=None) -> np.ndarray:
         """Sketches of one module: ``[S, L, T, k]`` float32 over the done (or given) steps."""
-        steps = self._steps(steps)
-        if steps.size == 0:
-            return np.zeros((0, len(self.languages), len(self.tasks), self.sketch_dim), np.float32)
-        lo, hi = int(steps.min()), int(steps.max()) + 1
-        block = self._file["sketch"][lo:hi, :, :, module, :]  # one contiguous chunked read
-        return block[steps - lo].astype(np.float32)
+        return self._rows("sketch", steps, (slice(None), slice(None), module))
 
     def sq_norm(self, steps=None) -> np.ndarray:
         """Exact squared norms ``[S, L, T, M]`` over the done (or given) steps."""
-        steps = self._steps(steps)
-        if steps.size == 0:
-            return np.zeros((0, len(self.languages), len(self.tasks), len(self.modules)), np.float32)
-        return self._file["sq_norm"][: int(steps.max()) + 1][steps]
+        return self._rows("sq_norm", steps)
 
     def loss(self, steps=None) -> np.ndarray:
         """Losses ``[S, L, T]`` over the done (or given) steps."""
-        steps = self._steps(steps)
-        if steps.size == 0:
-            return np.zeros((0, len(self.languages), len(self.tasks)), np.float32)
-        return self._file["loss"][: int(steps.max()) + 1][steps]
+        return self._rows("loss", steps)
 
     def close(self) -> None:
         self._file.close()
