@@ -1,0 +1,118 @@
+"""Agreement of gradient distances with typology: URIEL distances (lang2vec) and a Mantel test.
+
+URIEL's typological vectors come from ``lang2vec`` (shipped in its wheel, read offline). The
+distances are cosine distances between feature vectors, as URIEL defines them:
+
+- ``genetic``: the ``fam`` vectors (membership in each of Glottolog's ~3,700 families and
+  sub-families), so languages sharing deeper sub-families are closer; where URIEL records the
+  family only under the macrolanguage (Bokmål ``nob`` under ``nor``) that vector stands in, and a
+  language with no family at all is at distance 1 from every other;
+- ``phonological``: the ``phonology_knn`` vectors (WALS/Ethnologue phonology features, gaps
+  filled by URIEL's k-nearest-neighbour prediction, so every language has a full vector).
+
+The Mantel test correlates the upper triangles of two distance matrices (Pearson) and gets its
+p-value by permuting the languages of one matrix (rows and columns together).
+
+    python -c "from gradlens.analysis.typology import uriel_distance; \\
+               print(uriel_distance(['spa', 'ita', 'deu'], 'genetic'))"
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from gradlens.languages import LANGUAGES
+
+FEATURE_SETS = {"genetic": "fam", "phonological": "phonology_knn"}
+# URIEL files some languages' family under their macrolanguage only; used where a vector is empty
+MACROLANGUAGE = {"nob": "nor", "nno": "nor"}
+
+
+@lru_cache(maxsize=8)
+def _features(languages: tuple[str, ...], feature_set: str) -> dict[str, list]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lang2vec imports the deprecated pkg_resources
+        import lang2vec.lang2vec as l2v
+
+        try:
+            return l2v.get_features(list(languages), feature_set)
+        except Exception as exc:  # lang2vec raises a bare Exception naming the language
+            first = str(exc).split(". ")[0].replace("Note: ", "")
+            raise ValueError(f"URIEL (lang2vec) {feature_set}: {first}") from None
+
+
+def uriel_distance(languages: list[str], kind: str = "genetic") -> np.ndarray:
+    """``[L, L]`` URIEL cosine distance of ``kind`` (``genetic`` or ``phonological``)."""
+    if kind not in FEATURE_SETS:
+        raise ValueError(f"kind must be one of {sorted(FEATURE_SETS)}, got {kind!r}")
+    # one lang2vec call per feature set covers the built-in languages too (each call takes seconds)
+    wanted = set(languages) | {MACROLANGUAGE[x] for x in languages if x in MACROLANGUAGE}
+    asked = tuple(sorted(wanted | set(LANGUAGES) | set(MACROLANGUAGE.values())))
+    try:
+        feats = _features(asked, FEATURE_SETS[kind])
+    except ValueError:
+        feats = _features(tuple(sorted(wanted)), FEATURE_SETS[kind])
+    rows = []
+    for lang in languages:
+        vec = feats[lang]
+        if lang in MACROLANGUAGE and not any(v not in ("--", 0, 0.0) for v in vec):
+            vec = feats[MACROLANGUAGE[lang]]
+        if any(v == "--" for v in vec):
+            raise ValueError(f"URIEL's {FEATURE_SETS[kind]} vector of {lang!r} has gaps")
+        rows.append(np.asarray(vec, dtype=np.float64))
+    x = np.array(rows)
+    norms = np.linalg.norm(x, axis=1)
+    unit = x / np.where(norms > 0, norms, 1.0)[:, None]
+    # a language with an empty vector (no family recorded) shares nothing: distance 1
+    dist = np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
+    dist[norms == 0, :] = 1.0
+    dist[:, norms == 0] = 1.0
+    np.fill_diagonal(dist, 0.0)
+    return dist
+
+
+@dataclass(frozen=True)
+class Mantel:
+    """Pearson ``r`` between two distance matrices' upper triangles; one-sided ``p`` of a
+    correlation at least this large under ``permutations`` random relabellings."""
+
+    r: float
+    p: float
+    permutations: int
+
+
+def mantel(a: np.ndarray, b: np.ndarray, permutations: int = 999, seed: int = 0) -> Mantel:
+    """Mantel test of ``[L, L]`` distance matrices ``a`` and ``b`` (L >= 3)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"Mantel needs two square matrices of one shape, got {a.shape} and {b.shape}")
+    L = a.shape[0]
+    if L < 3:
+        raise ValueError(f"Mantel needs at least 3 languages, got {L}")
+    iu = np.triu_indices(L, 1)
+    x = a[iu] - a[iu].mean()
+    if not x.any() or not (b[iu] - b[iu].mean()).any():
+        return Mantel(float("nan"), float("nan"), 0)
+
+    def corr(bm: np.ndarray) -> np.ndarray:  # bm [P, pairs]
+        y = bm - bm.mean(-1, keepdims=True)
+        return (y @ x) / (np.linalg.norm(y, axis=-1) * np.linalg.norm(x))
+
+    r = float(corr(b[iu][None])[0])
+    rng = np.random.default_rng(seed)
+    perms = np.array([rng.permutation(L) for _ in range(permutations)])
+    permuted = b[perms[:, :, None], perms[:, None, :]][:, iu[0], iu[1]]
+    null = corr(permuted)
+    p = (1 + int((null >= r - 1e-12).sum())) / (permutations + 1)
+    return Mantel(r, p, permutations)
+
+
+def typology_agreement(gradient_distance: np.ndarray, languages: list[str],
+                       permutations: int = 999, seed: int = 0) -> dict[str, Mantel]:
+    """Mantel test of ``gradient_distance`` ``[L, L]`` against each URIEL distance kind."""
+    return {kind: mantel(gradient_distance, uriel_distance(languages, kind), permutations, seed)
+            for kind in FEATURE_SETS}

@@ -1,0 +1,115 @@
+"""Clustering, GradSim grouping and typology agreement against references and planted truths."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import cophenet, linkage
+from scipy.spatial.distance import cdist, pdist, squareform
+
+from gradlens.analysis.clustering import cluster_languages, cosine_similarity
+from gradlens.analysis.grouping import EXACT_MAX, LanguageGrouping, partition_score
+from gradlens.analysis.typology import mantel, uriel_distance
+
+
+def planted(groups: list[int], D=256, noise=0.6, seed=0) -> np.ndarray:
+    """``[L, D]`` mean gradients: a shared part, a part per planted group, and noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(groups) + 1, D))
+    shared = rng.normal(size=D)
+    return np.array([shared + 1.5 * centres[g] + noise * rng.normal(size=D) for g in groups])
+
+
+def test_distances_match_scipy():
+    x = np.random.default_rng(0).normal(size=(7, 50))
+    c = cluster_languages(x, list("abcdefg"), "average")
+    assert np.allclose(c.distance, cdist(x, x, "cosine"), atol=1e-12)
+    assert np.allclose(cosine_similarity(x), 1 - squareform(pdist(x, "cosine")), atol=1e-12)
+    z = linkage(pdist(x, "cosine"), "average")
+    assert np.allclose(c.linkage, z)
+    assert c.cophenetic == pytest.approx(cophenet(z, pdist(x, "cosine"))[0])
+
+
+def all_partitions(items):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for p in all_partitions(rest):
+        for i in range(len(p)):
+            yield p[:i] + [[first] + p[i]] + p[i + 1:]
+        yield [[first]] + p
+
+
+@pytest.mark.parametrize("L", [3, 5, 7])
+def test_exact_grouping_is_the_best_of_every_partition(L):
+    rng = np.random.default_rng(L)
+    a = rng.normal(size=(L, L))
+    sim = np.clip((a + a.T) / 3, -1, 1)
+    np.fill_diagonal(sim, 1.0)
+    langs = [f"l{i}" for i in range(L)]
+    for g in range(1, L + 1):
+        best = max(partition_score(sim, labels_of(p, L)) for p in all_partitions(list(range(L)))
+                   if len(p) == g)
+        fit = LanguageGrouping(g).fit(sim, langs)
+        assert fit.exact_ and fit.score_ == pytest.approx(best)
+        assert partition_score(sim, fit.labels_) == pytest.approx(best)
+
+
+def labels_of(partition, L):
+    labels = np.zeros(L, dtype=int)
+    for i, group in enumerate(partition):
+        labels[group] = i
+    return labels
+
+
+@pytest.mark.parametrize("L", [9, EXACT_MAX, 20])
+def test_grouping_recovers_a_planted_partition(L):
+    truth = [i % 3 for i in range(L)]
+    langs = [f"l{i}" for i in range(L)]
+    sim = cosine_similarity(planted(truth, seed=L))
+    fit = LanguageGrouping().fit(sim, langs)  # the number of groups is found too
+    assert fit.exact_ == (L <= EXACT_MAX)
+    assert sorted(map(sorted, fit.groups_)) == sorted(
+        sorted(f"l{i}" for i in range(L) if truth[i] == g) for g in range(3))
+
+
+def test_grouping_refuses_bad_input():
+    with pytest.raises(ValueError, match="expected \\(3, 3\\)"):
+        LanguageGrouping(2).fit(np.eye(2), list("abc"))
+    with pytest.raises(ValueError, match="between 1 and 3"):
+        LanguageGrouping(4).fit(np.eye(3), list("abc"))
+    with pytest.raises(ValueError, match="NaN"):
+        LanguageGrouping(2).fit(np.full((3, 3), np.nan), list("abc"))
+
+
+def test_mantel_against_an_exact_permutation_test():
+    rng = np.random.default_rng(3)
+    pts = rng.normal(size=(6, 2))
+    a = squareform(pdist(pts))
+    b = squareform(pdist(pts + 0.3 * rng.normal(size=pts.shape)))
+    iu = np.triu_indices(6, 1)
+    r = np.corrcoef(a[iu], b[iu])[0, 1]
+    null = [np.corrcoef(a[iu], b[np.ix_(p, p)][iu])[0, 1]
+            for p in map(list, itertools.permutations(range(6)))]
+    exact_p = np.mean(np.array(null) >= r - 1e-12)
+    m = mantel(a, b, permutations=4999, seed=1)
+    assert m.r == pytest.approx(r)
+    assert m.p == pytest.approx(exact_p, abs=0.02)
+    unrelated = mantel(a, squareform(pdist(rng.normal(size=(6, 2)))), 999)
+    assert unrelated.p > 0.05
+
+
+def test_uriel_distances_know_the_families():
+    langs = ["spa", "ita", "por", "deu", "nld", "fin", "hun", "nob", "swe"]
+    g = uriel_distance(langs, "genetic")
+    assert np.allclose(g, g.T) and np.allclose(np.diag(g), 0)
+    i = {x: k for k, x in enumerate(langs)}
+    assert g[i["spa"], i["por"]] < g[i["spa"], i["deu"]] < g[i["spa"], i["fin"]]
+    assert g[i["nob"], i["swe"]] < g[i["nob"], i["spa"]]  # Bokmål through its macrolanguage
+    p = uriel_distance(langs, "phonological")
+    assert p.shape == (9, 9) and np.isfinite(p).all()
+    with pytest.raises(ValueError, match="xqz"):
+        uriel_distance(["spa", "xqz"], "genetic")
+    with pytest.raises(ValueError, match="kind must be"):
+        uriel_distance(langs, "syntactic")
