@@ -25,6 +25,23 @@ def test_a_planted_language_specific_module_ranks_first():
     assert ratios["specific"] > 3 * max(ratios["shared1"], ratios["shared2"])
 
 
+def test_pure_noise_gives_a_ratio_near_one():
+    """Cross and self compare half-means alike, so languages that differ only by noise sit at 1."""
+    ratios = [language_divergence(synthetic(False, noise=3.0, seed=s), LANGS).ratio for s in range(5)]
+    assert 0.9 < np.mean(ratios) < 1.1
+
+
+def test_the_permutation_test_separates_planted_truth_from_noise():
+    assert language_divergence(synthetic(True, seed=7), LANGS).p_value == pytest.approx(1 / 24)
+    noise_p = [language_divergence(synthetic(False, noise=3.0, seed=s), LANGS).p_value
+               for s in range(20)]
+    assert np.mean(np.array(noise_p) < 0.05) <= 0.2 and np.mean(noise_p) > 0.3
+    seven = list("abcdefg")  # 7! > 999: sampled permutations
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 7, 1, 64)) + 5 * rng.normal(size=(1, 7, 1, 64))
+    assert language_divergence(x, seven).p_value == pytest.approx(1 / 1000)
+
+
 def test_divergences_match_their_definitions():
     x = synthetic(True, S=6)
     d = language_divergence(x, LANGS)
@@ -32,8 +49,9 @@ def test_divergences_match_their_definitions():
     assert d.self_div[0] == pytest.approx(1 - a @ b / np.linalg.norm(a) / np.linalg.norm(b))
     from scipy.spatial.distance import cosine
 
-    m = x[:, :, 0].mean(0)
-    assert d.cross[1, 2] == pytest.approx(cosine(m[1], m[2]))
+    odd, even = x[0::2, :, 0].mean(0), x[1::2, :, 0].mean(0)
+    assert d.cross[1, 2] == pytest.approx((cosine(odd[1], even[2]) + cosine(even[1], odd[2])) / 2)
+    assert np.allclose(np.diag(d.cross), d.self_div)
     with pytest.raises(ValueError, match="at least 2 steps"):
         language_divergence(x[:1], LANGS)
 
