@@ -1,0 +1,167 @@
+"""Joint factorization and CCA: how well languages' update subspaces align (GDPS strategy 3).
+
+For one unit and task, language ``l``'s per-step gradients form ``X_l`` ``[S, D]`` (rows = steps;
+all languages are captured at the same parameter state, so rows pair up across languages).
+
+1. **Joint factorization**: the stacked ``[L*S, D]`` matrix's top ``r`` right singular vectors
+   are a basis ``V`` ``[D, r]`` shared by all languages; ``Z_l = X_l V`` ``[S, r]`` are the
+   languages' coordinates in it.
+2. **CCA** of ``Z_a`` and ``Z_b`` (columns centred): the canonical correlations are the singular
+   values of ``Q_a^T Q_b``, with ``Q`` orthonormal bases of the centred columns. Their mean says
+   how well the two languages move along the same directions at the same steps.
+3. **Principal angles** between each language's own top-``r`` right singular subspace of ``X_l``
+   (in sketch space): the assumption-free companion, no pairing of steps needed.
+
+CCA with ``r`` components on ``S`` paired rows is only informative when ``S - 1 >= 2 r``: below
+that the centred column spaces must intersect and correlations of 1 appear whatever the data.
+``subspace_alignment`` refuses such a rank and says how many steps it needs.
+
+    python -c "import numpy as np; from gradlens.analysis.alignment import subspace_alignment; \\
+               print(subspace_alignment(np.random.randn(20, 3, 1, 64), list('abc'), 4).mean)"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def min_steps(rank: int) -> int:
+    """Steps CCA needs for ``rank`` components to be informative: ``2 r + 1``."""
+    return 2 * rank + 1
+
+
+def default_rank(steps: int, cap: int = 8) -> int:
+    """The largest informative rank for ``steps`` steps, at most ``cap`` (0 if none)."""
+    return max(0, min(cap, (steps - 1) // 2))
+
+
+def _check_rank(rank: int, steps: int) -> None:
+    if rank < 1:
+        raise ValueError(f"rank must be at least 1, got {rank}")
+    if steps < min_steps(rank):
+        raise ValueError(f"CCA of rank {rank} needs at least {min_steps(rank)} steps to mean "
+                         f"anything (with fewer, correlations of 1 appear whatever the data); "
+                         f"this has {steps}: probe more steps or lower the rank to "
+                         f"{default_rank(steps) or 'at least 1 with 3 steps'}")
+
+
+def _top_right_vectors(x: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``r`` right singular vectors ``[D, r]`` of ``x`` ``[N, D]`` and the singular values.
+
+    Through the eigenvectors of the smaller Gram matrix (``x x^T`` or ``x^T x``): several times
+    faster than an SVD for these tall or wide matrices, and exact enough for the top vectors.
+    A direction beyond ``x``'s rank is returned as a zero column.
+    """
+    wide = x.shape[0] < x.shape[1]
+    w, u = np.linalg.eigh(x @ x.T if wide else x.T @ x)
+    order = np.argsort(w)[::-1]
+    sv = np.sqrt(np.clip(w[order], 0, None))
+    u = u[:, order[:r]]
+    keep = sv[:r] > (sv[0] * 1e-6 if sv[0] > 0 else np.inf)
+    v = np.zeros((x.shape[1], r))
+    v[:, keep] = (x.T @ u[:, keep]) / sv[:r][keep] if wide else u[:, keep]
+    return v, sv
+
+
+class JointFactorization:
+    """Shared SVD basis of several languages' per-step gradients.
+
+    Estimator contract: ``__init__`` stores, ``fit`` computes and returns ``self``.
+
+    Fitted: ``basis_`` ``[D, r]`` (orthonormal columns), ``projections_`` ``[L, S, r]``,
+    ``singular_values_`` of the stacked matrix, ``explained_`` (share of the stacked squared
+    norm the basis captures).
+    """
+
+    def __init__(self, rank: int = 8):
+        self.rank = rank
+
+    def fit(self, x: np.ndarray) -> "JointFactorization":
+        """``x`` ``[S, L, D]``: steps, languages, sketch coordinates."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 3:
+            raise ValueError(f"expected [steps, languages, features], got shape {x.shape}")
+        S, L, D = x.shape
+        _check_rank(self.rank, S)
+        stacked = x.transpose(1, 0, 2).reshape(L * S, D)
+        self.basis_, self.singular_values_ = _top_right_vectors(stacked, self.rank)
+        total = float((self.singular_values_ ** 2).sum())
+        self.explained_ = float((self.singular_values_[: self.rank] ** 2).sum() / total) if total else 0.0
+        self.projections_ = (stacked @ self.basis_).reshape(L, S, self.rank)
+        return self
+
+
+def _centred_basis(z: np.ndarray) -> np.ndarray:
+    """Orthonormal basis ``[S, q]`` of the centred columns of ``z`` ``[S, r]`` (rank-revealing)."""
+    zc = z - z.mean(0)
+    u, sv, _ = np.linalg.svd(zc, full_matrices=False)
+    keep = sv > (sv[0] * 1e-10 if len(sv) and sv[0] > 0 else np.inf)
+    return u[:, keep]
+
+
+def canonical_correlations(za: np.ndarray, zb: np.ndarray) -> np.ndarray:
+    """Canonical correlations ``[r]`` (descending) of ``za`` and ``zb`` ``[S, r]``; a direction
+    one side lacks (rank deficiency) counts as correlation 0."""
+    _check_rank(za.shape[1], za.shape[0])
+    return _correlations(_centred_basis(za), _centred_basis(zb), za.shape[1])
+
+
+def _correlations(qa: np.ndarray, qb: np.ndarray, r: int) -> np.ndarray:
+    rho = np.zeros(r)
+    if qa.shape[1] and qb.shape[1]:
+        found = np.linalg.svd(qa.T @ qb, compute_uv=False)
+        rho[: len(found)] = np.clip(found[:r], 0.0, 1.0)
+    return rho
+
+
+def principal_angles(va: np.ndarray, vb: np.ndarray) -> np.ndarray:
+    """Principal angles (radians, ascending) between the spans of orthonormal ``[D, r]`` bases."""
+    cos = np.linalg.svd(va.T @ vb, compute_uv=False)
+    return np.arccos(np.clip(cos, -1.0, 1.0))
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Subspace alignment of the languages for one unit and task.
+
+    ``correlations`` ``[L, L, r]`` canonical correlations in the shared basis (descending);
+    ``mean`` ``[L, L]`` their mean (diagonal 1); ``angles`` ``[L, L, r]`` principal angles in
+    radians between the languages' own top-``r`` subspaces (ascending; diagonal 0);
+    ``explained``: share of the gradients' squared norm the shared basis captures.
+    """
+
+    languages: list[str]
+    rank: int
+    correlations: np.ndarray
+    mean: np.ndarray
+    angles: np.ndarray
+    explained: float
+
+    def mean_off_diagonal(self) -> float:
+        """Mean canonical correlation over the language pairs."""
+        L = len(self.languages)
+        return float(self.mean[~np.eye(L, dtype=bool)].mean()) if L > 1 else 1.0
+
+
+def subspace_alignment(sketches: np.ndarray, languages: list[str], rank: int | None = None,
+                       task: int = 0) -> Alignment:
+    """Joint factorization, CCA and principal angles of ``sketches[:, :, task]`` (``[S, L, T, D]``).
+
+    ``rank`` defaults to ``default_rank(S)``; a rank the steps cannot support raises ValueError.
+    """
+    x = np.asarray(sketches, dtype=np.float64)[:, :, task]  # [S, L, D]
+    S, L, _ = x.shape
+    rank = default_rank(S) if rank is None else rank
+    fact = JointFactorization(rank).fit(x)
+    bases = [_centred_basis(fact.projections_[l]) for l in range(L)]
+    own = [_top_right_vectors(x[:, l], rank)[0] for l in range(L)]
+    corr = np.zeros((L, L, rank))
+    angles = np.zeros((L, L, rank))
+    for a in range(L):
+        corr[a, a] = 1.0
+        for b in range(a + 1, L):
+            corr[a, b] = corr[b, a] = _correlations(bases[a], bases[b], rank)
+            angles[a, b] = angles[b, a] = principal_angles(own[a], own[b])
+    return Alignment(list(languages), rank, corr, corr.mean(-1), angles, fact.explained_)

@@ -1,0 +1,80 @@
+"""Joint factorization, CCA and principal angles against sklearn and scipy."""
+
+import numpy as np
+import pytest
+from scipy.linalg import subspace_angles
+from sklearn.cross_decomposition import CCA
+
+from gradlens.analysis.alignment import (JointFactorization, canonical_correlations,
+                                         principal_angles, subspace_alignment)
+
+
+def paired(S=80, r=4, shared=3, noise=0.5, seed=0):
+    """Two ``[S, r]`` views driven by ``shared`` common latent series."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(S, shared))
+    views = []
+    for _ in range(2):
+        latent = np.c_[z, rng.normal(size=(S, r - shared))]
+        views.append(latent @ rng.normal(size=(r, r)) + noise * rng.normal(size=(S, r)))
+    return views
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_canonical_correlations_match_sklearn(seed):
+    za, zb = paired(seed=seed)
+    ours = canonical_correlations(za, zb)
+    cca = CCA(n_components=4, scale=False, max_iter=100_000, tol=1e-12).fit(za, zb)
+    xs, ys = cca.transform(za, zb)
+    theirs = [np.corrcoef(xs[:, i], ys[:, i])[0, 1] for i in range(4)]
+    assert np.allclose(ours, theirs, atol=1e-4)
+    assert ours[0] > 0.8 and ours[-1] < ours[0]
+
+
+def test_principal_angles_match_scipy():
+    rng = np.random.default_rng(5)
+    va, _ = np.linalg.qr(rng.normal(size=(60, 4)))
+    vb, _ = np.linalg.qr(rng.normal(size=(60, 4)))
+    assert np.allclose(principal_angles(va, vb), np.sort(subspace_angles(va, vb)), atol=1e-10)
+    assert np.allclose(principal_angles(va, va), 0, atol=1e-6)
+
+
+def test_joint_factorization_finds_the_shared_basis():
+    rng = np.random.default_rng(1)
+    S, L, D, r = 30, 3, 40, 2
+    basis, _ = np.linalg.qr(rng.normal(size=(D, r)))
+    x = rng.normal(size=(S, L, r)) @ basis.T                 # every language inside span(basis)
+    fit = JointFactorization(r).fit(x)
+    assert fit.explained_ == pytest.approx(1.0)
+    assert np.allclose(principal_angles(fit.basis_, basis), 0, atol=1e-6)
+    assert fit.projections_.shape == (L, S, r)
+    assert np.allclose(fit.projections_[1], x[:, 1] @ fit.basis_)
+
+
+def test_too_few_steps_for_the_rank_is_an_error_not_correlations_of_one():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 3, 1, 32))                       # pure noise, 6 steps
+    # what the check prevents: with 2r >= S, unrelated data correlate perfectly
+    za, zb = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    qa = np.linalg.qr(za - za.mean(0))[0]
+    qb = np.linalg.qr(zb - zb.mean(0))[0]
+    assert np.linalg.svd(qa.T @ qb, compute_uv=False)[0] > 0.999
+    with pytest.raises(ValueError, match="rank 3 needs at least 7 steps.*has 6.*rank to 2"):
+        subspace_alignment(x, list("abc"), rank=3)
+    with pytest.raises(ValueError, match="at least 7 steps"):
+        canonical_correlations(za, zb)
+    a = subspace_alignment(x, list("abc"))                   # the default rank fits the steps
+    assert a.rank == 2 and (a.correlations[0, 1] < 0.999).all()
+
+
+def test_aligned_languages_score_higher_than_unrelated_ones():
+    rng = np.random.default_rng(3)
+    S, D = 40, 64
+    common = rng.normal(size=(S, 3)) @ rng.normal(size=(3, D))
+    x = np.stack([common + 0.3 * rng.normal(size=(S, D)),
+                  common + 0.3 * rng.normal(size=(S, D)),
+                  rng.normal(size=(S, 3)) @ rng.normal(size=(3, D))], axis=1)[:, :, None]
+    a = subspace_alignment(x, ["a", "b", "c"], rank=3)
+    assert a.mean[0, 1] > 0.9 > a.mean[0, 2]
+    assert a.angles[0, 1].max() < a.angles[0, 2].max()
+    assert np.allclose(np.diag(a.mean), 1) and np.allclose(a.mean, a.mean.T)
