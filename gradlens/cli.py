@@ -1,7 +1,9 @@
-"""The gradlens command line: probe, info, demo, app.
+"""The gradlens command line: probe, info, analyze, plan, demo, app.
 
     python -m gradlens probe --languages spa deu fin --steps 10
     python -m gradlens info runs/<id>
+    python -m gradlens analyze runs/<id>           # CSV matrices and a summary in runs/<id>/analysis
+    python -m gradlens plan runs/<id> --budget 0.1 # the proposed sharing plan, runs/<id>/plan.json
     python -m gradlens app          # makes the demo run if there is none, then serves the app
 """
 
@@ -70,6 +72,55 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _evidence(run, args):
+    from tqdm import tqdm
+
+    from gradlens.analysis.evidence import run_evidence
+
+    with tqdm(total=len(run.modules), desc="analysing modules", unit="module") as bar:
+        def on_module(done: int, _total: int, name: str) -> None:
+            bar.set_postfix_str(name[-40:], refresh=False)
+            bar.update(done - bar.n)
+
+        return run_evidence(run, args.rank, args.groups, on_module)
+
+
+def cmd_analyze(args) -> int:
+    from gradlens.report import write_analysis
+    from gradlens.store import Run
+
+    with Run(args.run) as run:
+        evidence = _evidence(run, args)
+        out = Path(args.out) if args.out else run.path.parent / "analysis"
+        written = write_analysis(out, run.path.parent.name, evidence, run.tasks,
+                                 len(run.done_steps), args.permutations)
+    print(written[-1].read_text(encoding="utf-8"), end="")
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from gradlens.analysis.allocation import allocate, propose_plan
+    from gradlens.plan import save_plan
+    from gradlens.store import Run
+
+    with Run(args.run) as run:
+        evidence = _evidence(run, args)
+        total = int(run.modules.n_params.sum())
+        plan = propose_plan(evidence, args.budget, total, run.model, run.languages,
+                            str(run.path.parent), args.min_ratio, args.alpha)
+        allocation = allocate(evidence, args.budget, total, args.min_ratio, args.alpha)
+        out = Path(args.out) if args.out else run.path.parent / "plan.json"
+        save_plan(plan, out, list(run.modules.name))
+    for name, entry in plan["modules"].items():
+        groups = " | ".join(" ".join(g) for g in entry["groups"])
+        print(f"  {name:55s} {groups}")
+    print(f"{len(plan['modules'])} module(s) split, {allocation.extra_params:,} extra parameters "
+          f"({allocation.fraction:.1%} of {total:,}; budget {args.budget:.1%})")
+    print(f"wrote {out}")
+    return 0
+
+
 DEMO_NAME = "demo"
 
 
@@ -126,6 +177,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory or grads.h5 file")
     p.add_argument("--modules", action="store_true", help="also list every module (default: off)")
     p.set_defaults(func=cmd_info)
+    for name, helptext in (("analyze", "matrices as CSV and a summary of a run's evidence"),
+                           ("plan", "propose a sharing plan under a parameter budget")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("run", help="run directory or grads.h5 file")
+        p.add_argument("--out", default=None, help="output (default: analysis/ or plan.json "
+                       "in the run directory)")
+        p.add_argument("--rank", type=int, default=None,
+                       help="CCA rank (default: min(8, (steps - 1) // 2))")
+        p.add_argument("--groups", type=int, default=None,
+                       help="groups per split module (default: the best number for each)")
+        p.set_defaults(func=cmd_analyze if name == "analyze" else cmd_plan)
+        if name == "analyze":
+            p.add_argument("--permutations", type=int, default=999,
+                           help="Mantel test permutations (default: 999)")
+        else:
+            p.add_argument("--budget", type=float, default=0.1,
+                           help="extra parameters allowed, as a fraction of the model (default: 0.1)")
+            p.add_argument("--min-ratio", type=float, default=1.0,
+                           help="cross/self divergence ratio a module needs to be split (default: 1.0)")
+            p.add_argument("--alpha", type=float, default=0.05,
+                           help="permutation-test p-value a module needs to be split (default: 0.05)")
     p = sub.add_parser("demo", help="make the demo run on the embedded default if it is missing")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("app", help="make the demo run if missing, then serve the Streamlit app")
@@ -140,10 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     from gradlens.store import RunError
     from gradlens.corpus import ManifestError
     from probes.models import ModelNotFound
+    from gradlens.plan import PlanError
 
     try:
         return args.func(args)
-    except (RunError, ManifestError, ModelNotFound, KeyError, ValueError) as exc:
+    except (RunError, ManifestError, ModelNotFound, PlanError, KeyError, ValueError) as exc:
         print(f"gradlens: error: {exc}", file=sys.stderr)
         return 2
 

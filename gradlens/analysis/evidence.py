@@ -1,0 +1,159 @@
+"""All the evidence on one module, and on every module of a run, read once per module.
+
+For each module (or layer, or block) of a run this gathers what the four methods say:
+similarity and the GradSim grouping, self/cross divergence, cross-task divergence, alignment
+(joint factorization + CCA) and the ST-ASR conflict. ``run_evidence`` reads each module's
+sketches once (``[S, L, T, k]``, a few MB) and keeps only the results.
+
+    python -c "from gradlens.store import Run; from gradlens.analysis.evidence import *; \\
+               print([e.summary() for e in run_evidence(Run('runs/demo'))][:3])"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradlens.analysis.alignment import Alignment, default_rank, subspace_alignment
+from gradlens.analysis.clustering import cosine_similarity
+from gradlens.analysis.divergence import (Conflict, Divergence, TaskDivergence, language_divergence,
+                                          task_conflict, task_divergence)
+from gradlens.analysis.grouping import LanguageGrouping
+from gradlens.analysis.views import unit_of, unit_sketches, units
+from gradlens.store import Run
+
+PRIMARY = "st"
+
+
+def task_indices(tasks: list[str]) -> tuple[int, int | None]:
+    """Index of the primary task (``st``, else the first) and of the first auxiliary one."""
+    primary = tasks.index(PRIMARY) if PRIMARY in tasks else 0
+    aux = next((i for i in range(len(tasks)) if i != primary), None)
+    return primary, aux
+
+
+@dataclass(frozen=True)
+class ModuleEvidence:
+    """What the methods say about one unit (primary task unless named).
+
+    ``gram`` ``[L, L]``: inner products of the languages' mean gradients (sketched), additive
+    over modules, so a layer's or the model's similarity follows from its modules' grams.
+    ``similarity`` ``[L, L]``: their cosines. ``groups``: the GradSim grouping (best ``g >= 2``
+    unless a number was asked). ``alignment`` is ``None`` when the steps are too few for CCA.
+    """
+
+    module: str
+    n_params: int
+    languages: list[str]
+    gram: np.ndarray
+    similarity: np.ndarray
+    groups: list[list[str]]
+    grouping_score: float
+    divergence: Divergence
+    task_divergence: TaskDivergence | None
+    conflict: Conflict | None
+    alignment: Alignment | None
+
+    @property
+    def ratio(self) -> float:
+        return self.divergence.ratio
+
+    @property
+    def cca_mean(self) -> float | None:
+        return None if self.alignment is None else self.alignment.mean_off_diagonal()
+
+    @property
+    def conflict_rate(self) -> float | None:
+        return None if self.conflict is None else self.conflict.rate
+
+    @property
+    def task_ratio(self) -> float | None:
+        return None if self.task_divergence is None else self.task_divergence.mean_ratio
+
+    def summary(self) -> dict:
+        """The scalar figures, as a flat row (for tables, CSV and a plan's evidence)."""
+        return {"module": self.module, "n_params": self.n_params,
+                "cross_self_ratio": self.ratio, "ratio_p_value": self.divergence.p_value,
+                "self_divergence": float(self.divergence.self_div.mean()),
+                "cca_mean": self.cca_mean, "conflict_rate": self.conflict_rate,
+                "cross_task_ratio": self.task_ratio, "n_groups": len(self.groups),
+                "grouping_score": self.grouping_score,
+                "groups": " | ".join(" ".join(g) for g in self.groups)}
+
+
+def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str], module: str,
+                    n_params: int, rank: int | None = None,
+                    n_groups: int | None = None) -> ModuleEvidence:
+    """Evidence on one unit from its sketches ``[S, L, T, D]``.
+
+    ``rank`` of the CCA: ``None`` picks ``default_rank(S)`` and skips alignment when the steps
+    are too few; an explicit rank the steps cannot support raises ValueError.
+    """
+    x = np.asarray(sketches, dtype=np.float64)
+    primary, aux = task_indices(tasks)
+    mean = x[:, :, primary].mean(0)                         # [L, D]
+    gram = mean @ mean.T
+    similarity = cosine_similarity(mean)
+    grouping = LanguageGrouping(n_groups).fit(similarity, languages)
+    r = default_rank(x.shape[0]) if rank is None else rank
+    alignment = subspace_alignment(x, languages, r, primary) if r >= 1 else None
+    return ModuleEvidence(
+        module=module, n_params=int(n_params), languages=list(languages), gram=gram,
+        similarity=similarity, groups=grouping.groups_, grouping_score=grouping.score_,
+        divergence=language_divergence(x, languages, primary),
+        task_divergence=None if aux is None else task_divergence(x, languages, primary, aux),
+        conflict=None if aux is None else task_conflict(x, languages, primary, aux),
+        alignment=alignment)
+
+
+def unit_evidence(run: Run, key: str, rank: int | None = None,
+                  n_groups: int | None = None) -> ModuleEvidence:
+    """Evidence on one module, layer or block of ``run`` over its done steps."""
+    n = int(run.modules.n_params[unit_of(run, key)].sum())
+    return module_evidence(unit_sketches(run, key), run.languages, run.tasks, key, n, rank,
+                           n_groups)
+
+
+def run_evidence(run: Run, rank: int | None = None, n_groups: int | None = None,
+                 on_module: Callable[[int, int, str], None] | None = None) -> list[ModuleEvidence]:
+    """Evidence on every module of ``run``, in model order; ``on_module(done, total, name)``
+    reports progress after each."""
+    names = list(units(run, "module"))
+    out = []
+    for i, name in enumerate(names):
+        out.append(unit_evidence(run, name, rank, n_groups))
+        if on_module:
+            on_module(i + 1, len(names), name)
+    return out
+
+
+def similarity_of(evidence: list[ModuleEvidence]) -> np.ndarray:
+    """``[L, L]`` cosine similarity of several modules taken together (a layer, a block, the
+    model): the grams add, because the modules' gradients are concatenated."""
+    gram = sum(e.gram for e in evidence)
+    norms = np.sqrt(np.clip(np.diag(gram), 0, None))
+    safe = np.where(norms > 0, norms, 1.0)
+    sim = gram / safe[:, None] / safe[None, :]
+    np.fill_diagonal(sim, 1.0)
+    return np.clip(sim, -1.0, 1.0)
+
+
+RANKINGS = {
+    "cross_self_ratio": (lambda e: e.ratio, True),
+    "conflict_rate": (lambda e: e.conflict_rate, True),
+    "cross_task_ratio": (lambda e: e.task_ratio, True),
+    "cca_mean": (lambda e: e.cca_mean, False),  # least aligned first
+}
+
+
+def rank_modules(evidence: list[ModuleEvidence], by: str = "cross_self_ratio") -> list[ModuleEvidence]:
+    """Modules ordered by ``by`` (one of ``RANKINGS``), the strongest case for splitting first;
+    modules without that figure go last."""
+    if by not in RANKINGS:
+        raise ValueError(f"rank by one of {sorted(RANKINGS)}, got {by!r}")
+    key, descending = RANKINGS[by]
+    have = [e for e in evidence if key(e) is not None]
+    lacking = [e for e in evidence if key(e) is None]
+    return sorted(have, key=key, reverse=descending) + lacking

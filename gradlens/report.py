@@ -1,0 +1,118 @@
+"""Tables and files of an analysis: what ``gradlens analyze`` writes and the pages download.
+
+    python -m gradlens analyze runs/demo      # writes runs/demo/analysis/*.csv and summary.txt
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gradlens.analysis.evidence import ModuleEvidence, rank_modules, similarity_of
+from gradlens.analysis.grouping import LanguageGrouping
+from gradlens.analysis.typology import Mantel, typology_agreement
+from gradlens.modules import block_of
+
+
+def matrix_frame(matrix: np.ndarray, languages: list[str]) -> pd.DataFrame:
+    """A ``[L, L]`` matrix with the languages as row and column labels."""
+    return pd.DataFrame(np.asarray(matrix), index=pd.Index(languages, name="language"),
+                        columns=list(languages))
+
+
+def evidence_table(evidence: list[ModuleEvidence]) -> pd.DataFrame:
+    """One row per module: the scalar figures of ``ModuleEvidence.summary``."""
+    return pd.DataFrame([e.summary() for e in evidence])
+
+
+def pair_table(evidence: list[ModuleEvidence]) -> pd.DataFrame:
+    """One row per module and language pair: similarity, cross divergence, mean CCA."""
+    rows = []
+    for e in evidence:
+        L = len(e.languages)
+        for a in range(L):
+            for b in range(a + 1, L):
+                rows.append({"module": e.module, "language_a": e.languages[a],
+                             "language_b": e.languages[b], "similarity": e.similarity[a, b],
+                             "cross_divergence": e.divergence.cross[a, b],
+                             "cca_mean": None if e.alignment is None else e.alignment.mean[a, b]})
+    return pd.DataFrame(rows)
+
+
+def block_similarities(evidence: list[ModuleEvidence]) -> dict[str, np.ndarray]:
+    """``[L, L]`` similarity of each block and of the whole model (key ``model``)."""
+    out = {"model": similarity_of(evidence)}
+    for block in dict.fromkeys(block_of(e.module) for e in evidence):
+        out[block] = similarity_of([e for e in evidence if block_of(e.module) == block])
+    return out
+
+
+def agreement(similarity: np.ndarray, languages: list[str], permutations: int = 999
+              ) -> dict[str, Mantel] | str:
+    """URIEL agreement of a similarity matrix, or the reason it cannot be computed."""
+    if len(languages) < 3:
+        return "needs at least 3 languages"
+    try:
+        return typology_agreement(1.0 - similarity, languages, permutations)
+    except ValueError as exc:
+        return str(exc)
+
+
+def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str], steps: int,
+                 typology: dict[str, Mantel] | str, top: int = 10) -> str:
+    """The summary ``gradlens analyze`` prints and writes."""
+    languages = evidence[0].languages
+    rank = next((e.alignment.rank for e in evidence if e.alignment is not None), None)
+    grouping = LanguageGrouping().fit(similarity_of(evidence), languages)
+    lines = [f"run {run_name}: {len(languages)} languages, {len(tasks)} task(s), "
+             f"{len(evidence)} modules, {steps} steps, "
+             + (f"CCA rank {rank}" if rank else "too few steps for CCA"),
+             f"model-level grouping ({'exact' if grouping.exact_ else 'heuristic'}): "
+             + " | ".join(" ".join(g) for g in grouping.groups_)]
+    if isinstance(typology, str):
+        lines.append(f"agreement with URIEL: not computed ({typology})")
+    else:
+        lines.append("agreement with URIEL (gradient distance vs typological distance, Mantel): "
+                     + "; ".join(f"{k} r={m.r:.3f} p={m.p:.3f}" for k, m in typology.items()))
+    lines.append(f"top {top} modules by cross/self divergence ratio:")
+    for e in rank_modules(evidence)[:top]:
+        s = e.summary()
+        cca = "-" if s["cca_mean"] is None else f"{s['cca_mean']:.3f}"
+        lines.append(f"  {e.module:55s} ratio {e.ratio:6.3f}  cca {cca}  groups {s['groups']}")
+    if evidence[0].conflict is not None:
+        lines.append(f"top {top} modules by ST-ASR conflict rate:")
+        for e in rank_modules(evidence, "conflict_rate")[:top]:
+            lines.append(f"  {e.module:55s} conflict {e.conflict_rate:6.3f}")
+    return "\n".join(lines) + "\n"
+
+
+def write_analysis(out: Path, run_name: str, evidence: list[ModuleEvidence], tasks: list[str],
+                   steps: int, permutations: int = 999) -> list[Path]:
+    """Write ``modules.csv``, ``pairs.csv``, ``similarity_<block>.csv``, ``typology.csv`` and
+    ``summary.txt`` into ``out``; return the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    languages = evidence[0].languages
+    written = [out / "modules.csv", out / "pairs.csv"]
+    evidence_table(evidence).to_csv(written[0], index=False)
+    pair_table(evidence).to_csv(written[1], index=False)
+    sims = block_similarities(evidence)
+    for name, sim in sims.items():
+        path = out / f"similarity_{name}.csv"
+        matrix_frame(sim, languages).to_csv(path)
+        written.append(path)
+    typology = agreement(sims["model"], languages, permutations)
+    path = out / "typology.csv"
+    if isinstance(typology, str):
+        pd.DataFrame([{"unit": "model", "kind": None, "r": None, "p": None, "note": typology}]
+                     ).to_csv(path, index=False)
+    else:
+        pd.DataFrame([{"unit": "model", "kind": k, "r": m.r, "p": m.p,
+                       "permutations": m.permutations} for k, m in typology.items()]
+                     ).to_csv(path, index=False)
+    written.append(path)
+    path = out / "summary.txt"
+    path.write_text(summary_text(run_name, evidence, tasks, steps, typology), encoding="utf-8")
+    written.append(path)
+    return written

@@ -1,0 +1,105 @@
+"""Evidence, capacity allocation under a budget, the proposed plan, and the analyze/plan CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gradlens.analysis.allocation import allocate, extra_cost, propose_plan
+from gradlens.analysis.evidence import module_evidence, rank_modules, run_evidence
+from gradlens.plan import load_plan, validate
+
+LANGS = ["a", "b", "c", "d", "e", "f"]
+CLUSTER = [0, 0, 0, 1, 1, 1]
+
+
+def sketches(kind: str, S=24, D=256, seed=0) -> np.ndarray:
+    """``[S, L, 2, D]``: ``shared`` (one direction + noise) or ``clustered`` (two planted
+    clusters of languages pulling apart)."""
+    rng = np.random.default_rng(seed)
+    mean = np.tile(rng.normal(size=D), (len(LANGS), 1))
+    if kind == "clustered":
+        centres = rng.normal(size=(2, D))
+        mean = mean + 2.0 * centres[CLUSTER]
+    return mean[None, :, None, :] + 1.5 * rng.normal(size=(S, len(LANGS), 2, D))
+
+
+def evidence(kinds: dict[str, tuple[str, int]]):
+    return [module_evidence(sketches(kind, seed=i), LANGS, ["st", "asr"], name, n)
+            for i, (name, (kind, n)) in enumerate(kinds.items())]
+
+
+def test_a_planted_clustered_module_is_split_into_its_clusters():
+    ev = evidence({"m.shared1": ("shared", 1000), "m.clustered": ("clustered", 1000),
+                   "m.shared2": ("shared", 1000)})
+    assert rank_modules(ev)[0].module == "m.clustered"
+    plan = propose_plan(ev, budget=0.5, total_params=3000, model="tiny", languages=LANGS)
+    assert list(plan["modules"]) == ["m.clustered"]
+    entry = plan["modules"]["m.clustered"]
+    assert sorted(map(sorted, entry["groups"])) == [["a", "b", "c"], ["d", "e", "f"]]
+    assert entry["evidence"]["cross_self_ratio"] > 1.5
+    assert set(entry["evidence"]) >= {"cross_self_ratio", "cca_mean", "conflict_rate"}
+    validate(plan, ["m.shared1", "m.clustered", "m.shared2"])
+
+
+def test_allocation_keeps_to_the_budget_and_prefers_cheap_strong_modules():
+    ev = evidence({"big": ("clustered", 10_000), "small": ("clustered", 1_000),
+                   "noise": ("shared", 500)})
+    costs = {e.module: extra_cost(e) for e in ev}
+    total = 100_000
+    a = allocate(ev, budget=costs["small"] / total, total_params=total)
+    assert [e.module for e in a.modules] == ["small"] and a.extra_params == costs["small"]
+    assert "big" in a.skipped_over_budget
+    both = allocate(ev, budget=(costs["small"] + costs["big"]) / total, total_params=total)
+    assert [e.module for e in both.modules] == ["small", "big"]
+    assert both.fraction == pytest.approx((costs["small"] + costs["big"]) / total)
+    assert allocate(ev, budget=0.0, total_params=total).modules == []
+    with pytest.raises(ValueError, match="budget"):
+        allocate(ev, budget=-0.1, total_params=total)
+
+
+def test_evidence_on_a_real_run_and_its_plan(tiny_run):
+    from gradlens.store import Run
+
+    with Run(tiny_run) as run:
+        ev = run_evidence(run)
+        total = int(run.modules.n_params.sum())
+        plan = propose_plan(ev, 0.2, total, run.model, run.languages, str(tiny_run))
+        validate(plan, list(run.modules.name))
+    assert len(ev) == len(run.modules)
+    for e in ev:
+        assert np.isfinite(e.ratio) and e.similarity.shape == (4, 4)
+        assert e.alignment is not None and e.alignment.rank == 1  # 4 steps support rank 1
+        assert 0 <= e.conflict_rate <= 1
+        assert sorted(x for g in e.groups for x in g) == sorted(run.languages)
+
+
+def test_cli_analyze_and_plan(tiny_run, tmp_path, capsys):
+    from gradlens.cli import main
+
+    out = tmp_path / "analysis"
+    assert main(["analyze", str(tiny_run), "--out", str(out), "--permutations", "99"]) == 0
+    printed = capsys.readouterr().out
+    assert "top 10 modules by cross/self divergence ratio" in printed
+    assert "agreement with URIEL" in printed and "genetic r=" in printed
+    modules = pd.read_csv(out / "modules.csv")
+    assert {"module", "cross_self_ratio", "cca_mean", "conflict_rate", "groups"} <= set(modules)
+    sim = pd.read_csv(out / "similarity_model.csv", index_col=0)
+    assert list(sim.columns) == ["spa", "ita", "deu", "rus"] and np.allclose(np.diag(sim), 1)
+    assert len(pd.read_csv(out / "pairs.csv")) == len(modules) * 6
+    assert set(pd.read_csv(out / "typology.csv")["kind"]) == {"genetic", "phonological"}
+
+    plan_path = tmp_path / "plan.json"
+    assert main(["plan", str(tiny_run), "--budget", "0.05", "--out", str(plan_path)]) == 0
+    assert "extra parameters" in capsys.readouterr().out
+    plan = load_plan(plan_path)
+    assert plan["languages"] == ["spa", "ita", "deu", "rus"]
+    assert all(not entry["edited"] for entry in plan["modules"].values())
+
+
+def test_cli_plan_refuses_a_bad_budget(tiny_run, capsys):
+    from gradlens.cli import main
+
+    assert main(["plan", str(tiny_run), "--budget", "-1"]) == 2
+    assert "budget must be a fraction" in capsys.readouterr().err
