@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from gradlens.analysis.clustering import Clustering, cluster_languages
-from gradlens.analysis.views import mean_gradients, unit_sketches, units
+from gradlens.analysis.views import unit_mean, units
 from gradlens.store import GRADS_FILE, Run, RunError, runs_dir
 
 
@@ -65,7 +65,7 @@ def meta(run: Path) -> dict:
 @st.cache_data(show_spinner=False)
 def _clustering(run: str, mtime: float, key: str, task: str, method: str) -> Clustering:
     with Run(run) as r:
-        grads = mean_gradients(unit_sketches(r, key))[:, r.tasks.index(task)]
+        grads = unit_mean(r, key)[:, r.tasks.index(task)]
         return cluster_languages(grads, r.languages, method)
 
 

@@ -79,3 +79,12 @@ def test_on_a_real_run_every_module_has_finite_evidence(tiny_run):
             c = task_conflict(x, run.languages)
             assert np.isfinite(d.ratio) and d.cross.shape == (4, 4)
             assert c.cosine.shape == (len(run.done_steps), 4) and 0 <= c.rate <= 1
+
+
+def test_a_blocks_mean_read_module_by_module_equals_the_mean_of_its_sketches(tiny_run):
+    from gradlens.analysis.views import unit_mean, unit_sketches
+    from gradlens.store import Run
+
+    with Run(tiny_run) as run:
+        for key in ("speech_encoder", "text_decoder.layers.1"):
+            assert np.allclose(unit_mean(run, key), unit_sketches(run, key).mean(0), atol=1e-6)

@@ -35,8 +35,16 @@ def unit_sketches(run: Run, key: str, steps=None) -> np.ndarray:
     return np.concatenate(parts, axis=-1)
 
 
-def mean_gradients(sketches: np.ndarray) -> np.ndarray:
-    """Mean over steps: ``[S, L, T, D]`` -> ``[L, T, D]``."""
-    if sketches.shape[0] == 0:
-        raise ValueError("no completed steps to average")
-    return sketches.mean(axis=0)
+def unit_mean(run: Run, key: str, steps=None) -> np.ndarray:
+    """Mean sketch of unit ``key`` over the done (or given) steps: ``[L, T, n_modules * k]``.
+
+    Read and averaged one module at a time, so a block of many modules never sits in memory
+    with all its steps at once.
+    """
+    parts = []
+    for m in unit_of(run, key):
+        x = run.sketch(m, steps)
+        if x.shape[0] == 0:
+            raise ValueError(f"{run.path}: no completed steps to average")
+        parts.append(x.mean(axis=0, dtype=np.float64))
+    return np.concatenate(parts, axis=-1)
