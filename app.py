@@ -7,26 +7,76 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
+from gradlens.languages import LANGUAGES
+from gradlens.launch import start_probe, starting_probes
+from gradlens.store import being_written
 
 st.set_page_config(page_title="gradlens", layout="wide")
 ui.init_state()
+
+
+@st.fragment(run_every=2.0)
+def live_runs() -> None:
+    """Runs being written, with their progress; refreshed every 2 s while the page is open."""
+    live = [p for p in ui.run_paths() if being_written(p)]
+    starting = starting_probes()
+    if not live and not starting:
+        return
+    st.subheader("In progress")
+    for path in live:
+        row = ui.summary(path)
+        done, planned = row.get("done", 0), max(row.get("planned", 1), 1)
+        st.progress(min(done / planned, 1.0), text=f"{path.name}: step {done} of {planned}")
+    for probe in starting:
+        if probe.running:
+            st.progress(0.0, text=f"{probe.path.name}: starting (loading the model)")
+        else:
+            st.error(f"{probe.path.name} stopped before its first step. The end of its log:\n\n"
+                     f"```\n{probe.log_tail}\n```")
+
+
+def new_probe_form() -> None:
+    with st.expander("Start a new probe run"):
+        with st.form("probe_form"):
+            name = st.text_input("Run name", key="probe_name", placeholder="e.g. romance-vs-slavic")
+            model = st.selectbox("Model", ["tiny", "medium-random"], key="probe_model",
+                                 help="tiny runs on CPU in minutes; medium-random is the Medium "
+                                      "architecture with random weights (a GPU is advisable)")
+            languages = st.multiselect("Languages", list(LANGUAGES), default=["spa", "ita", "deu", "rus"],
+                                       key="probe_languages",
+                                       format_func=lambda c: f"{c} · {LANGUAGES[c].name}")
+            c1, c2, c3 = st.columns(3)
+            steps = c1.number_input("Steps", 1, 10_000, 8, key="probe_steps")
+            batch = c2.number_input("Batch per language", 1, 64, 4, key="probe_batch")
+            k = c3.selectbox("Sketch size k", [256, 512, 1024, 2048, 4096], index=1, key="probe_k")
+            if st.form_submit_button("Start probe", type="primary"):
+                try:
+                    out = start_probe(name.strip(), languages, int(steps), model, int(batch), int(k))
+                    st.success(f"Started: {out}. It runs on its own; closing this tab does not "
+                               "stop it.")
+                except ValueError as exc:
+                    st.error(str(exc))
 
 
 def home() -> None:
     st.title("gradlens")
     st.caption("Which parts of a multilingual SeamlessM4T model should your languages share? "
                "Training gradients say where they fight.")
+    live_runs()
     paths = ui.run_paths()
     if not paths:
         st.info(f"No runs in `{ui.runs_dir()}` yet. Make the demo run (tiny SeamlessM4T on the "
-                "spoken-numbers corpus, about 2 minutes on CPU) with `python -m gradlens demo`.")
-        return
-    rows = [ui.summary(p) for p in paths]
-    st.subheader("Runs")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="home_runs")
-    for row in rows:
-        if row.get("error"):
-            st.warning(f"{row['run']}: {row['error']}")
+                "spoken-numbers corpus, about 2 minutes on CPU) with `python -m gradlens demo`, "
+                "or start a probe below.")
+    else:
+        rows = [ui.summary(p) for p in paths]
+        st.subheader("Runs")
+        table = pd.DataFrame(rows).drop(columns=["done", "planned"], errors="ignore")
+        st.dataframe(table, hide_index=True, width="stretch", key="home_runs")
+        for row in rows:
+            if row.get("error"):
+                st.warning(f"{row['run']}: {row['error']}")
+    new_probe_form()
 
 
 paths = ui.run_paths()
@@ -39,5 +89,10 @@ with st.sidebar:
 nav = st.navigation([
     st.Page(home, title="Runs", icon=":material/folder_open:", default=True),
     st.Page("pages/dendrograms.py", title="Dendrograms", icon=":material/account_tree:"),
+    st.Page("pages/divergence.py", title="Divergence", icon=":material/call_split:"),
+    st.Page("pages/alignment.py", title="Subspace alignment", icon=":material/stacked_line_chart:"),
+    st.Page("pages/conflicts.py", title="Conflicts", icon=":material/compare_arrows:"),
+    st.Page("pages/sharing_plan.py", title="Sharing plan", icon=":material/edit_note:"),
+    st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
 ])
 nav.run()

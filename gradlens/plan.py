@@ -65,13 +65,14 @@ def validate(plan: Any, known_modules: list[str] | None = None, source: str = "p
         faults.append("'modules' must be an object mapping module names to their groups")
         modules = {}
     for name, entry in (modules or {}).items():
-        faults += _module_faults(name, entry, lang_set if lang_set else None, known_modules)
+        faults += module_faults(name, entry, lang_set if lang_set else None, known_modules)
     if faults:
         raise PlanError(faults, source)
     return plan
 
 
-def _module_faults(name, entry, languages: set[str] | None, known: list[str] | None) -> list[str]:
+def module_faults(name, entry, languages: set[str] | None, known: list[str] | None) -> list[str]:
+    """The faults of one module entry (empty when it is valid)."""
     where = f"module {name!r}"
     if known is not None and name not in known:
         return [f"{where} is not a module of the model"]
@@ -203,3 +204,84 @@ def extra_parameters(plan: dict, n_params: dict[str, int]) -> int:
     return sum((len(entry["groups"]) - 1) * int(n_params[name])
                for name, entry in plan["modules"].items())
 
+
+
+# -- the editable table -------------------------------------------------------------------------
+EVIDENCE_COLUMNS = ("cross_self_ratio", "ratio_p_value", "cca_mean", "conflict_rate", "extra_params")
+
+
+def format_groups(groups: list[list[str]]) -> str:
+    """``[["spa", "ita"], ["deu"]]`` -> ``"spa ita | deu"``."""
+    return " | ".join(" ".join(g) for g in groups)
+
+
+def parse_groups(text: str) -> list[list[str]]:
+    """``"spa ita | deu"`` (groups split by ``|``, languages by spaces or commas) -> groups.
+
+    An empty group between two bars is kept, so validation can name it."""
+    if not isinstance(text, str) or not text.strip():
+        return []
+    return [part.replace(",", " ").split() for part in text.split("|")]
+
+
+def plan_rows(plan: dict) -> list[dict]:
+    """One row per listed module: name, groups as text, the main evidence, edited."""
+    rows = []
+    for name, entry in plan["modules"].items():
+        ev = entry.get("evidence") or {}
+        rows.append({"module": name, "groups": format_groups(entry["groups"]),
+                     **{k: ev.get(k) for k in EVIDENCE_COLUMNS},
+                     "edited": bool(entry.get("edited", False))})
+    return rows
+
+
+def plan_from_rows(rows: list[dict], base: dict, proposed: dict | None = None,
+                   known_modules: list[str] | None = None,
+                   evidence: dict[str, dict] | None = None) -> tuple[dict, list[list[str]]]:
+    """The plan the table describes, and each row's faults (``[]`` for a good row).
+
+    ``base`` gives the model, languages and source run; a module's ``edited`` is true where
+    its groups differ from ``proposed`` (or ``proposed`` lacks it); its evidence comes from
+    ``proposed``, else from ``evidence`` (module -> fields).
+    """
+    plan = new_plan(base["model"], base["languages"], base.get("source_run"))
+    languages = set(base["languages"])
+    proposed_modules = (proposed or {"modules": {}})["modules"]
+    faults: list[list[str]] = []
+    seen: set[str] = set()
+    for row in rows:
+        name = row.get("module")
+        if not isinstance(name, str) or not name:
+            faults.append(["pick a module for this row"])
+            continue
+        entry = {"groups": parse_groups(row.get("groups", ""))}
+        row_faults = module_faults(name, entry, languages, known_modules)
+        if not entry["groups"]:
+            row_faults = [f"module {name!r}: no groups; write them as 'spa ita | deu rus'"]
+        if name in seen:
+            row_faults.append(f"module {name!r} is listed twice")
+        seen.add(name)
+        faults.append(row_faults)
+        if row_faults:
+            continue
+        before = proposed_modules.get(name)
+        entry["evidence"] = dict((before or {}).get("evidence") or (evidence or {}).get(name) or {})
+        entry["edited"] = before is None or _canonical(before["groups"]) != _canonical(entry["groups"])
+        plan["modules"][name] = entry
+    return plan, faults
+
+
+def plan_csv(plan: dict) -> str:
+    """The plan as CSV: one row per module with its groups, evidence and edited flag."""
+    import csv
+    import io
+
+    keys = sorted({k for e in plan["modules"].values() for k in (e.get("evidence") or {})})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["module", "groups", *keys, "edited"])
+    for name, entry in plan["modules"].items():
+        ev = entry.get("evidence") or {}
+        writer.writerow([name, format_groups(entry["groups"]), *[ev.get(k) for k in keys],
+                         entry.get("edited", False)])
+    return out.getvalue()

@@ -58,3 +58,110 @@ def similarity_figure(clustering: Clustering, title: str = "") -> go.Figure:
     fig.update_layout(title=title or "Cosine similarity of mean gradients", height=460,
                       yaxis=dict(autorange="reversed"))
     return fig
+
+
+def heatmap_figure(z, x: list[str], y: list[str], title: str, colorbar: str, zmin=None,
+                   zmax=None, colorscale: str = "Viridis", height: int | None = None) -> go.Figure:
+    """A labelled heatmap of ``z`` ``[len(y), len(x)]`` (first row at the top)."""
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, zmin=zmin, zmax=zmax, colorscale=colorscale,
+                               colorbar=dict(title=colorbar),
+                               hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=title, height=height or max(360, 120 + 16 * len(y)),
+                      yaxis=dict(autorange="reversed"), margin=dict(l=60, r=20, t=60, b=40))
+    return fig
+
+
+def ranking_figure(names: list[str], values: list[float], title: str, axis: str,
+                   line: float | None = None, highlight: set[str] | None = None) -> go.Figure:
+    """Horizontal bars, the first name at the top; ``line`` marks a threshold, ``highlight``
+    colours chosen names."""
+    highlight = highlight or set()
+    colors = ["#d62728" if n in highlight else "#1f77b4" for n in names]
+    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colors,
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    if line is not None:
+        fig.add_vline(x=line, line_dash="dash", line_color="#555")
+    fig.update_layout(title=title, xaxis_title=axis, height=max(320, 100 + 18 * len(names)),
+                      yaxis=dict(autorange="reversed"), margin=dict(l=60, r=20, t=60, b=40))
+    return fig
+
+
+def budget_figure(modules: list[str], extra: list[int], budget: int) -> go.Figure:
+    """Where a parameter budget goes: cumulative extra parameters per split module."""
+    total = 0
+    starts = []
+    for n in extra:
+        starts.append(total)
+        total += n
+    fig = go.Figure(go.Bar(x=extra, y=modules, base=starts, orientation="h",
+                           hovertemplate="%{y}: +%{x:,} parameters<extra></extra>",
+                           name="spent"))
+    fig.add_vline(x=budget, line_dash="dash", line_color="#d62728",
+                  annotation_text=f"budget {budget:,}", annotation_position="top")
+    fig.update_layout(title=f"Extra parameters: {total:,} of {budget:,}",
+                      xaxis_title="cumulative extra parameters",
+                      height=max(260, 100 + 22 * len(modules)),
+                      yaxis=dict(autorange="reversed"), margin=dict(l=60, r=20, t=60, b=40))
+    return fig
+
+
+def spectrum_figure(correlations, angles, pair: tuple[str, str]) -> go.Figure:
+    """Canonical correlations and principal angles (degrees) of one language pair."""
+    from plotly.subplots import make_subplots
+
+    idx = list(range(1, len(correlations) + 1))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("canonical correlations",
+                                                        "principal angles (degrees)"))
+    fig.add_trace(go.Bar(x=idx, y=list(correlations), name="ρ", marker_color="#1f77b4"), 1, 1)
+    fig.add_trace(go.Bar(x=idx, y=[float(a) * 180 / 3.141592653589793 for a in angles],
+                         name="θ", marker_color="#ff7f0e"), 1, 2)
+    fig.update_yaxes(range=[0, 1], row=1, col=1)
+    fig.update_yaxes(range=[0, 90], row=1, col=2)
+    fig.update_xaxes(title_text="component", dtick=1)
+    fig.update_layout(title=f"{pair[0]} vs {pair[1]}", height=380, showlegend=False)
+    return fig
+
+
+def lines_figure(x, series: dict[str, list[float]], title: str, xaxis: str, yaxis: str,
+                 zero_line: bool = False) -> go.Figure:
+    """One line per named series over ``x``."""
+    fig = go.Figure([go.Scatter(x=list(x), y=list(v), mode="lines+markers", name=k)
+                     for k, v in series.items()])
+    if zero_line:
+        fig.add_hline(y=0, line_dash="dash", line_color="#555")
+    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, height=400)
+    return fig
+
+
+def small_multiples_figure(clusterings: dict[str, Clustering], columns: int = 4) -> go.Figure:
+    """One small dendrogram per unit (e.g. per layer, lowest to highest), leaves coloured by
+    family, so the reader sees how the clustering changes with depth."""
+    from plotly.subplots import make_subplots
+
+    names = list(clusterings)
+    rows = max(1, -(-len(names) // columns))
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=names,
+                        horizontal_spacing=0.03, vertical_spacing=0.12)
+    all_langs = next(iter(clusterings.values())).languages if clusterings else []
+    colors = family_colors(sorted({family_of(x) for x in all_langs}))
+    shown: set[str] = set()
+    for i, name in enumerate(names):
+        r, c = i // columns + 1, i % columns + 1
+        tree = _dendrogram(clusterings[name].linkage, labels=clusterings[name].languages,
+                           no_plot=True)
+        for xs, ys in zip(tree["icoord"], tree["dcoord"]):
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#555", width=1),
+                                     hoverinfo="skip", showlegend=False), r, c)
+        leaves = tree["ivl"]
+        for fam in sorted({family_of(x) for x in leaves}):
+            idx = [j for j, x in enumerate(leaves) if family_of(x) == fam]
+            fig.add_trace(go.Scatter(
+                x=[5 + 10 * j for j in idx], y=[0.0] * len(idx), mode="markers", name=fam,
+                text=[leaves[j] for j in idx], marker=dict(size=7, color=colors[fam]),
+                legendgroup=fam, showlegend=fam not in shown,
+                hovertemplate="%{text}<extra>" + fam + "</extra>"), r, c)
+            shown.add(fam)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_layout(height=230 * rows + 60, margin=dict(l=40, r=20, t=60, b=20),
+                      legend=dict(title="family"))
+    return fig

@@ -214,6 +214,21 @@ def _acquire_lock(path: Path):
     return lock
 
 
+def being_written(path: str | Path) -> bool:
+    """Whether a live probe holds the run's write lock (a killed one releases it)."""
+    grads = grads_path(path)
+    lock_path = grads.with_name(grads.name + ".lock")
+    if not lock_path.exists():
+        return False
+    with open(lock_path) as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return False
+
+
 class Run:
     """Read a ``grads.h5`` (schema 1), also while a probe is still writing it.
 

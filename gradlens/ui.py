@@ -1,16 +1,22 @@
-"""Everything the Streamlit pages share: session state, caching, the runs they read.
+"""Everything the Streamlit pages share: session state, caching, the runs they read, downloads.
 
 Caching lives here alone: ``st.cache_data`` keyed on the run's path and modification time, so a
-run that grows (SWMR) is read again. Pages call these functions and draw; they hold no math.
+run that grows (SWMR) is read again; the whole-run evidence, which takes a while, is computed
+once per (run, mtime) with a progress bar and kept in one ``st.cache_resource`` store. Pages call
+these functions and draw; they hold no math.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from gradlens.analysis.clustering import Clustering, cluster_languages
+from gradlens.analysis.evidence import ModuleEvidence, run_evidence, unit_evidence
+from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.views import unit_mean, units
 from gradlens.store import GRADS_FILE, Run, RunError, runs_dir
 
@@ -18,6 +24,7 @@ from gradlens.store import GRADS_FILE, Run, RunError, runs_dir
 def init_state() -> None:
     """Session state with its defaults, in one place."""
     st.session_state.setdefault("run", None)
+    st.session_state.setdefault("plan_work", {})  # run path -> the plan being edited
 
 
 def run_paths() -> list[Path]:
@@ -40,6 +47,7 @@ def _summary(run: str, mtime: float) -> dict:
             return {"run": Path(run).name, "model": r.model, "languages": " ".join(r.languages),
                     "tasks": " ".join(r.tasks), "modules": len(r.modules),
                     "steps done": f"{len(r.done_steps)} / {r.planned_steps}",
+                    "done": len(r.done_steps), "planned": r.planned_steps,
                     "size (MB)": round(r.size_bytes() / 1e6, 1), "error": ""}
     except RunError as exc:
         return {"run": Path(run).name, "error": str(exc)}
@@ -53,6 +61,7 @@ def summary(run: Path) -> dict:
 def _meta(run: str, mtime: float) -> dict:
     with Run(run) as r:
         return {"languages": r.languages, "tasks": r.tasks, "modules": r.modules.name,
+                "n_params": dict(zip(r.modules.name, map(int, r.modules.n_params))),
                 "layers": list(units(r, "layer")), "blocks": list(units(r, "block")),
                 "steps": len(r.done_steps), "model": r.model}
 
@@ -73,6 +82,62 @@ def clustering(run: Path, key: str, task: str, method: str) -> Clustering:
     return _clustering(str(run), _mtime(run), key, task, method)
 
 
+@st.cache_data(show_spinner=False)
+def _grouping(run: str, mtime: float, key: str, task: str, n_groups: int | None) -> LanguageGrouping:
+    c = _clustering(run, mtime, key, task, "average")
+    return LanguageGrouping(n_groups).fit(c.similarity, c.languages)
+
+
+def grouping(run: Path, key: str, task: str, n_groups: int | None) -> LanguageGrouping:
+    """GradSim grouping of ``key``'s languages (``n_groups=None``: the best number)."""
+    return _grouping(str(run), _mtime(run), key, task, n_groups)
+
+
+@st.cache_data(show_spinner=False)
+def _typology(run: str, mtime: float, key: str, task: str):
+    from gradlens.report import agreement
+
+    c = _clustering(run, mtime, key, task, "average")
+    return agreement(c.similarity, c.languages)
+
+
+def typology(run: Path, key: str, task: str):
+    """Mantel agreement of ``key``'s gradient distances with URIEL, or why it cannot be had."""
+    return _typology(str(run), _mtime(run), key, task)
+
+
+@st.cache_data(show_spinner=False)
+def _unit_evidence(run: str, mtime: float, key: str) -> ModuleEvidence:
+    with Run(run) as r:
+        return unit_evidence(r, key)
+
+
+def module_evidence(run: Path, key: str) -> ModuleEvidence:
+    """All the evidence on one module, layer or block."""
+    return _unit_evidence(str(run), _mtime(run), key)
+
+
+@st.cache_resource(show_spinner=False)
+def _evidence_store() -> dict:
+    return {}
+
+
+def evidence(run: Path) -> list[ModuleEvidence]:
+    """Evidence on every module of ``run``; computed once per version, with a progress bar."""
+    store = _evidence_store()
+    key = (str(run), _mtime(run))
+    if key not in store:
+        bar = st.progress(0.0, text="Analysing modules…")
+
+        def on_module(done: int, total: int, name: str) -> None:
+            bar.progress(done / total, text=f"Analysing modules: {done}/{total} · {name}")
+
+        with Run(run) as r:
+            store[key] = run_evidence(r, on_module=on_module)
+        bar.empty()
+    return store[key]
+
+
 def current_run() -> Path | None:
     """The run picked in the sidebar, or None (with a message) when there is none usable."""
     run = st.session_state.get("run")
@@ -81,8 +146,45 @@ def current_run() -> Path | None:
                 "`python -m gradlens demo`, or a probe run with `python -m gradlens probe`.")
         return None
     try:
-        meta(Path(run))
+        info = meta(Path(run))
     except (RunError, OSError) as exc:
         st.error(f"This run cannot be read: {exc}")
         return None
+    if info["steps"] == 0:
+        st.warning("This run has no completed step yet; its pages fill in as the probe writes.")
+        return None
     return Path(run)
+
+
+def needs_steps(run: Path, at_least: int, what: str) -> bool:
+    """Show a warning and return False when ``run`` has fewer completed steps than ``what`` needs."""
+    steps = meta(run)["steps"]
+    if steps < at_least:
+        st.warning(f"{what} needs at least {at_least} completed steps; this run has {steps}.")
+        return False
+    return True
+
+
+# -- downloads --------------------------------------------------------------------------------
+def png_available() -> bool:
+    """PNG export renders through kaleido in the system Chromium."""
+    return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome"))
+
+
+def downloads(fig, name: str, table: pd.DataFrame | None = None, key: str = "") -> None:
+    """PNG, HTML (and CSV of ``table``) download buttons for a figure; files made on click."""
+    key = key or name
+    row = st.container(horizontal=True)
+    if png_available():
+        row.download_button("PNG", data=lambda: fig.to_image(format="png", scale=2),
+                                file_name=f"{name}.png", mime="image/png", key=f"{key}_png",
+                                icon=":material/image:", on_click="ignore")
+    else:
+        row.caption("PNG needs Chromium (`apt-get install chromium`)")
+    row.download_button("HTML", data=lambda: fig.to_html(include_plotlyjs=True),
+                            file_name=f"{name}.html", mime="text/html", key=f"{key}_html",
+                            icon=":material/code:", on_click="ignore")
+    if table is not None:
+        row.download_button("CSV", data=table.to_csv().encode("utf-8"),
+                                file_name=f"{name}.csv", mime="text/csv", key=f"{key}_csv",
+                                icon=":material/table:", on_click="ignore")

@@ -1,29 +1,65 @@
-"""Dendrograms: which languages' gradients agree, per module, layer or block."""
+"""Dendrograms: which languages' gradients agree, per module, layer or block, and across depth."""
 
 import streamlit as st
 
 from gradlens import ui
 from gradlens.analysis.clustering import METHODS
-from gradlens.plots import dendrogram_figure, similarity_figure
+from gradlens.plots import dendrogram_figure, similarity_figure, small_multiples_figure
+from gradlens.report import matrix_frame
 
 st.header("Language dendrograms")
 run = ui.current_run()
-if run is not None:
-    meta = ui.meta(run)
-    if meta["steps"] == 0:
-        st.warning("This run has no completed step yet.")
-        st.stop()
-    c1, c2, c3, c4 = st.columns(4)
-    granularity = c1.radio("Granularity", ["layer", "module", "block"], key="dend_granularity",
-                           horizontal=True)
-    options = {"layer": meta["layers"], "module": meta["modules"], "block": meta["blocks"]}[granularity]
-    key = c2.selectbox("Unit", options, key=f"dend_unit_{granularity}")
-    task = c3.selectbox("Task", meta["tasks"], key="dend_task")
-    method = c4.selectbox("Linkage", METHODS, key="dend_method")
-    clustering = ui.clustering(run, key, task, method)
-    st.plotly_chart(dendrogram_figure(clustering, f"{key} · {task}"), key="dend_figure")
-    n_groups = st.slider("Groups", 1, len(meta["languages"]), min(3, len(meta["languages"])),
-                         key="dend_groups")
-    st.write("Partition: " + " · ".join("{" + ", ".join(g) + "}" for g in clustering.partition(n_groups)))
-    st.caption(f"Cophenetic correlation {clustering.cophenetic:.2f} · {meta['steps']} steps")
-    st.plotly_chart(similarity_figure(clustering), key="dend_similarity")
+if run is None:
+    st.stop()
+meta = ui.meta(run)
+langs = meta["languages"]
+c1, c2, c3, c4 = st.columns(4)
+granularity = c1.radio("Granularity", ["layer", "module", "block"], key="dend_granularity",
+                       horizontal=True)
+options = {"layer": meta["layers"], "module": meta["modules"], "block": meta["blocks"]}[granularity]
+key = c2.selectbox("Unit", options, key=f"dend_unit_{granularity}")
+task = c3.selectbox("Task", meta["tasks"], key="dend_task")
+method = c4.selectbox("Linkage", METHODS, key="dend_method")
+
+clustering = ui.clustering(run, key, task, method)
+fig = dendrogram_figure(clustering, f"{key} · {task}")
+st.plotly_chart(fig, key="dend_figure")
+ui.downloads(fig, f"dendrogram_{key}_{task}", key="dend_dl")
+
+n_groups = st.slider("Groups", 1, len(langs), min(3, len(langs)), key="dend_groups")
+st.write("Partition: " + " · ".join("{" + ", ".join(g) + "}" for g in clustering.partition(n_groups)))
+best = ui.grouping(run, key, task, None)
+chosen = ui.grouping(run, key, task, n_groups)
+st.write("GradSim grouping: " + " · ".join("{" + ", ".join(g) + "}" for g in chosen.groups_))
+st.caption(f"Tree cut of the {method}-linkage dendrogram, and the partition into {n_groups} "
+           f"group(s) with the highest within-group affinity "
+           f"({'exact' if chosen.exact_ else 'heuristic, more than 12 languages'}; score "
+           f"{chosen.score_:.2f}). Best number of groups by silhouette: {len(best.groups_)}. "
+           f"Cophenetic correlation {clustering.cophenetic:.2f} · {meta['steps']} steps.")
+
+agreement = ui.typology(run, key, task)
+if isinstance(agreement, str):
+    st.info(f"Agreement with URIEL typology: not available ({agreement}).")
+else:
+    cols = st.columns(len(agreement))
+    for col, (kind, m) in zip(cols, agreement.items()):
+        col.metric(f"Agreement with URIEL {kind} distance (Mantel r)", f"{m.r:.2f}",
+                   help=f"Pearson r of gradient distance (1 − cos) and URIEL's {kind} distance over "
+                        f"language pairs; one-sided permutation p = {m.p:.3f} "
+                        f"({m.permutations} permutations).")
+        col.caption(f"p = {m.p:.3f}")
+
+sim = similarity_figure(clustering)
+st.plotly_chart(sim, key="dend_similarity")
+ui.downloads(sim, f"similarity_{key}_{task}", matrix_frame(clustering.similarity, langs),
+             key="dend_sim_dl")
+
+with st.expander("Across layers: the clustering from the lowest to the highest layer"):
+    layers = [x for x in meta["layers"] if ".layers." in x]
+    multiples = small_multiples_figure(
+        {x.replace("speech_encoder.encoder.layers.", "encoder ")
+          .replace("speech_encoder.adapter.layers.", "adapter ")
+          .replace("text_decoder.layers.", "decoder "): ui.clustering(run, x, task, method)
+         for x in layers})
+    st.plotly_chart(multiples, key="dend_multiples")
+    ui.downloads(multiples, f"dendrograms_by_layer_{task}", key="dend_multiples_dl")

@@ -35,7 +35,7 @@ def test_dendrogram_page_draws_the_tree_and_partition(app_runs):
     at.switch_page("pages/dendrograms.py").run()
     assert not at.exception and not at.error
     charts = at.get("plotly_chart")
-    assert len(charts) == 2
+    assert len(charts) == 3  # dendrogram, similarity, small multiples per layer
     assert '"name":"Romance"' in charts[0].proto.spec and '"name":"Slavic"' in charts[0].proto.spec
     assert any("Partition:" in m.value for m in at.markdown)
     at.radio(key="dend_granularity").set_value("block").run()

@@ -1,0 +1,104 @@
+"""Start gradlens work as detached processes that outlive the app, and find them again.
+
+A launched probe is a directory ``runs/<name>/`` holding ``probe.log`` (its output) from the
+moment it starts; ``grads.h5`` appears once the model is loaded, and its write lock tells
+whether the probe still runs. Commands are argument lists, never shell strings.
+
+    python -c "from gradlens.launch import start_probe; print(start_probe('x', ['spa', 'deu'], 4))"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from gradlens.store import GRADS_FILE, runs_dir
+
+PROBE_LOG = "probe.log"
+PROBE_PID = "probe.pid"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_detached(argv: list[str], log: Path, cwd: Path = ROOT) -> int:
+    """Run ``argv`` in its own session (so closing the app or tab does not stop it), output to
+    ``log``; return its pid."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return proc.pid
+
+
+def run_dir_for(name: str) -> Path:
+    """``runs/<name>``, refusing names that could leave the runs directory."""
+    if not _NAME.match(name):
+        raise ValueError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (at most 64), "
+                         "starting with a letter or digit")
+    return runs_dir() / name
+
+
+def start_probe(name: str, languages: list[str], steps: int, model: str = "tiny",
+                batch_size: int = 4, sketch_dim: int = 512, train_steps_between: int = 0) -> Path:
+    """Start ``gradlens probe`` into ``runs/<name>`` as a detached process; return the run dir."""
+    out = run_dir_for(name)
+    if (out / GRADS_FILE).exists() or (out / PROBE_LOG).exists():
+        raise ValueError(f"run {name!r} already exists in {runs_dir()}; pick another name")
+    if len(languages) < 2:
+        raise ValueError("pick at least two languages")
+    argv = [sys.executable, "-m", "gradlens", "probe", "--model", model, "--languages", *languages,
+            "--steps", str(int(steps)), "--batch-size", str(int(batch_size)),
+            "--sketch-dim", str(int(sketch_dim)),
+            "--train-steps-between", str(int(train_steps_between)), "--out", str(out.resolve())]
+    pid = start_detached(argv, out / PROBE_LOG)
+    (out / PROBE_PID).write_text(str(pid), encoding="utf-8")
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+@dataclass(frozen=True)
+class Starting:
+    """A launched probe with no ``grads.h5`` yet: loading the model, or failed before writing."""
+
+    path: Path
+    log_tail: str
+    running: bool
+
+
+def log_tail(path: Path, lines: int = 12) -> str:
+    """The last ``lines`` lines of a text file ('' if it does not exist)."""
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def starting_probes() -> list[Starting]:
+    """Launched probes whose run file does not exist yet."""
+    root = runs_dir()
+    if not root.is_dir():
+        return []
+    out = []
+    for log in sorted(root.glob(f"*/{PROBE_LOG}")):
+        if (log.parent / GRADS_FILE).exists():
+            continue
+        try:
+            pid = int((log.parent / PROBE_PID).read_text())
+        except (FileNotFoundError, ValueError):
+            pid = -1
+        out.append(Starting(log.parent, log_tail(log), pid > 0 and alive(pid)))
+    return out
+

@@ -1,0 +1,45 @@
+"""Subspace alignment: do two languages' updates move along the same directions at the same
+steps (joint factorization + CCA), and how far apart are their own subspaces (principal angles)."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from gradlens import ui
+from gradlens.analysis.alignment import min_steps
+from gradlens.plots import heatmap_figure, spectrum_figure
+from gradlens.report import matrix_frame
+
+st.header("Subspace alignment")
+run = ui.current_run()
+if run is None or not ui.needs_steps(run, min_steps(1), "CCA of rank 1"):
+    st.stop()
+meta = ui.meta(run)
+langs = meta["languages"]
+c1, c2 = st.columns(2)
+granularity = c1.radio("Granularity", ["module", "layer"], key="align_granularity", horizontal=True)
+options = meta["modules"] if granularity == "module" else meta["layers"]
+key = c2.selectbox("Unit", options, key=f"align_unit_{granularity}")
+evidence = ui.module_evidence(run, key)
+a = evidence.alignment
+if a is None:
+    st.warning("Too few steps for CCA on this run.")
+    st.stop()
+
+fig = heatmap_figure(a.mean, langs, langs, f"Mean canonical correlation · {key} (rank {a.rank})",
+                     "mean ρ", 0, 1, colorscale="Blues")
+st.plotly_chart(fig, key="align_heatmap")
+st.caption(f"Shared basis of rank {a.rank} captures {a.explained:.0%} of the gradients' squared "
+           f"norm; mean over pairs {a.mean_off_diagonal():.3f}; {meta['steps']} steps.")
+ui.downloads(fig, f"cca_mean_{key}", matrix_frame(a.mean, langs), key="align_heatmap_dl")
+
+p1, p2 = st.columns(2)
+first = p1.selectbox("Language", langs, index=0, key="align_a")
+second = p2.selectbox("against", [x for x in langs if x != first], index=0, key="align_b")
+i, j = langs.index(first), langs.index(second)
+spec = spectrum_figure(a.correlations[i, j], a.angles[i, j], (first, second))
+st.plotly_chart(spec, key="align_spectrum")
+table = pd.DataFrame({"canonical correlation": a.correlations[i, j],
+                      "principal angle (degrees)": np.degrees(a.angles[i, j])},
+                     index=pd.RangeIndex(1, a.rank + 1, name="component"))
+ui.downloads(spec, f"spectrum_{key}_{first}_{second}", table, key="align_spectrum_dl")

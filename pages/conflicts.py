@@ -1,0 +1,49 @@
+"""Conflicts: where the auxiliary task (ASR) pulls a module against the primary one (ST), the
+modules MGCM's projection would act on."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from gradlens import ui
+from gradlens.analysis.evidence import rank_modules
+from gradlens.plots import heatmap_figure, lines_figure, ranking_figure
+from gradlens.report import evidence_table
+
+st.header("ST–ASR gradient conflict")
+run = ui.current_run()
+if run is None:
+    st.stop()
+meta = ui.meta(run)
+if len(meta["tasks"]) < 2:
+    st.info(f"This run captured one task ({meta['tasks'][0]}); conflicts need ST and ASR.")
+    st.stop()
+if not ui.needs_steps(run, 2, "Divergence and conflict"):
+    st.stop()
+evidence = ui.evidence(run)
+modules = [e.module for e in evidence]
+cos = np.array([e.conflict.cosine.mean(axis=1) for e in evidence])     # [M, S]
+fig = heatmap_figure(cos, list(range(cos.shape[1])), modules,
+                     "cos(g_ST, g_ASR) per module and step (mean over languages)", "cos", -1, 1,
+                     colorscale="RdBu")
+fig.update_xaxes(title_text="step")
+st.plotly_chart(fig, key="conf_heatmap")
+ui.downloads(fig, "conflict_cosine", pd.DataFrame(cos, index=modules), key="conf_heatmap_dl")
+
+top = st.slider("Modules shown in the ranking", 5, len(evidence), min(20, len(evidence)),
+                key="conf_top")
+ranked = rank_modules(evidence, "conflict_rate")[:top]
+rank_fig = ranking_figure([e.module for e in ranked], [e.conflict_rate for e in ranked],
+                          "Modules by conflict rate (share of steps and languages with cos < 0)",
+                          "conflict rate", line=0.5)
+st.plotly_chart(rank_fig, key="conf_ranking")
+ui.downloads(rank_fig, "conflict_ranking", evidence_table(rank_modules(evidence, "conflict_rate")),
+             key="conf_rank_dl")
+
+module = st.selectbox("Module", modules, key="conf_module")
+chosen = next(e for e in evidence if e.module == module)
+series = {lang: chosen.conflict.cosine[:, i] for i, lang in enumerate(meta["languages"])}
+lines = lines_figure(range(chosen.conflict.cosine.shape[0]), series,
+                     f"cos(g_ST, g_ASR) · {module}", "step", "cosine", zero_line=True)
+st.plotly_chart(lines, key="conf_lines")
+ui.downloads(lines, f"conflict_{module}", pd.DataFrame(series), key="conf_lines_dl")

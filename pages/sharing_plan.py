@@ -1,0 +1,97 @@
+"""Sharing plan: the proposed plan in an editable table, checked on every edit, diffed against
+the proposal, costed against the budget, saved into the run and downloaded."""
+
+import pandas as pd
+import streamlit as st
+
+from gradlens import ui
+from gradlens.analysis.allocation import evidence_fields, propose_plan
+from gradlens.plan import (PlanError, diff, dumps, extra_parameters, format_groups, load_plan,
+                           plan_csv, plan_from_rows, plan_rows, save_plan)
+
+st.header("Sharing plan")
+run = ui.current_run()
+if run is None or not ui.needs_steps(run, 2, "A proposed plan (divergence needs odd and even steps)"):
+    st.stop()
+meta = ui.meta(run)
+modules = meta["modules"]
+total = sum(meta["n_params"].values())
+evidence = ui.evidence(run)
+
+budget = st.slider("Parameter budget (fraction of the model)", 0.0, 0.5, 0.1, 0.01, key="plan_budget")
+proposed = propose_plan(evidence, budget, total, meta["model"], meta["languages"], str(run))
+saved_path = run / "plan.json"
+work = st.session_state["plan_work"].get(str(run))
+if work is None:
+    work = proposed
+    if saved_path.exists():
+        try:
+            work = load_plan(saved_path, modules)
+            st.caption(f"Editing the plan saved in `{saved_path}`.")
+        except PlanError as exc:
+            st.error(f"The saved plan cannot be used: {exc}. Starting from the proposed plan.")
+    st.session_state["plan_work"][str(run)] = work
+version = st.session_state.setdefault("plan_version", 0)
+if st.button("Start again from the proposed plan", key="plan_reset"):
+    st.session_state["plan_work"][str(run)] = proposed
+    st.session_state["plan_version"] = version + 1
+    st.rerun()
+
+st.caption("One row per module that is not shared by all languages. Groups: languages split by "
+           "spaces, groups by `|` (e.g. `spa ita | deu rus`). Add a row to split a module, delete "
+           "a row to share it again, edit the groups to merge or split them.")
+left, right = st.columns([3, 2])
+table = pd.DataFrame(plan_rows(work), columns=["module", "groups", "cross_self_ratio",
+                                               "ratio_p_value", "cca_mean", "conflict_rate",
+                                               "extra_params", "edited"])
+edited = left.data_editor(
+    table, key=f"plan_editor_{version}", num_rows="dynamic", hide_index=True, width="stretch",
+    column_config={
+        "module": st.column_config.SelectboxColumn("module", options=modules, required=True),
+        "groups": st.column_config.TextColumn("groups", required=True),
+        **{c: st.column_config.NumberColumn(c, disabled=True, format="%.3f")
+           for c in ("cross_self_ratio", "ratio_p_value", "cca_mean", "conflict_rate")},
+        "extra_params": st.column_config.NumberColumn("extra params", disabled=True),
+        "edited": st.column_config.CheckboxColumn("edited", disabled=True)})
+rows = edited.to_dict("records")
+plan, faults = plan_from_rows(rows, work, proposed, modules,
+                              {e.module: evidence_fields(e) for e in evidence})
+checks = pd.DataFrame({"module": [r.get("module") for r in rows],
+                       "check": ["; ".join(f) if f else "ok" for f in faults]})
+right.dataframe(checks, hide_index=True, width="stretch", key="plan_checks")
+bad = [f for row in faults for f in row]
+for fault in bad:
+    st.error(fault)
+
+cost = extra_parameters(plan, meta["n_params"])
+allowed = int(budget * total)
+c1, c2, c3 = st.columns(3)
+c1.metric("Modules split", len(plan["modules"]))
+c2.metric("Extra parameters", f"{cost:,}", f"{cost / total:.1%} of the model", delta_color="off")
+c3.metric("Budget", f"{allowed:,}", f"{budget:.0%}", delta_color="off")
+st.progress(min(cost / allowed, 1.0) if allowed else (1.0 if cost else 0.0),
+            text="over the budget" if cost > allowed else "within the budget")
+
+changes = diff(proposed, plan)
+st.subheader("Against the proposed plan")
+if changes:
+    st.dataframe(pd.DataFrame([{"module": c.module, "change": c.change,
+                                "proposed": format_groups(c.before) if c.before else "shared",
+                                "now": format_groups(c.after) if c.after else "shared"}
+                               for c in changes]), hide_index=True, width="stretch",
+                 key="plan_diff")
+else:
+    st.caption("No change from the proposed plan.")
+
+row = st.container(horizontal=True)
+if row.button("Save into the run", key="plan_save", type="primary", disabled=bool(bad)):
+    save_plan(plan, saved_path, modules)
+    st.session_state["plan_work"][str(run)] = plan
+    st.success(f"Saved {saved_path}")
+for fmt, mime in (("json", "application/json"), ("yaml", "application/yaml")):
+    row.download_button(fmt.upper(), data=dumps(plan, fmt), file_name=f"plan.{fmt}", mime=mime,
+                        key=f"plan_dl_{fmt}", disabled=bool(bad), on_click="ignore")
+row.download_button("CSV", data=plan_csv(plan), file_name="plan.csv", mime="text/csv",
+                    key="plan_dl_csv", disabled=bool(bad), on_click="ignore")
+if bad:
+    st.caption("Saving and downloads wait until every row checks out.")
