@@ -1,13 +1,17 @@
-"""AppTest of the home page and the dendrogram page on a real tiny run."""
+"""AppTest of every page on a real tiny run, and of the error states each page must survive."""
 
+import json
 import shutil
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SMALL
+from gradlens.store import Run, RunWriter
 
 APP = str(ROOT / "app.py")
+PAGES = ["dendrograms", "divergence", "alignment", "conflicts", "sharing_plan", "training"]
 
 
 @pytest.fixture
@@ -18,26 +22,71 @@ def app_runs(tiny_run, tmp_path, monkeypatch):
     return runs
 
 
+def write_run(tiny_run, out, steps: int, tasks=("st", "asr")):
+    """A real run file with the tiny run's modules and random sketches, ``steps`` steps done."""
+    with Run(tiny_run) as src:
+        modules, langs, k = src.modules, src.languages, src.sketch_dim
+    rng = np.random.default_rng(0)
+    with RunWriter(out, languages=langs, tasks=list(tasks), modules=modules, sketch_dim=k,
+                   sketch_seed=0, model="tiny", model_config={},
+                   probe_config={"steps": 8, "tasks": list(tasks)}) as w:
+        for step in range(steps):
+            shape = (len(langs), len(tasks), len(modules), k)
+            w.append(step, rng.normal(size=shape).astype(np.float16),
+                     np.ones(shape[:3], np.float32), np.ones(shape[:2], np.float32))
+
+
 def _app() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=60)
+    return AppTest.from_file(APP, default_timeout=120)
 
 
-def test_home_lists_the_run(app_runs):
+def _page(page: str) -> AppTest:
     at = _app().run()
-    assert not at.exception
+    at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
+def _spec(chart) -> str:
+    """A chart's Plotly JSON, unescaped (Streamlit writes '/' and '<' as \\u escapes)."""
+    return json.dumps(json.loads(chart.proto.spec), ensure_ascii=False, separators=(",", ":"))
+
+
+def _clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_home_lists_the_run_and_offers_a_probe_form(app_runs):
+    at = _app().run()
+    _clean(at)
     df = at.dataframe[0].value
     assert list(df["run"]) == ["small"] and df["languages"][0] == " ".join(SMALL["languages"])
     assert at.sidebar.selectbox[0].value == "small"
+    assert at.multiselect(key="probe_languages").value == ["spa", "ita", "deu", "rus"]
+    assert at.number_input(key="probe_steps").value == 8
 
 
-def test_dendrogram_page_draws_the_tree_and_partition(app_runs):
+def test_the_probe_form_refuses_a_bad_name_with_a_message(app_runs):
     at = _app().run()
-    at.switch_page("pages/dendrograms.py").run()
-    assert not at.exception and not at.error
+    at.text_input(key="probe_name").set_value("../escape")
+    at.button[0].click().run()  # the form's submit button
+    _clean(at)
+    assert any("run name '../escape'" in e.value for e in at.error)
+    assert not (app_runs.parent / "escape").exists()
+
+
+def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
+    at = _page("dendrograms")
+    _clean(at)
+    assert not at.error
     charts = at.get("plotly_chart")
     assert len(charts) == 3  # dendrogram, similarity, small multiples per layer
-    assert '"name":"Romance"' in charts[0].proto.spec and '"name":"Slavic"' in charts[0].proto.spec
+    assert '"name":"Romance"' in _spec(charts[0]) and '"name":"Slavic"' in _spec(charts[0])
     assert any("Partition:" in m.value for m in at.markdown)
+    assert any("GradSim grouping:" in m.value for m in at.markdown)
+    assert {m.label for m in at.metric} == {"Agreement with URIEL genetic distance (Mantel r)",
+                                             "Agreement with URIEL phonological distance (Mantel r)"}
+    assert "decoder 3" in _spec(charts[2]) and "encoder 0" in _spec(charts[2])
+    assert {b.proto.label for b in at.get("download_button")} >= {"PNG", "HTML", "CSV"}
     at.radio(key="dend_granularity").set_value("block").run()
     assert at.selectbox(key="dend_unit_block").options == ["embeddings", "speech_encoder", "adapter",
                                                             "text_decoder"]
@@ -46,21 +95,127 @@ def test_dendrogram_page_draws_the_tree_and_partition(app_runs):
     assert partition.count("{") == 4
 
 
-def test_no_runs_says_how_to_make_one(tmp_path, monkeypatch):
+def test_divergence_page_heatmaps_ranking_and_budget(app_runs):
+    at = _page("divergence")
+    _clean(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 3
+    assert "Self divergence per module and language" in _spec(charts[0])
+    assert "Cross divergence" in _spec(charts[1])
+    assert "cross/self divergence ratio" in _spec(charts[2])
+    at.selectbox(key="div_module").set_value("text_decoder.layers.1.ffn").run()
+    _clean(at)
+    assert "text_decoder.layers.1.ffn" in _spec(at.get("plotly_chart")[1])
+    at.slider(key="div_budget").set_value(0.0).run()
+    assert at.metric[0].value == "0"
+    assert any("No module passes" in i.value for i in at.info)
+
+
+def test_alignment_page_heatmap_and_pair_spectrum(app_runs):
+    at = _page("alignment")
+    _clean(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    assert "Mean canonical correlation" in _spec(charts[0])
+    at.selectbox(key="align_a").set_value("deu").run()
+    at.selectbox(key="align_b").set_value("rus").run()
+    _clean(at)
+    assert "deu vs rus" in _spec(at.get("plotly_chart")[1])
+
+
+def test_conflicts_page_over_steps_and_ranked(app_runs):
+    at = _page("conflicts")
+    _clean(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 3
+    assert "cos(g_ST, g_ASR) per module and step" in _spec(charts[0])
+    assert "Modules by conflict rate" in _spec(charts[1])
+    assert all(lang in _spec(charts[2]) for lang in SMALL["languages"])
+
+
+def test_training_page_says_what_is_missing(app_runs):
+    at = _page("training")
+    _clean(at)
+    assert any("not in this version yet" in i.value for i in at.info)
+
+
+def test_plan_editor_rejects_a_broken_partition_and_saves_a_good_edit(app_runs):
+    at = _page("sharing_plan")
+    _clean(at)
+    modules = json.loads(json.dumps(Run(app_runs / "small").modules.name))
+    module = modules[5]
+    key = "plan_editor_0"  # the editor's key until "start again" bumps it
+    saved = app_runs / "small" / "plan.json"
+
+    at.session_state[key] = {"edited_rows": {}, "deleted_rows": [],
+                             "added_rows": [{"module": module, "groups": "spa ita | deu"}]}
+    at.run()
+    _clean(at)
+    assert any("groups do not partition the languages; ['rus'] in no group" in e.value
+               for e in at.error)
+    assert at.button(key="plan_save").disabled  # a person cannot save it
+    assert all(b.proto.disabled for b in at.get("download_button"))
+    assert not saved.exists()
+
+    at.session_state[key] = {"edited_rows": {}, "deleted_rows": [],
+                             "added_rows": [{"module": module, "groups": "spa ita | deu rus"}]}
+    at.run()
+    _clean(at)
+    assert not at.error
+    assert any(module in str(df.value.to_dict()) for df in at.dataframe)  # the diff lists it
+    at.button(key="plan_save").click().run()
+    _clean(at)
+    plan = json.loads(saved.read_text())
+    assert plan["modules"][module]["groups"] == [["spa", "ita"], ["deu", "rus"]]
+    assert plan["modules"][module]["edited"] is True
+    assert "cross_self_ratio" in plan["modules"][module]["evidence"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_runs_says_how_to_make_one(tmp_path, monkeypatch, page):
     monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path / "empty"))
     at = _app().run()
-    assert not at.exception
+    _clean(at)
     assert any("python -m gradlens demo" in i.value for i in at.info)
-    at.switch_page("pages/dendrograms.py").run()
-    assert not at.exception and any("No run picked" in i.value for i in at.info)
+    at.switch_page(f"pages/{page}.py").run()
+    _clean(at)
+    assert any("No run picked" in i.value for i in at.info)
 
 
-def test_a_broken_run_shows_a_message_not_a_traceback(tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", PAGES)
+def test_a_file_that_is_not_a_run_shows_a_message_not_a_traceback(tmp_path, monkeypatch, page):
     (tmp_path / "runs" / "broken").mkdir(parents=True)
     (tmp_path / "runs" / "broken" / "grads.h5").write_bytes(b"\x89HDF\r\n\x1a\ngarbage")
     monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path / "runs"))
     at = _app().run()
-    assert not at.exception
+    _clean(at)
     assert any("not a readable HDF5 file" in w.value for w in at.warning)
-    at.switch_page("pages/dendrograms.py").run()
-    assert not at.exception and any("cannot be read" in e.value for e in at.error)
+    at.switch_page(f"pages/{page}.py").run()
+    _clean(at)
+    assert any("cannot be read" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_run_without_a_completed_step_says_so(tiny_run, tmp_path, monkeypatch, page):
+    write_run(tiny_run, tmp_path / "runs" / "fresh", steps=0)
+    monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path / "runs"))
+    at = _page(page)
+    _clean(at)
+    assert any("no completed step yet" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("page", ["divergence", "alignment", "sharing_plan"])
+def test_too_few_steps_for_a_method_is_explained(tiny_run, tmp_path, monkeypatch, page):
+    write_run(tiny_run, tmp_path / "runs" / "short", steps=1)
+    monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path / "runs"))
+    at = _page(page)
+    _clean(at)
+    assert any("needs at least" in w.value and "this run has 1" in w.value for w in at.warning)
+
+
+def test_a_one_task_run_has_no_conflicts_to_show(tiny_run, tmp_path, monkeypatch):
+    write_run(tiny_run, tmp_path / "runs" / "st-only", steps=4, tasks=("st",))
+    monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path / "runs"))
+    at = _page("conflicts")
+    _clean(at)
+    assert any("conflicts need ST and ASR" in i.value for i in at.info)

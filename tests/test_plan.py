@@ -117,3 +117,42 @@ def test_malformed_plans_give_a_clear_error_never_a_traceback(plan):
         loads(text, "json", MODULES)
     except PlanError:
         pass
+
+
+def test_groups_text_round_trips_and_keeps_empty_groups_for_the_validator():
+    from gradlens.plan import format_groups, parse_groups
+
+    assert parse_groups("spa ita | deu,rus") == [["spa", "ita"], ["deu", "rus"]]
+    assert format_groups([["spa", "ita"], ["deu", "rus"]]) == "spa ita | deu rus"
+    assert parse_groups("spa || deu") == [["spa"], [], ["deu"]]
+    assert parse_groups("  ") == []
+
+
+def test_table_rows_become_a_plan_with_a_fault_per_bad_row():
+    from gradlens.plan import plan_csv, plan_from_rows, plan_rows
+
+    proposed = new_plan("tiny", ["spa", "ita", "deu"])
+    proposed["modules"]["m1"] = {"groups": [["spa", "ita"], ["deu"]],
+                                 "evidence": {"cross_self_ratio": 2.0}, "edited": False}
+    rows = plan_rows(proposed)
+    assert rows[0]["groups"] == "spa ita | deu" and rows[0]["cross_self_ratio"] == 2.0
+    rows += [{"module": "m2", "groups": "spa | ita deu"},          # added: edited, evidence given
+             {"module": "m1", "groups": "spa ita deu"},            # listed twice
+             {"module": "m3", "groups": "spa | ita"},              # deu in no group
+             {"module": "nope", "groups": "spa | ita deu"},        # unknown module
+             {"module": None, "groups": "spa"}]                    # no module picked
+    plan, faults = plan_from_rows(rows, proposed, proposed, ["m1", "m2", "m3"],
+                                  {"m2": {"cross_self_ratio": 1.5}})
+    assert faults[0] == [] and faults[1] == []
+    assert any("listed twice" in f for f in faults[2])
+    assert any("['deu'] in no group" in f for f in faults[3])
+    assert faults[4] == ["module 'nope' is not a module of the model"]
+    assert faults[5] == ["pick a module for this row"]
+    assert list(plan["modules"]) == ["m1", "m2"]
+    assert plan["modules"]["m1"]["edited"] is False
+    assert plan["modules"]["m2"] == {"groups": [["spa"], ["ita", "deu"]],
+                                     "evidence": {"cross_self_ratio": 1.5}, "edited": True}
+    validate(plan, ["m1", "m2", "m3"])
+    csv_text = plan_csv(plan).splitlines()
+    assert csv_text[0] == "module,groups,cross_self_ratio,edited"
+    assert csv_text[2] == "m2,spa | ita deu,1.5,True"

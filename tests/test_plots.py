@@ -1,0 +1,52 @@
+"""Figures are pure functions: data in, go.Figure out, tested without Streamlit."""
+
+import numpy as np
+import plotly.graph_objects as go
+
+from gradlens.analysis.clustering import cluster_languages
+from gradlens.plots import (budget_figure, heatmap_figure, lines_figure, ranking_figure,
+                            small_multiples_figure, spectrum_figure)
+
+LANGS = ["spa", "ita", "deu", "rus"]
+
+
+def test_heatmap_keeps_labels_and_orientation():
+    z = np.arange(8).reshape(2, 4)
+    fig = heatmap_figure(z, LANGS, ["m1", "m2"], "t", "c", 0, 7)
+    assert isinstance(fig, go.Figure)
+    assert list(fig.data[0].x) == LANGS and list(fig.data[0].y) == ["m1", "m2"]
+    assert fig.layout.yaxis.autorange == "reversed" and fig.data[0].zmax == 7
+
+
+def test_ranking_highlights_and_marks_the_threshold():
+    fig = ranking_figure(["a", "b"], [2.0, 0.5], "t", "ratio", line=1.0, highlight={"a"})
+    assert list(fig.data[0].marker.color) == ["#d62728", "#1f77b4"]
+    assert fig.layout.shapes[0].x0 == 1.0
+
+
+def test_budget_bars_are_cumulative_with_the_budget_line():
+    fig = budget_figure(["a", "b", "c"], [10, 20, 5], budget=40)
+    assert list(fig.data[0].base) == [0, 10, 30] and list(fig.data[0].x) == [10, 20, 5]
+    assert fig.layout.shapes[0].x0 == 40 and "35 of 40" in fig.layout.title.text
+
+
+def test_spectrum_in_degrees():
+    fig = spectrum_figure([0.9, 0.2], [0.0, np.pi / 2], ("spa", "deu"))
+    assert list(fig.data[0].y) == [0.9, 0.2]
+    assert np.allclose(fig.data[1].y, [0, 90]) and fig.layout.title.text == "spa vs deu"
+
+
+def test_lines_one_per_series():
+    fig = lines_figure(range(3), {"spa": [1, 2, 3], "deu": [0, -1, 0]}, "t", "step", "cos", True)
+    assert [d.name for d in fig.data] == ["spa", "deu"] and fig.layout.shapes
+
+
+def test_small_multiples_one_panel_per_unit_and_one_legend_entry_per_family():
+    rng = np.random.default_rng(0)
+    clusterings = {f"layer {i}": cluster_languages(rng.normal(size=(4, 16)), LANGS)
+                   for i in range(5)}
+    fig = small_multiples_figure(clusterings, columns=4)
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == list(clusterings)
+    legend = [d.name for d in fig.data if d.showlegend]
+    assert sorted(legend) == ["Germanic", "Romance", "Slavic"]
