@@ -8,6 +8,7 @@ these functions and draw; they hold no math.
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from pathlib import Path
 
@@ -21,8 +22,12 @@ from gradlens.analysis.views import unit_mean, units
 from gradlens.store import GRADS_FILE, Run, RunError, runs_dir
 
 
+APP = Path(__file__).resolve().parent.parent / "app.py"
+
+
 def init_state() -> None:
-    """Session state with its defaults, in one place."""
+    """Session state with its defaults, in one place (app.py calls it on every run)."""
+    st.session_state["app_ran"] = True
     st.session_state.setdefault("run", None)
     st.session_state.setdefault("plan_work", {})  # run path -> the plan being edited
 
@@ -138,8 +143,26 @@ def evidence(run: Path) -> list[ModuleEvidence]:
     return store[key]
 
 
+def _through_app() -> None:
+    """Make sure this page runs inside app.py's navigation.
+
+    Streamlit runs a ``pages/`` script on its own (its old multipage mode) when a fresh server's
+    first request is a link straight to that page: app.py, with its navigation and run picker,
+    has not yet called ``st.navigation``. Calling it here switches the server to app.py's
+    navigation for good; the rerun then goes through app.py to this same page.
+    """
+    if st.session_state.get("app_ran"):
+        return
+    pages_dir = APP.parent / "pages"
+    page = next(Path(f.filename).resolve() for f in inspect.stack()
+                if Path(f.filename).resolve().parent == pages_dir)
+    st.navigation([st.Page(APP, default=True), st.Page(page)], position="hidden")
+    st.switch_page(st.Page(page))
+
+
 def current_run() -> Path | None:
     """The run picked in the sidebar, or None (with a message) when there is none usable."""
+    _through_app()
     run = st.session_state.get("run")
     if run is None:
         st.info(f"No run picked. Runs live in `{runs_dir()}`; make the demo run with "

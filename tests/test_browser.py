@@ -1,0 +1,48 @@
+"""Every page loads in a real headless Chromium with no exception on it; screenshots are kept
+in ``test-artifacts/`` for a person to look at."""
+
+import shutil
+
+import pytest
+
+from browser import PAGES, ROOT, browser_page, chromium_path, served_app, wait_rendered
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(chromium_path() is None,
+                                 reason="needs Debian's chromium (tests/setup.sh installs it)")]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_run, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("browser") / "runs"
+    shutil.copytree(tiny_run, runs / "small", ignore=shutil.ignore_patterns("*.lock", "*.pt"))
+    with served_app(runs, runs.parent / "app.log") as url:
+        yield url
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_renders_without_an_exception(app_url, path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with browser_page() as page:
+        page.goto(f"{app_url}/{path}")
+        wait_rendered(page)
+        page.get_by_text(PAGES[path], exact=False).first.wait_for(timeout=60_000)
+        if path in ("dendrograms", "divergence", "alignment", "conflicts"):
+            page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / f"page-{path or 'runs'}.png"), full_page=True)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert "Traceback" not in page.inner_text("body")
+
+
+def test_a_deep_link_as_a_fresh_servers_first_request_goes_through_the_app(tiny_run, tmp_path):
+    """Streamlit would run pages/divergence.py alone (no run picker, no navigation) here."""
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_run, runs / "small", ignore=shutil.ignore_patterns("*.lock", "*.pt"))
+    with served_app(runs, tmp_path / "app.log") as url, browser_page() as page:
+        page.goto(f"{url}/divergence")
+        wait_rendered(page)
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        assert "Self and cross divergence" in page.inner_text("body")
+        assert page.get_by_text("Subspace alignment").count() >= 1  # app.py's navigation
+        assert page.locator('[data-testid="stException"]').count() == 0
