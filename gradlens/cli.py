@@ -75,13 +75,15 @@ def cmd_info(args) -> int:
 def _evidence(run, args):
     from tqdm import tqdm
 
-    from gradlens.analysis.evidence import run_evidence
+    from gradlens.analysis.evidence import cached_run_evidence, run_evidence
 
     with tqdm(total=len(run.modules), desc="analysing modules", unit="module") as bar:
         def on_module(done: int, _total: int, name: str) -> None:
             bar.set_postfix_str(name[-40:], refresh=False)
             bar.update(done - bar.n)
 
+        if args.rank is None and args.groups is None:  # the settings the app uses: share them
+            return cached_run_evidence(run, on_module)
         return run_evidence(run, args.rank, args.groups, on_module)
 
 

@@ -24,13 +24,22 @@ def family_of(lang: str) -> str:
     return LANGUAGES[lang].family if lang in LANGUAGES else "unknown"
 
 
+def _links(tree: dict, width: float) -> go.Scatter:
+    """All of a dendrogram's links as one trace (segments split by gaps): one trace, not one
+    per link, keeps big trees light to send and draw."""
+    xs: list = []
+    ys: list = []
+    for x, y in zip(tree["icoord"], tree["dcoord"]):
+        xs += [*x, None]
+        ys += [*y, None]
+    return go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#555", width=width),
+                      hoverinfo="skip", showlegend=False)
+
+
 def dendrogram_figure(clustering: Clustering, title: str = "") -> go.Figure:
     """The language dendrogram of ``clustering``: leaves marked and coloured by family."""
     tree = _dendrogram(clustering.linkage, labels=clustering.languages, no_plot=True)
-    fig = go.Figure()
-    for xs, ys in zip(tree["icoord"], tree["dcoord"]):
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#555", width=1.5),
-                                 hoverinfo="skip", showlegend=False))
+    fig = go.Figure(_links(tree, 1.5))
     leaves = tree["ivl"]
     positions = [5 + 10 * i for i in range(len(leaves))]
     families = [family_of(lang) for lang in leaves]
@@ -149,9 +158,7 @@ def small_multiples_figure(clusterings: dict[str, Clustering], columns: int = 4)
         r, c = i // columns + 1, i % columns + 1
         tree = _dendrogram(clusterings[name].linkage, labels=clusterings[name].languages,
                            no_plot=True)
-        for xs, ys in zip(tree["icoord"], tree["dcoord"]):
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#555", width=1),
-                                     hoverinfo="skip", showlegend=False), r, c)
+        fig.add_trace(_links(tree, 1.0), r, c)
         leaves = tree["ivl"]
         for fam in sorted({family_of(x) for x in leaves}):
             idx = [j for j, x in enumerate(leaves) if family_of(x) == fam]

@@ -58,6 +58,11 @@ class ModuleTable:
         return [where[n] for n in names]
 
 
+def cache_dir() -> Path:
+    """gradlens' own cache (tokenizers, URIEL distances): ``$GRADLENS_CACHE`` or ~/.cache/gradlens."""
+    return Path(os.environ.get("GRADLENS_CACHE", Path.home() / ".cache" / "gradlens"))
+
+
 def runs_dir() -> Path:
     """The runs directory: ``$GRADLENS_RUNS`` or ``./runs``."""
     return Path(os.environ.get(RUNS_ENV, "runs"))

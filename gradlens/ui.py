@@ -16,7 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from gradlens.analysis.clustering import Clustering, cluster_languages
-from gradlens.analysis.evidence import ModuleEvidence, run_evidence, unit_evidence
+from gradlens.analysis.evidence import (ModuleEvidence, cached_run_evidence, saved_run_evidence,
+                                        unit_evidence)
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.views import unit_mean, units
 from gradlens.store import GRADS_FILE, Run, RunError, runs_dir
@@ -118,8 +119,16 @@ def _unit_evidence(run: str, mtime: float, key: str) -> ModuleEvidence:
 
 
 def module_evidence(run: Path, key: str) -> ModuleEvidence:
-    """All the evidence on one module, layer or block."""
-    return _unit_evidence(str(run), _mtime(run), key)
+    """All the evidence on one module, layer or block (a module's comes from the whole-run
+    evidence when that is already at hand, in memory or in the run)."""
+    whole = _evidence_store().get((str(run), _mtime(run)))
+    if whole is None:
+        with Run(run) as r:
+            whole = saved_run_evidence(r)
+        if whole is not None:
+            _evidence_store()[(str(run), _mtime(run))] = whole
+    found = next((e for e in whole or [] if e.module == key), None)
+    return found if found is not None else _unit_evidence(str(run), _mtime(run), key)
 
 
 @st.cache_resource(show_spinner=False)
@@ -128,7 +137,8 @@ def _evidence_store() -> dict:
 
 
 def evidence(run: Path) -> list[ModuleEvidence]:
-    """Evidence on every module of ``run``; computed once per version, with a progress bar."""
+    """Evidence on every module of ``run``: from memory, else from the run's evidence file, else
+    computed (with a progress bar) and kept in both."""
     store = _evidence_store()
     key = (str(run), _mtime(run))
     if key not in store:
@@ -138,7 +148,7 @@ def evidence(run: Path) -> list[ModuleEvidence]:
             bar.progress(done / total, text=f"Analysing modules: {done}/{total} · {name}")
 
         with Run(run) as r:
-            store[key] = run_evidence(r, on_module=on_module)
+            store[key] = cached_run_evidence(r, on_module=on_module)
         bar.empty()
     return store[key]
 

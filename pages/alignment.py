@@ -33,13 +33,19 @@ st.caption(f"Shared basis of rank {a.rank} captures {a.explained:.0%} of the gra
            f"norm; mean over pairs {a.mean_off_diagonal():.3f}; {meta['steps']} steps.")
 ui.downloads(fig, f"cca_mean_{key}", matrix_frame(a.mean, langs), key="align_heatmap_dl")
 
-p1, p2 = st.columns(2)
-first = p1.selectbox("Language", langs, index=0, key="align_a")
-second = p2.selectbox("against", [x for x in langs if x != first], index=0, key="align_b")
-i, j = langs.index(first), langs.index(second)
-spec = spectrum_figure(a.correlations[i, j], a.angles[i, j], (first, second))
-st.plotly_chart(spec, key="align_spectrum")
-table = pd.DataFrame({"canonical correlation": a.correlations[i, j],
-                      "principal angle (degrees)": np.degrees(a.angles[i, j])},
-                     index=pd.RangeIndex(1, a.rank + 1, name="component"))
-ui.downloads(spec, f"spectrum_{key}_{first}_{second}", table, key="align_spectrum_dl")
+@st.fragment
+def pair_section() -> None:
+    """One pair's spectrum; reruns alone when the pair changes."""
+    p1, p2 = st.columns(2)
+    first = p1.selectbox("Language", langs, index=0, key="align_a")
+    second = p2.selectbox("against", [x for x in langs if x != first], index=0, key="align_b")
+    i, j = langs.index(first), langs.index(second)
+    spec = spectrum_figure(a.correlations[i, j], a.angles[i, j], (first, second))
+    st.plotly_chart(spec, key="align_spectrum")
+    table = pd.DataFrame({"canonical correlation": a.correlations[i, j],
+                          "principal angle (degrees)": np.degrees(a.angles[i, j])},
+                         index=pd.RangeIndex(1, a.rank + 1, name="component"))
+    ui.downloads(spec, f"spectrum_{key}_{first}_{second}", table, key="align_spectrum_dl")
+
+
+pair_section()

@@ -40,10 +40,16 @@ st.plotly_chart(rank_fig, key="conf_ranking")
 ui.downloads(rank_fig, "conflict_ranking", evidence_table(rank_modules(evidence, "conflict_rate")),
              key="conf_rank_dl")
 
-module = st.selectbox("Module", modules, key="conf_module")
-chosen = next(e for e in evidence if e.module == module)
-series = {lang: chosen.conflict.cosine[:, i] for i, lang in enumerate(meta["languages"])}
-lines = lines_figure(range(chosen.conflict.cosine.shape[0]), series,
-                     f"cos(g_ST, g_ASR) · {module}", "step", "cosine", zero_line=True)
-st.plotly_chart(lines, key="conf_lines")
-ui.downloads(lines, f"conflict_{module}", pd.DataFrame(series), key="conf_lines_dl")
+@st.fragment
+def module_section() -> None:
+    """One module's cosines per language; reruns alone when the module changes."""
+    module = st.selectbox("Module", modules, key="conf_module")
+    chosen = next(e for e in evidence if e.module == module)
+    series = {lang: chosen.conflict.cosine[:, i] for i, lang in enumerate(meta["languages"])}
+    lines = lines_figure(range(chosen.conflict.cosine.shape[0]), series,
+                         f"cos(g_ST, g_ASR) · {module}", "step", "cosine", zero_line=True)
+    st.plotly_chart(lines, key="conf_lines")
+    ui.downloads(lines, f"conflict_{module}", pd.DataFrame(series), key="conf_lines_dl")
+
+
+module_section()

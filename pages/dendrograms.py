@@ -54,7 +54,8 @@ st.plotly_chart(sim, key="dend_similarity")
 ui.downloads(sim, f"similarity_{key}_{task}", matrix_frame(clustering.similarity, langs),
              key="dend_sim_dl")
 
-with st.expander("Across layers: the clustering from the lowest to the highest layer"):
+if st.toggle("Across layers: the clustering from the lowest to the highest layer",
+             key="dend_across_layers"):
     layers = [x for x in meta["layers"] if ".layers." in x]
     multiples = small_multiples_figure(
         {x.replace("speech_encoder.encoder.layers.", "encoder ")

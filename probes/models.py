@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from gradlens.store import cache_dir
+
 TINY_CONFIG = dict(
     hidden_size=64, speech_encoder_layers=4, speech_encoder_attention_heads=4,
     speech_encoder_intermediate_size=128, encoder_layers=2, encoder_attention_heads=4,
@@ -60,10 +62,6 @@ class LoadedModel:
         if token_id is None or token_id == self.tokenizer.unk_token_id:
             raise ValueError(f"the tokenizer of {self.name} has no language token {token}")
         return int(token_id)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GRADLENS_CACHE", Path.home() / ".cache" / "gradlens"))
 
 
 def train_tokenizer(texts: list[str], languages: list[str], out: Path, vocab_size: int = TINY_VOCAB):

@@ -103,3 +103,26 @@ def test_cli_plan_refuses_a_bad_budget(tiny_run, capsys):
 
     assert main(["plan", str(tiny_run), "--budget", "-1"]) == 2
     assert "budget must be a fraction" in capsys.readouterr().err
+
+
+def test_evidence_is_kept_with_the_run_until_the_run_changes(tiny_run, tmp_path):
+    import os
+    import shutil
+
+    from gradlens.analysis.evidence import EVIDENCE_CACHE, cached_run_evidence
+    from gradlens.store import Run
+
+    run_dir = tmp_path / "r"
+    shutil.copytree(tiny_run, run_dir, ignore=shutil.ignore_patterns("*.lock", "*.pt", "analysis"))
+    calls = []
+    with Run(run_dir) as run:
+        first = cached_run_evidence(run, lambda *a: calls.append(a))
+        assert (run_dir / EVIDENCE_CACHE).exists() and len(calls) == len(first)
+        again = cached_run_evidence(run, lambda *a: calls.append(a))
+        assert len(calls) == len(first)  # read back, not recomputed
+        assert [e.ratio for e in again] == [e.ratio for e in first]
+    os.utime(run_dir / "grads.h5", ns=(1, 1))  # the run changed
+    (run_dir / EVIDENCE_CACHE).write_bytes(b"garbage")  # and the cache is damaged: both recover
+    with Run(run_dir) as run:
+        cached_run_evidence(run, lambda *a: calls.append(a))
+    assert len(calls) == 2 * len(first)

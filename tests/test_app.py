@@ -78,6 +78,8 @@ def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
     at = _page("dendrograms")
     _clean(at)
     assert not at.error
+    assert len(at.get("plotly_chart")) == 2
+    at.toggle(key="dend_across_layers").set_value(True).run()
     charts = at.get("plotly_chart")
     assert len(charts) == 3  # dendrogram, similarity, small multiples per layer
     assert '"name":"Romance"' in _spec(charts[0]) and '"name":"Slavic"' in _spec(charts[0])

@@ -157,3 +157,55 @@ def rank_modules(evidence: list[ModuleEvidence], by: str = "cross_self_ratio") -
     have = [e for e in evidence if key(e) is not None]
     lacking = [e for e in evidence if key(e) is None]
     return sorted(have, key=key, reverse=descending) + lacking
+
+
+# -- kept on disk -------------------------------------------------------------------------------
+EVIDENCE_CACHE = "analysis/evidence.pkl"
+
+
+def _stamp(run: Run) -> tuple:
+    from gradlens import __version__
+
+    stat = run.path.stat()
+    return (__version__, stat.st_size, stat.st_mtime_ns)
+
+
+def saved_run_evidence(run: Run) -> list[ModuleEvidence] | None:
+    """The evidence kept in ``<run>/analysis/evidence.pkl`` if it is current, else ``None``.
+
+    The file records the size and modification time of ``grads.h5`` and the gradlens version it
+    was made from; any difference (the run grew, gradlens changed) makes it stale. It is a cache
+    of this machine's own results, read back only from the run's own directory.
+    """
+    import pickle
+
+    try:
+        with open(run.path.parent / EVIDENCE_CACHE, "rb") as f:
+            saved = pickle.load(f)
+        if saved["stamp"] == _stamp(run):
+            return saved["evidence"]
+    except (OSError, EOFError, KeyError, TypeError, pickle.UnpicklingError, AttributeError):
+        pass
+    return None
+
+
+def cached_run_evidence(run: Run, on_module: Callable[[int, int, str], None] | None = None
+                        ) -> list[ModuleEvidence]:
+    """``run_evidence`` with the default settings, kept in ``<run>/analysis/evidence.pkl``."""
+    import pickle
+
+    evidence = saved_run_evidence(run)
+    if evidence is not None:
+        return evidence
+    stamp = _stamp(run)
+    evidence = run_evidence(run, on_module=on_module)
+    path = run.path.parent / EVIDENCE_CACHE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump({"stamp": stamp, "evidence": evidence}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only run is analysed every time, not refused
+    return evidence

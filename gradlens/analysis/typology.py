@@ -19,6 +19,8 @@ p-value by permuting the languages of one matrix (rows and columns together).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from gradlens.languages import LANGUAGES
+from gradlens.store import cache_dir
 
 FEATURE_SETS = {"genetic": "fam", "phonological": "phonology_knn"}
 # URIEL files some languages' family under their macrolanguage only; used where a vector is empty
@@ -34,6 +37,23 @@ MACROLANGUAGE = {"nob": "nor", "nno": "nor"}
 
 @lru_cache(maxsize=8)
 def _features(languages: tuple[str, ...], feature_set: str) -> dict[str, list]:
+    """URIEL vectors of ``languages``; kept on disk too, since lang2vec takes seconds per call."""
+    key = hashlib.sha256(f"{feature_set}:{' '.join(languages)}".encode()).hexdigest()[:16]
+    path = cache_dir() / "uriel" / f"{feature_set}-{key}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    feats = {lang: [v if v == "--" else float(v) for v in vec]
+             for lang, vec in _lang2vec(languages, feature_set).items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(feats), encoding="utf-8")
+    tmp.replace(path)
+    return feats
+
+
+def _lang2vec(languages: tuple[str, ...], feature_set: str) -> dict[str, list]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lang2vec imports the deprecated pkg_resources
         import lang2vec.lang2vec as l2v
@@ -105,7 +125,7 @@ def mantel(a: np.ndarray, b: np.ndarray, permutations: int = 999, seed: int = 0)
     r = float(corr(b[iu][None])[0])
     rng = np.random.default_rng(seed)
     perms = np.array([rng.permutation(L) for _ in range(permutations)])
-    permuted = b[perms[:, :, None], perms[:, None, :]][:, iu[0], iu[1]]
+    permuted = b[perms[:, iu[0]], perms[:, iu[1]]]                 # [P, pairs], gathered directly
     null = corr(permuted)
     p = (1 + int((null >= r - 1e-12).sum())) / (permutations + 1)
     return Mantel(r, p, permutations)
