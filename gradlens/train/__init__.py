@@ -1,0 +1,1 @@
+"""Training from a sharing plan: the plan-routed model, MGCM projection, the loop, jobs."""
