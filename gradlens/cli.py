@@ -102,8 +102,8 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from gradlens.analysis.allocation import allocate, propose_plan
-    from gradlens.plan import save_plan
+    from gradlens.analysis.allocation import propose_plan
+    from gradlens.plan import extra_parameters, save_plan
     from gradlens.store import Run
 
     with Run(args.run) as run:
@@ -111,14 +111,14 @@ def cmd_plan(args) -> int:
         total = int(run.modules.n_params.sum())
         plan = propose_plan(evidence, args.budget, total, run.model, run.languages,
                             str(run.path.parent), args.min_ratio, args.alpha)
-        allocation = allocate(evidence, args.budget, total, args.min_ratio, args.alpha)
+        extra = extra_parameters(plan, dict(zip(run.modules.name, run.modules.n_params)))
         out = Path(args.out) if args.out else run.path.parent / "plan.json"
         save_plan(plan, out, list(run.modules.name))
     for name, entry in plan["modules"].items():
         groups = " | ".join(" ".join(g) for g in entry["groups"])
         print(f"  {name:55s} {groups}")
-    print(f"{len(plan['modules'])} module(s) split, {allocation.extra_params:,} extra parameters "
-          f"({allocation.fraction:.1%} of {total:,}; budget {args.budget:.1%})")
+    print(f"{len(plan['modules'])} module(s) split, {extra:,} extra parameters "
+          f"({extra / total:.1%} of {total:,}; budget {args.budget:.1%})")
     print(f"wrote {out}")
     return 0
 

@@ -22,7 +22,7 @@ if not ui.needs_steps(run, 2, "Divergence and conflict"):
     st.stop()
 evidence = ui.evidence(run)
 modules = [e.module for e in evidence]
-cos = np.array([e.conflict.cosine.mean(axis=1) for e in evidence])     # [M, S]
+cos = np.array([e.conflict.mean_cosine for e in evidence])               # [M, S]
 fig = heatmap_figure(cos, list(range(cos.shape[1])), modules,
                      "cos(g_ST, g_ASR) per module and step (mean over languages)", "cos", -1, 1,
                      colorscale="RdBu")

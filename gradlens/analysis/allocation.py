@@ -75,16 +75,18 @@ def allocate(evidence: list[ModuleEvidence], budget: float, total_params: int,
     return Allocation(chosen, spent, budget_params, int(total_params), skipped)
 
 
+PLAN_FIGURES = ("cross_self_ratio", "ratio_p_value", "cca_mean", "conflict_rate",
+                "cross_task_ratio", "grouping_score")  # of ModuleEvidence.summary
+
+
 def evidence_fields(e: ModuleEvidence) -> dict:
     """The numbers a plan records for a module (``None`` where the figure is unavailable)."""
     def num(x):
         return None if x is None else round(float(x), 6)
 
-    return {"cross_self_ratio": num(e.ratio), "ratio_p_value": num(e.divergence.p_value),
-            "cca_mean": num(e.cca_mean),
-            "conflict_rate": num(e.conflict_rate), "cross_task_ratio": num(e.task_ratio),
-            "grouping_score": num(e.grouping_score), "priority_per_mparam": num(priority(e) * 1e6),
-            "extra_params": extra_cost(e)}
+    figures = e.summary()
+    return {**{k: num(figures[k]) for k in PLAN_FIGURES},
+            "priority_per_mparam": num(priority(e) * 1e6), "extra_params": extra_cost(e)}
 
 
 def propose_plan(evidence: list[ModuleEvidence], budget: float, total_params: int, model: str,

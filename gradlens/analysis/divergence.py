@@ -97,6 +97,11 @@ class Conflict:
     rate: float
     rate_by_language: np.ndarray
 
+    @property
+    def mean_cosine(self) -> np.ndarray:
+        """``[S]``: the cosine per step, averaged over the languages."""
+        return self.cosine.mean(axis=1)
+
 
 def task_conflict(sketches: np.ndarray, languages: list[str], primary: int = 0, aux: int = 1) -> Conflict:
     """Conflict between task ``primary`` (ST) and ``aux`` (ASR) in ``sketches [S, L, T, D]``."""
