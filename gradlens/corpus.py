@@ -236,6 +236,15 @@ class SpokenNumbers:
         return [self.example(lang, kind if kind in kinds else "cardinal", n)
                 for kind, n in self.items(split, size, step)]
 
+    def evaluation_set(self, lang: str, split: str, size: int) -> list[Example]:
+        """The fixed ``size`` utterances of ``lang`` that ``split`` is scored on."""
+        return self.batch(lang, split, size, 0)
+
+    def sizes(self, split: str = "train") -> dict[str, int]:
+        """Distinct utterances per language in ``split`` (the same for every language)."""
+        n = sum(len(numbers(kind, split)) for kind in _RANGES)
+        return {lang: n for lang in self.languages}
+
     def texts(self, per_language: int = 400) -> list[str]:
         """Transcripts and translations for training a tokenizer, deterministic."""
         out = []
@@ -317,6 +326,18 @@ class Manifest:
         rows = self.rows[lang]
         rng = np.random.default_rng([self.seed, step, zlib.crc32(lang.encode())])
         return [self.example(*rows[i]) for i in rng.integers(0, len(rows), size=size)]
+
+    def evaluation_set(self, lang: str, split: str, size: int = 0) -> list[Example]:
+        """The first ``size`` rows of ``lang`` in file order (all of them for 0); a manifest is
+        one split, so ``split`` only names it."""
+        if lang not in self.rows:
+            raise ManifestError(f"{self.path}: no rows with src_lang {lang!r}; it has {self.languages}")
+        rows = self.rows[lang][: size or None]
+        return [self.example(*row) for row in rows]
+
+    def sizes(self, split: str = "train") -> dict[str, int]:
+        """Rows per language."""
+        return {lang: len(rows) for lang, rows in self.rows.items()}
 
     def texts(self, per_language: int = 0) -> list[str]:
         return [r[c] for rows in self.rows.values() for _, r in rows for c in ("transcript", "translation")]

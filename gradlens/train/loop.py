@@ -1,0 +1,439 @@
+"""Training a plan-routed SeamlessM4T on ST + λ·ASR, with MGCM, BLEU/chrF evaluation and resume.
+
+Each step trains on one language (language-homogeneous batches, the language drawn with
+probability ``∝ n_l^(1/T)``, deterministically from the seed and the step), so the batch runs
+through its group's copies of every split module. The loss is ``ST + λ·ASR``; with ``mgcm`` the
+auxiliary gradient is projected module by module during its backward pass
+(``gradlens.train.mgcm``). AdamW, linear warm-up then linear decay, gradient clipping, bf16
+autocast on CUDA. Every ``eval_every`` steps (and at the end) ``generate`` translates the dev
+and test sets and sacrebleu scores BLEU and chrF per language.
+
+A job directory holds ``metrics.jsonl`` (one JSON object per logged step or evaluation),
+``log.txt``, ``hyps/<split>-<step>.jsonl`` (what was scored) and ``checkpoint/`` (the routed
+model's safetensors, the plan, the optimizer). Run the same command after a kill and training
+goes on from the last checkpoint, on the same batches it would have seen.
+
+With ``torchrun`` (``WORLD_SIZE > 1``) every rank trains its own language batch and the
+gradients are averaged; rank 0 evaluates, logs and checkpoints.
+
+    python -m gradlens.train runs/<job>        # the entry point the job backends run
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from gradlens.plan import load_plan
+from gradlens.train.mgcm import MGCM
+from gradlens.train.routing import RoutedModel
+
+CONFIG = "train.json"
+PLAN = "plan.json"
+METRICS = "metrics.jsonl"
+LOG = "log.txt"
+CHECKPOINT = "checkpoint"
+TRAINER_STATE = "trainer.pt"
+SPLITS = ("dev", "test")
+
+
+@dataclass
+class TrainConfig:
+    """How to train a plan (the plan itself gives the model and the languages)."""
+
+    steps: int = field(default=200, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=8, metadata={"help": "utterances per step (one language)"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW peak learning rate"})
+    warmup_steps: int = field(default=20, metadata={"help": "linear warm-up, then linear decay"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    clip_norm: float = field(default=1.0, metadata={"help": "gradient norm clipping"})
+    temperature: float = field(default=5.0, metadata={"help": "language sampling p ∝ n^(1/T)"})
+    aux_weight: float = field(default=0.3, metadata={"help": "λ of the auxiliary ASR loss (0: ST only)"})
+    mgcm: bool = field(default=True, metadata={"help": "project conflicting ASR gradients per module"})
+    eval_every: int = field(default=50, metadata={"help": "evaluate every this many steps"})
+    eval_size: int = field(default=16, metadata={"help": "utterances per language and split "
+                                                         "(0: a whole manifest)"})
+    max_new_tokens: int = field(default=24, metadata={"help": "longest generated translation"})
+    checkpoint_every: int = field(default=50, metadata={"help": "checkpoint every this many steps"})
+    log_every: int = field(default=10, metadata={"help": "write the loss every this many steps"})
+    corpus: str = field(default="spoken-numbers", metadata={"help": "spoken-numbers or a training "
+                                                                    "manifest TSV"})
+    dev: str = field(default="", metadata={"help": "dev manifest (with a manifest corpus)"})
+    test: str = field(default="", metadata={"help": "test manifest (with a manifest corpus)"})
+    seed: int = field(default=0, metadata={"help": "seed of model init and batches"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"training config: {name} must be at least 1, got {getattr(self, name)}")
+        if self.temperature <= 0:
+            raise ValueError(f"training config: temperature must be > 0, got {self.temperature}")
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "training config") -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown field(s) {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+
+# -- pure parts -------------------------------------------------------------------------------
+def sampling_probabilities(sizes: dict[str, int], temperature: float) -> dict[str, float]:
+    """``p_l ∝ n_l^(1/T)``: T = 1 follows the data, large T tends to uniform."""
+    weights = {lang: float(n) ** (1.0 / temperature) for lang, n in sizes.items()}
+    total = sum(weights.values())
+    return {lang: w / total for lang, w in weights.items()}
+
+
+def language_at(step: int, probs: dict[str, float], seed: int, rank: int = 0) -> str:
+    """The language of training step ``step`` on ``rank``: a deterministic draw."""
+    langs = list(probs)
+    rng = np.random.default_rng([seed, step, rank, 11])
+    return langs[int(rng.choice(len(langs), p=np.array([probs[x] for x in langs])))]
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then linear decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def scores(hyps: list[str], refs: list[str]) -> dict[str, float]:
+    """Corpus BLEU and chrF (sacrebleu defaults)."""
+    import sacrebleu
+
+    return {"bleu": sacrebleu.corpus_bleu(hyps, [refs]).score,
+            "chrf": sacrebleu.corpus_chrf(hyps, [refs]).score}
+
+
+# -- files ------------------------------------------------------------------------------------
+class Metrics:
+    """``metrics.jsonl``: appended and flushed line by line; readers skip a torn last line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def keep_until(self, step: int) -> None:
+        """Drop records after ``step`` (written after the checkpoint a resume starts from)."""
+        kept = [r for r in read_metrics(self.path) if r["step"] <= step]
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        tmp.replace(self.path)
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """The records of a ``metrics.jsonl`` (an unfinished last line is skipped)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+class Log:
+    """Lines to stdout and ``log.txt`` with the time."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def __call__(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        print(line, flush=True)
+        if self.path is not None:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+
+
+# -- distributed ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_world() -> World:
+    """The torchrun world from its environment (a world of one without it)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        return World()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return World(dist.get_rank(), size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def average_gradients(params: list[torch.nn.Parameter], world: World) -> None:
+    """Mean of every gradient over the ranks; a parameter none of them touched stays untouched."""
+    if world.size == 1:
+        return
+    import torch.distributed as dist
+
+    has = torch.tensor([p.grad is not None for p in params], dtype=torch.int32,
+                       device=params[0].device)
+    dist.all_reduce(has, op=dist.ReduceOp.MAX)
+    for p, h in zip(params, has.tolist()):
+        if h and p.grad is None:
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p, h in zip(params, has.tolist()) if h]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world.size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset: offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+# -- the loop ---------------------------------------------------------------------------------
+def corpora(cfg: TrainConfig, languages: list[str]):
+    """The training corpus and the corpus of each evaluation split."""
+    from gradlens.corpus import Manifest, SpokenNumbers
+
+    if cfg.corpus == "spoken-numbers":
+        corpus = SpokenNumbers(languages, seed=cfg.seed)
+        return corpus, {split: corpus for split in SPLITS}
+    corpus = Manifest(cfg.corpus, seed=cfg.seed)
+    missing = [x for x in languages if x not in corpus.languages]
+    if missing:
+        raise ValueError(f"{cfg.corpus}: no rows for the plan's language(s) {missing}")
+    evals = {}
+    for split in SPLITS:
+        path = getattr(cfg, split)
+        evals[split] = Manifest(path, seed=cfg.seed) if path else None
+    return corpus, evals
+
+
+def _checkpoint_dir(out: Path) -> Path | None:
+    """The last complete checkpoint (a kill between the two renames leaves the old one)."""
+    for name in (CHECKPOINT, CHECKPOINT + ".old"):
+        if (out / name / TRAINER_STATE).exists():
+            return out / name
+    return None
+
+
+def save_checkpoint(out: Path, routed: RoutedModel, optim, sched, step: int) -> None:
+    new, cur, old = out / (CHECKPOINT + ".new"), out / CHECKPOINT, out / (CHECKPOINT + ".old")
+    shutil.rmtree(new, ignore_errors=True)
+    routed.save(new)
+    torch.save({"step": step, "optim": optim.state_dict(), "sched": sched.state_dict()},
+               new / TRAINER_STATE)
+    shutil.rmtree(old, ignore_errors=True)
+    if cur.exists():
+        cur.rename(old)
+    new.rename(cur)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def evaluate(routed: RoutedModel, lm, batcher, sets: dict, cfg: TrainConfig, step: int,
+             out: Path, device: torch.device) -> list[dict]:
+    """Translate each split's evaluation set, write the hypotheses, return the score records."""
+    routed.eval()
+    records = []
+    for split, corpus in sets.items():
+        if corpus is None:
+            continue
+        rows = []
+        for lang in routed.languages:
+            examples = corpus.evaluation_set(lang, split, cfg.eval_size)
+            routed.set_language(lang)
+            for i in range(0, len(examples), cfg.batch_size):
+                chunk = examples[i: i + cfg.batch_size]
+                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                     enabled=device.type == "cuda"):
+                    ids = lm.model.generate(**batcher.features(chunk), tgt_lang=chunk[0].tgt_lang,
+                                            max_new_tokens=cfg.max_new_tokens, num_beams=1,
+                                            do_sample=False)
+                hyps = lm.tokenizer.batch_decode(ids, skip_special_tokens=True)
+                rows += [{"language": lang, "id": ex.id, "ref": ex.translation, "hyp": h.strip()}
+                         for ex, h in zip(chunk, hyps)]
+        (out / "hyps").mkdir(exist_ok=True)
+        with open(out / "hyps" / f"{split}-{step:06d}.jsonl", "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        for lang in [*routed.languages, "all"]:
+            mine = [r for r in rows if lang in ("all", r["language"])]
+            records.append({"kind": "eval", "step": step, "split": split, "language": lang,
+                            "n": len(mine), **scores([r["hyp"] for r in mine],
+                                                     [r["ref"] for r in mine])})
+    routed.train()
+    return records
+
+
+def train(cfg: TrainConfig, plan: dict, out: str | Path,
+          on_step: Callable[[int, int, dict], None] | None = None) -> list[dict]:
+    """Train (or resume) ``plan`` into ``out``; return the last evaluation's records."""
+    from probes.loop import Batcher, loss_of, pick_device
+    from probes.models import load_model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    world = init_world()
+    log = Log(out / LOG if world.main else None)
+    device = pick_device(cfg.device)
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    languages = list(plan["languages"])
+    corpus, eval_sets = corpora(cfg, languages)
+    lm = load_model(plan["model"], languages, corpus.texts(), seed=cfg.seed)
+    routed = RoutedModel(lm.model, plan).to(device)
+    routed.train()
+    batcher = Batcher(lm, device)
+    params = [p for p in routed.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: lr_factor(s, cfg.warmup_steps, cfg.steps))
+    metrics = Metrics(out / METRICS)
+
+    start, last_eval = 0, []
+    ckpt = _checkpoint_dir(out)
+    if ckpt is not None:
+        routed.load(ckpt)
+        state = torch.load(ckpt / TRAINER_STATE, map_location=device, weights_only=True)
+        optim.load_state_dict(state["optim"])
+        sched.load_state_dict(state["sched"])
+        start = int(state["step"])
+        if world.main:
+            metrics.keep_until(start)
+            log(f"resuming from {ckpt.name} at step {start} of {cfg.steps}")
+    elif world.main:
+        metrics.keep_until(-1)
+        n_extra = sum((len(c) - 1) * sum(p.numel() for p in c[0].parameters())
+                      for c in routed.routes.values())
+        log(f"training {plan['model']} on {' '.join(languages)}: {len(plan['modules'])} split "
+            f"module(s), {n_extra:,} extra parameters, {cfg.steps} steps on {device}"
+            + (f" × {world.size} ranks" if world.size > 1 else ""))
+
+    probs = sampling_probabilities({x: corpus.sizes()[x] for x in languages}, cfg.temperature)
+    tasks = ["st", "asr"] if cfg.aux_weight > 0 else ["st"]
+
+    def batch(step: int):
+        lang = language_at(step, probs, cfg.seed, world.rank)
+        return lang, corpus.batch(lang, "train", cfg.batch_size, step * world.size + world.rank)
+
+    with ThreadPoolExecutor(1) as pool:  # speaks the next batch while this one trains
+        upcoming = pool.submit(batch, start) if start < cfg.steps else None
+        for step in range(start, cfg.steps):
+            t0 = time.perf_counter()
+            lang, examples = upcoming.result()
+            upcoming = pool.submit(batch, step + 1) if step + 1 < cfg.steps else None
+            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            routed.set_language(lang)
+            inputs = batcher.features(examples)
+            optim.zero_grad(set_to_none=True)
+            loss_st = loss_of(lm, inputs, batcher.labels(examples, "st"), device)
+            loss_st.backward()
+            conflicts, loss_asr = 0, torch.zeros(())
+            if "asr" in tasks:
+                loss_asr = loss_of(lm, inputs, batcher.labels(examples, "asr"), device)
+                if cfg.mgcm:
+                    with MGCM(lm.model) as mgcm:
+                        (cfg.aux_weight * loss_asr).backward()
+                    conflicts = len(mgcm.conflicts)
+                else:
+                    (cfg.aux_weight * loss_asr).backward()
+            average_gradients(params, world)
+            norm = torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None],
+                                                  cfg.clip_norm)
+            optim.step()
+            sched.step()
+            done = step + 1
+            record = {"kind": "train", "step": done, "language": lang,
+                      "loss": loss_st.item() + cfg.aux_weight * loss_asr.item(),
+                      "loss_st": loss_st.item(), "loss_asr": loss_asr.item(),
+                      "lr": sched.get_last_lr()[0], "grad_norm": float(norm),
+                      "conflicts": conflicts, "seconds": time.perf_counter() - t0}
+            if world.main and (done % cfg.log_every == 0 or done == 1 or done == cfg.steps):
+                metrics.write(record)
+                log(f"step {done}/{cfg.steps} {lang} loss {record['loss']:.3f} "
+                    f"(st {record['loss_st']:.3f}, asr {record['loss_asr']:.3f}) "
+                    f"lr {record['lr']:.2e} conflicts {conflicts}")
+            if world.main and (done % cfg.eval_every == 0 or done == cfg.steps):
+                last_eval = evaluate(routed, lm, batcher, eval_sets, cfg, done, out, device)
+                for r in last_eval:
+                    metrics.write(r)
+                log("eval step %d: " % done + ", ".join(
+                    f"{r['split']} BLEU {r['bleu']:.1f} chrF {r['chrf']:.1f}"
+                    for r in last_eval if r["language"] == "all"))
+            if world.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+                save_checkpoint(out, routed, optim, sched, done)
+            if world.size > 1:
+                torch.distributed.barrier()
+            if on_step:
+                on_step(done, cfg.steps, record)
+    if world.main:
+        if start >= cfg.steps:
+            log(f"already finished: step {start} of {cfg.steps}")
+        else:
+            log("finished")
+    return last_eval
+
+
+# -- the entry point --------------------------------------------------------------------------
+def write_spec(directory: Path, cfg: TrainConfig, plan: dict) -> None:
+    """What the entry point reads: ``train.json`` and ``plan.json``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2), encoding="utf-8")
+    (directory / PLAN).write_text(json.dumps(plan, indent=2), encoding="utf-8")
+
+
+def read_spec(directory: Path) -> tuple[TrainConfig, dict]:
+    path = directory / CONFIG
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: not found; a job directory holds {CONFIG} and {PLAN}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    return TrainConfig.from_dict(d, str(path)), load_plan(directory / PLAN)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m gradlens.train",
+                                     description="train a job: SPEC holds train.json and plan.json")
+    parser.add_argument("spec", help="directory with train.json and plan.json")
+    parser.add_argument("--out", default=None, help="job directory to write (default: SPEC)")
+    args = parser.parse_args(argv)
+    spec = Path(args.spec)
+    out = Path(args.out) if args.out else spec
+    try:
+        cfg, plan = read_spec(spec)
+        train(cfg, plan, out)
+    except BaseException as exc:
+        if not isinstance(exc, SystemExit):
+            out.mkdir(parents=True, exist_ok=True)
+            with open(out / LOG, "a", encoding="utf-8") as fh:
+                fh.write(traceback.format_exc())
+        raise
+    return 0
