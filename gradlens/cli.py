@@ -1,9 +1,11 @@
-"""The gradlens command line: probe, info, analyze, plan, demo, app.
+"""The gradlens command line: probe, info, analyze, plan, train, jobs, demo, app.
 
     python -m gradlens probe --languages spa deu fin --steps 10
     python -m gradlens info runs/<id>
     python -m gradlens analyze runs/<id>           # CSV matrices and a summary in runs/<id>/analysis
     python -m gradlens plan runs/<id> --budget 0.1 # the proposed sharing plan, runs/<id>/plan.json
+    python -m gradlens train --plan runs/<id>/plan.json    # a training job; follows it
+    python -m gradlens jobs                        # jobs and their states; jobs logs|cancel ID
     python -m gradlens app          # makes the demo run if there is none, then serves the app
 """
 
@@ -25,6 +27,9 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser, cls) -> None:
         helptext = f"{f.metadata.get('help', '')} (default: {default})"
         if isinstance(default, list):
             parser.add_argument(flag, nargs="+", default=default, help=helptext)
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                help=helptext)
         else:
             parser.add_argument(flag, type=type(default), default=default, help=helptext)
 
@@ -123,6 +128,81 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def _follow(job_id: str) -> int:
+    """A progress bar over the job's steps until it ends; Ctrl-C leaves it running."""
+    import time
+
+    from tqdm import tqdm
+
+    from gradlens.jobs import Registry, refresh
+    from gradlens.train.loop import METRICS, read_metrics
+
+    registry = Registry()
+    job = registry.get(job_id)
+    path = job.dir() / METRICS
+    seen = None
+    try:
+        with tqdm(total=job.config["steps"], desc=job.id, unit="step") as bar:
+            while True:
+                job = next(j for j in refresh(registry) if j.id == job_id)
+                train = [r for r in read_metrics(path) if r["kind"] == "train"]
+                if train and (train[-1]["step"], job.state) != seen:
+                    seen = (train[-1]["step"], job.state)
+                    bar.n = train[-1]["step"]
+                    bar.set_postfix(loss=f"{train[-1]['loss']:.3f}", state=job.state)
+                    bar.refresh()
+                if not job.active:
+                    break
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        print(f"\nleft {job_id} running; `python -m gradlens jobs logs {job_id}` follows it")
+        return 0
+    final = [r for r in read_metrics(path) if r["kind"] == "eval" and r["split"] == "test"]
+    last = [r for r in final if r["step"] == final[-1]["step"]] if final else []
+    for r in last:
+        print(f"  test {r['language']:5s} BLEU {r['bleu']:5.1f}  chrF {r['chrf']:5.1f}")
+    print(f"{job.id}: {job.state}" + (f" ({job.reason})" if job.reason else ""))
+    return 0 if job.state == "succeeded" else 1
+
+
+def cmd_train(args) -> int:
+    from gradlens.jobs import submit
+    from gradlens.train.loop import TrainConfig
+
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    job = submit(args.plan, cfg, args.backend, args.name, args.gpus, args.shared, args.ray_address)
+    print(f"{job.id}: {job.state} on {job.backend} ({job.kind} plan), in {job.dir()}")
+    return 0 if args.detach else _follow(job.id)
+
+
+def cmd_jobs(args) -> int:
+    import time
+
+    from gradlens.jobs import Registry, cancel, logs, refresh
+
+    registry = Registry()
+    if args.action == "list":
+        jobs = refresh(registry)
+        if not jobs:
+            print(f"no jobs in {registry.path}")
+        for job in jobs:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created))
+            print(f"{job.id:48s} {job.state:10s} {job.backend:6s} {job.kind:9s} {when}"
+                  + (f"  {job.reason}" if job.reason else ""))
+        return 0
+    if not args.job:
+        print(f"gradlens: error: `jobs {args.action}` needs a job id", file=sys.stderr)
+        return 2
+    if args.action == "cancel":
+        job = cancel(args.job, registry)
+        print(f"{job.id}: {job.state}")
+        return 0
+    if args.follow:
+        return _follow(args.job)
+    print(logs(registry.get(args.job), args.lines))
+    return 0
+
+
 DEMO_NAME = "demo"
 
 
@@ -200,6 +280,27 @@ def build_parser() -> argparse.ArgumentParser:
                            help="cross/self divergence ratio a module needs to be split (default: 1.0)")
             p.add_argument("--alpha", type=float, default=0.05,
                            help="permutation-test p-value a module needs to be split (default: 0.05)")
+    from gradlens.jobs import BACKENDS
+    from gradlens.train.loop import TrainConfig
+
+    p = sub.add_parser("train", help="start a training job from a sharing plan and follow it")
+    p.add_argument("--plan", required=True, help="plan.json (or .yaml) inside the runs directory")
+    p.add_argument("--backend", choices=BACKENDS, default="local", help="where it runs (default: local)")
+    p.add_argument("--shared", action="store_true",
+                   help="train the fully shared baseline of the plan's model and languages")
+    p.add_argument("--name", default=None, help="job id (default: from the plan and config, so "
+                   "repeating a command resumes its job)")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs; more than 1 runs torchrun (default: 0)")
+    p.add_argument("--ray-address", default=None, help="Ray dashboard address (default: $RAY_ADDRESS)")
+    p.add_argument("--detach", action="store_true", help="submit and return without following")
+    _add_dataclass_flags(p, TrainConfig)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("jobs", help="list training jobs, show a job's log, or cancel it")
+    p.add_argument("action", nargs="?", choices=("list", "logs", "cancel"), default="list")
+    p.add_argument("job", nargs="?", default=None, help="job id (for logs and cancel)")
+    p.add_argument("--lines", type=int, default=40, help="log lines to show (default: 40)")
+    p.add_argument("--follow", action="store_true", help="with logs: a progress bar until it ends")
+    p.set_defaults(func=cmd_jobs)
     p = sub.add_parser("demo", help="make the demo run on the embedded default if it is missing")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("app", help="make the demo run if missing, then serve the Streamlit app")
@@ -215,10 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     from gradlens.corpus import ManifestError
     from probes.models import ModelNotFound
     from gradlens.plan import PlanError
+    from gradlens.jobs import JobError
 
     try:
         return args.func(args)
-    except (RunError, ManifestError, ModelNotFound, PlanError, KeyError, ValueError) as exc:
+    except (RunError, ManifestError, ModelNotFound, PlanError, JobError, KeyError, ValueError) as exc:
         print(f"gradlens: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,215 @@
+"""Training jobs through their whole life: the SQLite registry, the detached local backend with its
+supervisor (success, SIGKILL, cancel, a vanished process group) and a real local Ray head."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gradlens.jobs import (JobError, Registry, cancel, entry_argv, logs, plan_kind, refresh,
+                           submit)
+from gradlens.launch import alive
+from gradlens.plan import new_plan, save_plan
+from gradlens.train.loop import TrainConfig, read_metrics
+
+LANGS = ["spa", "deu"]
+QUICK = TrainConfig(steps=6, batch_size=2, warmup_steps=1, eval_every=6, eval_size=1,
+                    checkpoint_every=3, log_every=1)
+SLOW = TrainConfig(steps=400, batch_size=2, eval_every=1000, eval_size=1, checkpoint_every=1000)
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path))
+    plan = new_plan("tiny", LANGS, "probe")
+    plan["modules"]["speech_encoder.encoder.layers.1.ffn2"] = {"groups": [["spa"], ["deu"]]}
+    (tmp_path / "probe").mkdir()
+    save_plan(plan, tmp_path / "probe" / "plan.json")
+    return tmp_path
+
+
+def wait_for(registry, job_id, states, timeout=300.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = next(j for j in refresh(registry) if j.id == job_id)
+        if job.state in states:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"{job_id} still {job.state} after {timeout} s:\n{logs(job)}")
+
+
+def wait_for_step(job, step, timeout=300.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        steps = [r["step"] for r in read_metrics(job.dir() / "metrics.jsonl")]
+        if steps and steps[-1] >= step:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{job.id} never reached step {step}:\n{logs(job)}")
+
+
+@pytest.mark.slow
+def test_a_local_job_runs_detached_to_success_and_a_fresh_process_reads_it(runs):
+    job = submit(runs / "probe" / "plan.json", QUICK)
+    assert job.state == "queued" and job.kind == "proposed" and job.pid
+    assert job.id.startswith("train-probe-proposed-")
+    registry = Registry()
+    done = wait_for(registry, job.id, {"succeeded", "failed"})
+    assert done.state == "succeeded", logs(done)
+    assert done.started and done.finished >= done.started and done.reason == ""
+    directory = runs / job.id
+    assert json.loads((directory / "job.json").read_text())["state"] == "succeeded"
+    assert json.loads((directory / "plan.json").read_text())["modules"]
+    metrics = read_metrics(directory / "metrics.jsonl")
+    assert [r["step"] for r in metrics if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert {r["split"] for r in metrics if r["kind"] == "eval"} == {"dev", "test"}
+    assert "finished" in logs(done)
+
+    out = subprocess.run([sys.executable, "-m", "gradlens", "jobs"], capture_output=True,
+                         text=True, env={**os.environ, "GRADLENS_RUNS": str(runs)}, check=True)
+    assert job.id in out.stdout and "succeeded" in out.stdout
+
+    again = submit(runs / "probe" / "plan.json", QUICK)  # the same command: resumes, nothing left
+    assert again.id == job.id and again.created == job.created
+    assert wait_for(registry, job.id, {"succeeded", "failed"}).state == "succeeded"
+    assert "already finished: step 6 of 6" in logs(registry.get(job.id))
+
+
+@pytest.mark.slow
+def test_a_job_killed_with_sigkill_is_failed_with_the_reason_and_then_resumes(runs):
+    job = submit(runs / "probe" / "plan.json", SLOW, shared=True)
+    assert job.kind == "shared"
+    registry = Registry()
+    job = wait_for(registry, job.id, {"running"})
+    wait_for_step(job, 1)
+    os.kill(job.worker_pid, signal.SIGKILL)
+    failed = wait_for(registry, job.id, {"failed", "succeeded"})
+    assert failed.state == "failed" and failed.reason == "killed by SIGKILL (signal 9)"
+    with pytest.raises(JobError, match="another plan or config"):
+        submit(runs / "probe" / "plan.json", QUICK, shared=True, name=job.id)
+    resumed = submit(runs / "probe" / "plan.json", SLOW, shared=True)
+    assert resumed.id == job.id and resumed.state == "queued"
+    running = wait_for(registry, job.id, {"running"})
+    with pytest.raises(JobError, match="is running"):
+        submit(runs / "probe" / "plan.json", SLOW, shared=True)
+    cancelled = cancel(running.id, registry)
+    assert cancelled.state == "cancelled" and cancelled.reason == "cancelled by request"
+    assert not alive(running.worker_pid) and not alive(running.pid)
+
+
+@pytest.mark.slow
+def test_a_queued_job_waits_for_the_local_slot_and_a_vanished_group_is_reported(runs):
+    first = submit(runs / "probe" / "plan.json", SLOW, name="first")
+    registry = Registry()
+    first = wait_for(registry, "first", {"running"})
+    second = submit(runs / "probe" / "plan.json", SLOW, name="second")
+    time.sleep(2)
+    assert registry.get("second").state == "queued"  # one local job at a time
+    assert cancel("second", registry).state == "cancelled"
+    os.killpg(first.pid, signal.SIGKILL)  # supervisor and worker die together, nobody reports
+    gone = wait_for(registry, "first", {"failed"}, timeout=30)
+    assert f"pid {first.pid}" in gone.reason and "without reporting" in gone.reason
+
+
+def test_paths_outside_the_runs_directory_and_bad_requests_are_refused(runs, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "plan.json"
+    save_plan(new_plan("tiny", LANGS), outside)
+    with pytest.raises(JobError, match="must lie in the runs directory"):
+        submit(outside, QUICK)
+    with pytest.raises(JobError, match="backend must be one of"):
+        submit(runs / "probe" / "plan.json", QUICK, backend="slurm")
+    os.environ.pop("RAY_ADDRESS", None)
+    with pytest.raises(JobError, match="RAY_ADDRESS"):
+        submit(runs / "probe" / "plan.json", QUICK, backend="ray")
+    with pytest.raises(ValueError, match="run name"):
+        submit(runs / "probe" / "plan.json", QUICK, name="../escape")
+    with pytest.raises(JobError, match="exists and is not a job"):
+        submit(runs / "probe" / "plan.json", QUICK, name="probe")
+    assert Registry().jobs() == []
+
+
+def test_a_corrupt_registry_is_named_and_left_in_place(runs):
+    (runs / "jobs.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(JobError, match=r"jobs.sqlite: not a readable job registry"):
+        Registry().jobs()
+    assert (runs / "jobs.sqlite").read_bytes().startswith(b"this is not sqlite")
+
+
+def test_more_than_one_gpu_runs_torchrun_and_plans_have_a_kind():
+    argv = entry_argv("spec", "out", gpus=4)
+    assert argv[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4"]
+    assert argv[-4:] == ["gradlens.train", "spec", "--out", "out"]
+    assert entry_argv("spec", "out", gpus=1)[1:3] == ["-m", "gradlens.train"]
+    plan = new_plan("tiny", LANGS)
+    assert plan_kind(plan) == "shared"
+    plan["modules"]["x"] = {"groups": [["spa"], ["deu"]]}
+    assert plan_kind(plan) == "proposed"
+    plan["modules"]["x"]["edited"] = True
+    assert plan_kind(plan) == "edited"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head(tmp_path_factory):
+    """A real Ray head on the loopback address, stopped afterwards."""
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"],
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    dashboard = free_port()
+    temp = tmp_path_factory.mktemp("ray")
+    subprocess.run([os.path.join(bin_dir, "ray"), "start", "--head", "--node-ip-address=127.0.0.1",
+                    f"--port={free_port()}", "--dashboard-host=127.0.0.1",
+                    f"--dashboard-port={dashboard}", "--num-cpus=2", "--num-gpus=0",
+                    f"--temp-dir={temp}", "--include-dashboard=true", "--disable-usage-stats"],
+                   env=env, check=True, capture_output=True)
+    try:
+        yield f"http://127.0.0.1:{dashboard}"
+    finally:
+        subprocess.run([os.path.join(bin_dir, "ray"), "stop", "--force"], env=env,
+                       capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_ray_job_runs_through_its_life_on_a_local_head(runs, ray_head, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", ray_head)
+    job = submit(runs / "probe" / "plan.json", QUICK, backend="ray")
+    assert job.backend == "ray" and job.ray_address == ray_head and job.ray_id
+    registry = Registry()
+    done = wait_for(registry, job.id, {"succeeded", "failed", "cancelled"})
+    assert done.state == "succeeded", done.reason
+    metrics = read_metrics(runs / job.id / "metrics.jsonl")
+    assert [r["step"] for r in metrics if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert "finished" in logs(done)
+
+    slow = submit(runs / "probe" / "plan.json", SLOW, backend="ray", shared=True)
+    wait_for(registry, slow.id, {"running"})
+    wait_for_step(slow, 1)
+    stopped = cancel(slow.id, registry, wait=60)
+    assert stopped.state == "cancelled" and stopped.finished
+
+
+@pytest.mark.slow
+def test_torchrun_data_parallel_on_two_cpu_processes(runs):
+    from gradlens.train.loop import write_spec
+
+    spec = runs / "ddp"
+    plan = json.loads((runs / "probe" / "plan.json").read_text())
+    write_spec(spec, QUICK, plan)
+    argv = entry_argv(str(spec), str(spec), gpus=2)
+    subprocess.run(argv, check=True, capture_output=True, timeout=600)
+    log = (spec / "log.txt").read_text()
+    assert "× 2 ranks" in log and "finished" in log
+    assert [r["step"] for r in read_metrics(spec / "metrics.jsonl") if r["kind"] == "train"] == [
+        1, 2, 3, 4, 5, 6]
+    assert (spec / "checkpoint" / "model.safetensors").exists()
