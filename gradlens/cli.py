@@ -134,8 +134,8 @@ def _follow(job_id: str) -> int:
 
     from tqdm import tqdm
 
-    from gradlens.jobs import Registry, refresh
-    from gradlens.train.loop import METRICS, read_metrics
+    from gradlens.jobs import Registry, refresh_job
+    from gradlens.metrics import METRICS, final_scores, last_step, read_metrics
 
     registry = Registry()
     job = registry.get(job_id)
@@ -144,12 +144,12 @@ def _follow(job_id: str) -> int:
     try:
         with tqdm(total=job.config["steps"], desc=job.id, unit="step") as bar:
             while True:
-                job = next(j for j in refresh(registry) if j.id == job_id)
-                train = [r for r in read_metrics(path) if r["kind"] == "train"]
-                if train and (train[-1]["step"], job.state) != seen:
-                    seen = (train[-1]["step"], job.state)
-                    bar.n = train[-1]["step"]
-                    bar.set_postfix(loss=f"{train[-1]['loss']:.3f}", state=job.state)
+                job = refresh_job(registry, registry.get(job_id))
+                records = read_metrics(path)
+                if (last_step(records), job.state) != seen:
+                    seen = (last_step(records), job.state)
+                    bar.n = seen[0]
+                    bar.set_postfix(state=job.state)
                     bar.refresh()
                 if not job.active:
                     break
@@ -157,17 +157,15 @@ def _follow(job_id: str) -> int:
     except KeyboardInterrupt:
         print(f"\nleft {job_id} running; `python -m gradlens jobs logs {job_id}` follows it")
         return 0
-    final = [r for r in read_metrics(path) if r["kind"] == "eval" and r["split"] == "test"]
-    last = [r for r in final if r["step"] == final[-1]["step"]] if final else []
-    for r in last:
-        print(f"  test {r['language']:5s} BLEU {r['bleu']:5.1f}  chrF {r['chrf']:5.1f}")
+    for lang, s in final_scores(read_metrics(path), "test").items():
+        print(f"  test {lang:5s} BLEU {s['bleu']:5.1f}  chrF {s['chrf']:5.1f}")
     print(f"{job.id}: {job.state}" + (f" ({job.reason})" if job.reason else ""))
     return 0 if job.state == "succeeded" else 1
 
 
 def cmd_train(args) -> int:
     from gradlens.jobs import submit
-    from gradlens.train.loop import TrainConfig
+    from gradlens.train.config import TrainConfig
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     job = submit(args.plan, cfg, args.backend, args.name, args.gpus, args.shared, args.ray_address)
@@ -281,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--alpha", type=float, default=0.05,
                            help="permutation-test p-value a module needs to be split (default: 0.05)")
     from gradlens.jobs import BACKENDS
-    from gradlens.train.loop import TrainConfig
+    from gradlens.train.config import TrainConfig
 
     p = sub.add_parser("train", help="start a training job from a sharing plan and follow it")
     p.add_argument("--plan", required=True, help="plan.json (or .yaml) inside the runs directory")

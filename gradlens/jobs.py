@@ -199,7 +199,7 @@ def submit(plan_path: str | Path, config, backend: str = "local", name: str | No
     ``shared=True`` trains the fully shared baseline with the plan's model and languages.
     Submitting a job that exists and is not active, with the same plan and config, resumes it.
     """
-    from gradlens.train.loop import CONFIG, PLAN, write_spec
+    from gradlens.train.config import CONFIG, PLAN, write_spec
 
     root = Path(root) if root is not None else runs_dir()
     registry = Registry(root)
@@ -308,7 +308,7 @@ def _ray_client(address: str):
 
 def _ray_submit(job: Job, directory: Path, address: str) -> str:
     """Submit the entry point; the plan and config travel as the working directory."""
-    from gradlens.train.loop import CONFIG, PLAN
+    from gradlens.train.config import CONFIG, PLAN
 
     submission = f"{job.id}-{int(time.time())}"
     argv = entry_argv(".", str(directory.resolve()), job.gpus, python="python")
@@ -338,26 +338,29 @@ def _ray_refresh(registry: Registry, job: Job) -> Job:
 
 
 # -- following and controlling ----------------------------------------------------------------
+def refresh_job(registry: Registry, job: Job) -> Job:
+    """``job`` with its state brought up to date, when it is active."""
+    if not job.active:
+        return job
+    if job.backend == "local" and job.pid and not alive(job.pid):
+        job = registry.get(job.id)  # the supervisor may have just written the end
+        if job.active:
+            job = registry.update(job.id, state="failed", finished=time.time(),
+                                  reason=f"the job's process (pid {job.pid}) is gone without "
+                                         "reporting an end: killed with its whole process "
+                                         "group, or the machine restarted")
+    elif job.backend == "ray" and job.ray_id:
+        try:
+            job = _ray_refresh(registry, job)
+        except Exception:  # cluster unreachable: keep the last known state
+            pass
+    return job
+
+
 def refresh(registry: Registry | None = None) -> list[Job]:
     """Every job, with the states of active ones brought up to date; newest first."""
     registry = registry or Registry()
-    out = []
-    for job in registry.jobs():
-        if job.active:
-            if job.backend == "local" and job.pid and not alive(job.pid):
-                job = registry.get(job.id)  # the supervisor may have just written the end
-                if job.active:
-                    job = registry.update(job.id, state="failed", finished=time.time(),
-                                          reason=f"the job's process (pid {job.pid}) is gone "
-                                                 "without reporting an end: killed with its "
-                                                 "whole process group, or the machine restarted")
-            elif job.backend == "ray" and job.ray_id:
-                try:
-                    job = _ray_refresh(registry, job)
-                except Exception:  # cluster unreachable: keep the last known state
-                    pass
-        out.append(job)
-    return out
+    return [refresh_job(registry, job) for job in registry.jobs()]
 
 
 def cancel(job_id: str, registry: Registry | None = None, wait: float = 10.0) -> Job:

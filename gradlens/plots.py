@@ -142,6 +142,15 @@ def lines_figure(x, series: dict[str, list[float]], title: str, xaxis: str, yaxi
     return fig
 
 
+def grouped_bars_figure(table, title: str, yaxis: str) -> go.Figure:
+    """One bar per column (e.g. a job) in each row's group (e.g. a language)."""
+    fig = go.Figure([go.Bar(x=list(table.index), y=list(table[col]), name=str(col))
+                     for col in table.columns])
+    fig.update_layout(title=title, barmode="group", yaxis_title=yaxis, height=400,
+                      legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
 def small_multiples_figure(clusterings: dict[str, Clustering], columns: int = 4) -> go.Figure:
     """One small dendrogram per unit (e.g. per layer, lowest to highest), leaves coloured by
     family, so the reader sees how the clustering changes with depth."""

@@ -221,3 +221,22 @@ def downloads(fig, name: str, table: pd.DataFrame | None = None, key: str = "") 
         row.download_button("CSV", data=table.to_csv().encode("utf-8"),
                                 file_name=f"{name}.csv", mime="text/csv", key=f"{key}_csv",
                                 icon=":material/table:", on_click="ignore")
+
+
+# -- training jobs ------------------------------------------------------------------------------
+def jobs() -> list:
+    """Every training job, states brought up to date (the registry is read on every call: jobs
+    change under the app). A broken registry is shown, not raised."""
+    from gradlens.jobs import JobError, refresh
+
+    try:
+        return refresh()
+    except JobError as exc:
+        st.error(str(exc))
+        return []
+
+
+def job_records(job) -> list[dict]:
+    from gradlens.metrics import METRICS, read_metrics
+
+    return read_metrics(job.dir() / METRICS)

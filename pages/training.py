@@ -1,16 +1,145 @@
-"""Training: start a job from the current sharing plan and follow it to its BLEU/chrF."""
+"""Training: start a job from the run's sharing plan (or the fully shared baseline), follow the
+jobs live to their BLEU/chrF, cancel one, and compare finished jobs side by side."""
 
+import os
+
+import pandas as pd
 import streamlit as st
 
 from gradlens import ui
+from gradlens.jobs import BACKENDS, JobError, cancel, logs, plan_kind, submit
+from gradlens.metrics import compare, final_scores, last_step, loss_curves, score_curves
+from gradlens.plan import PlanError, load_plan
+from gradlens.plots import grouped_bars_figure, lines_figure
+from gradlens.train.config import TrainConfig
 
 st.header("Training")
+DEFAULTS = TrainConfig()
+
+
+def start_section(run) -> None:
+    path = run / "plan.json"
+    if not path.exists():
+        st.info("This run has no saved plan yet: save one on the Sharing plan page, then train "
+                "it here (next to the fully shared baseline).")
+        return
+    try:
+        plan = load_plan(path)
+    except PlanError as exc:
+        st.error(f"The saved plan cannot be trained: {exc}")
+        return
+    st.caption(f"`{path}`: {plan_kind(plan)} plan, {len(plan['modules'])} split module(s), "
+               f"model {plan['model']}, languages {' '.join(plan['languages'])}.")
+    with st.form("train_form"):
+        c1, c2, c3, c4 = st.columns(4)
+        steps = c1.number_input("Steps", 1, 1_000_000, DEFAULTS.steps, key="train_steps")
+        batch = c2.number_input("Batch (one language)", 1, 256, DEFAULTS.batch_size, key="train_batch")
+        lr = c3.number_input("Learning rate", 1e-6, 1.0, DEFAULTS.learning_rate, format="%.0e",
+                             key="train_lr")
+        every = c4.number_input("Evaluate every", 1, 100_000, DEFAULTS.eval_every, key="train_eval")
+        c1, c2, c3, c4 = st.columns(4)
+        aux = c1.number_input("λ (ASR weight)", 0.0, 10.0, DEFAULTS.aux_weight, key="train_aux")
+        mgcm = c2.checkbox("MGCM projection", DEFAULTS.mgcm, key="train_mgcm")
+        backend = c3.selectbox("Backend", BACKENDS, key="train_backend")
+        gpus = c4.number_input("GPUs (>1: torchrun)", 0, 64, 0, key="train_gpus")
+        address = st.text_input("Ray address (ray backend)", os.environ.get("RAY_ADDRESS", ""),
+                                key="train_ray_address", placeholder="http://127.0.0.1:8265")
+        b1, b2 = st.columns(2)
+        mine = b1.form_submit_button("Train this plan", type="primary")
+        shared = b2.form_submit_button("Train the fully shared baseline")
+    if mine or shared:
+        cfg = TrainConfig(steps=int(steps), batch_size=int(batch), learning_rate=float(lr),
+                          eval_every=int(every), aux_weight=float(aux), mgcm=bool(mgcm),
+                          checkpoint_every=int(every), warmup_steps=min(DEFAULTS.warmup_steps, int(steps)))
+        try:
+            job = submit(path, cfg, backend, gpus=int(gpus), shared=shared,
+                         ray_address=address or None)
+            st.session_state["train_follow"] = job.id  # follow the new job
+            st.success(f"Started {job.id} ({job.kind}) on {job.backend}. It runs on its own; "
+                       "closing this tab does not stop it.")
+        except (JobError, PlanError, ValueError) as exc:
+            st.error(str(exc))
+
+
+@st.fragment(run_every=2.0)
+def jobs_section() -> None:
+    """Every job with its progress and final test scores; refreshed every 2 s."""
+    jobs = ui.jobs()
+    if not jobs:
+        st.info(f"No training jobs in `{ui.runs_dir()}` yet.")
+        return
+    rows = []
+    for job in jobs:
+        records = ui.job_records(job)
+        final = final_scores(records, "test").get("all", {})
+        rows.append({"job": job.id, "state": job.state, "plan": job.kind, "backend": job.backend,
+                     "step": f"{last_step(records)} / {job.config.get('steps', '?')}",
+                     "test BLEU": final.get("bleu"), "test chrF": final.get("chrf"),
+                     "reason": job.reason})
+        if job.active:
+            done = last_step(records) / max(1, job.config.get("steps", 1))
+            st.progress(min(done, 1.0), text=f"{job.id}: {job.state}, step {last_step(records)}")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="train_jobs")
+
+
+def follow(job_id: str) -> None:
+    """One job's curves, log and cancel button; reruns alone every 2 s while the job is active."""
+    job = next((j for j in ui.jobs() if j.id == job_id), None)
+    if job is None:
+        return
+    if not job.active and st.session_state.get("train_was_active") == job_id:
+        st.session_state["train_was_active"] = None
+        st.rerun(scope="app")  # it just ended: stop refreshing, show it in the comparison
+    if job.active:
+        st.session_state["train_was_active"] = job_id
+    records = ui.job_records(job)
+    st.markdown(f"**{job.id}** · {job.state}" + (f" · {job.reason}" if job.reason else ""))
+    if job.active and st.button("Cancel this job", key="train_cancel"):
+        try:
+            job = cancel(job.id)
+            st.success(f"{job.id}: {job.state}")
+        except JobError as exc:
+            st.error(str(exc))
+    steps, losses = loss_curves(records)
+    if steps:
+        st.plotly_chart(lines_figure(steps, losses, "Training loss", "step", "loss"),
+                        key="train_loss")
+    c1, c2 = st.columns(2)
+    for column, metric, label in ((c1, "bleu", "BLEU"), (c2, "chrf", "chrF")):
+        at, series = score_curves(records, "dev", metric)
+        if at:
+            column.plotly_chart(lines_figure(at, series, f"dev {label} per language", "step", label),
+                                key=f"train_{metric}")
+    st.code(logs(job, 15) or "(no log yet)", language=None)
+
+
+def compare_section(jobs) -> None:
+    done = [j for j in jobs if j.state == "succeeded"]
+    if not done:
+        return
+    st.subheader("Compare finished jobs")
+    labels = {f"{j.kind} · {j.id}": j for j in done}
+    chosen = st.multiselect("Jobs", list(labels), default=list(labels)[:4], key="train_compare")
+    if not chosen:
+        return
+    finals = {label: final_scores(ui.job_records(labels[label]), "test") for label in chosen}
+    for metric, name in (("bleu", "BLEU"), ("chrf", "chrF")):
+        table = compare(finals, metric)
+        fig = grouped_bars_figure(table, f"test {name} per language", name)
+        st.plotly_chart(fig, key=f"train_cmp_{metric}")
+        st.dataframe(table.round(2), key=f"train_cmp_table_{metric}")
+        ui.downloads(fig, f"compare_{metric}", table, key=f"train_cmp_dl_{metric}")
+
+
 run = ui.current_run()
 if run is not None:
-    plan = run / "plan.json"
-    st.info("Training from a plan is not in this version yet. Missing: the plan-routed "
-            "SeamlessM4T (one copy of a module per language group), the training loop with "
-            "MGCM projection and BLEU/chrF evaluation, and the job registry with its local and "
-            "Ray backends. What is ready: the plan itself — "
-            + (f"this run has one saved at `{plan}`." if plan.exists()
-               else "save one on the Sharing plan page."))
+    with st.expander("Start a training job", expanded=True):
+        start_section(run)
+st.subheader("Jobs")
+jobs_section()
+jobs = ui.jobs()
+if jobs:
+    job_id = st.selectbox("Follow", [j.id for j in jobs], key="train_follow")
+    active = next(j for j in jobs if j.id == job_id).active
+    st.fragment(follow, run_every=2.0 if active else None)(job_id)
+    compare_section(jobs)

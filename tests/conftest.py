@@ -32,3 +32,20 @@ def tiny_run(runs_dir) -> Path:
     from probes.loop import ProbeConfig, probe
 
     return probe(ProbeConfig(**SMALL, out=str(runs_dir / "small")))
+
+
+def stop_jobs(runs: Path) -> None:
+    """Cancel the jobs a test left running in ``runs`` (they would slow every later test)."""
+    from gradlens.jobs import JobError, Registry, cancel, refresh
+
+    try:
+        jobs = refresh(Registry(runs)) if (runs / "jobs.sqlite").exists() else []
+    except JobError:  # a test that broke the registry on purpose
+        return
+    registry = Registry(runs)
+    for job in jobs:
+        if job.active:
+            try:
+                cancel(job.id, registry, wait=5)
+            except Exception:
+                pass

@@ -2,12 +2,14 @@
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, SMALL
+from conftest import ROOT, SMALL, stop_jobs
+from gradlens.plan import new_plan, save_plan
 from gradlens.store import Run, RunWriter
 
 APP = str(ROOT / "app.py")
@@ -19,7 +21,8 @@ def app_runs(tiny_run, tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     shutil.copytree(tiny_run, runs / "small", ignore=shutil.ignore_patterns("*.lock", "*.pt"))
     monkeypatch.setenv("GRADLENS_RUNS", str(runs))
-    return runs
+    yield runs
+    stop_jobs(runs)
 
 
 def write_run(tiny_run, out, steps: int, tasks=("st", "asr")):
@@ -135,10 +138,70 @@ def test_conflicts_page_over_steps_and_ranked(app_runs):
     assert all(lang in _spec(charts[2]) for lang in SMALL["languages"])
 
 
-def test_training_page_says_what_is_missing(app_runs):
+def test_training_page_asks_for_a_saved_plan(app_runs):
     at = _page("training")
     _clean(at)
-    assert any("not in this version yet" in i.value for i in at.info)
+    assert any("no saved plan yet" in i.value for i in at.info)
+    assert any("No training jobs" in i.value for i in at.info)
+
+
+def _wait_jobs(states: set, count: int, timeout: float = 300.0):
+    from gradlens.jobs import refresh
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        jobs = refresh()
+        if len(jobs) == count and all(j.state in states for j in jobs):
+            return jobs
+        time.sleep(0.3)
+    raise AssertionError(f"jobs did not reach {states}: {[(j.id, j.state, j.reason) for j in refresh()]}")
+
+
+def _click(at: AppTest, label: str) -> None:
+    next(b for b in at.button if b.label == label).click().run()
+
+
+@pytest.mark.slow
+def test_training_page_starts_follows_cancels_and_compares_jobs(app_runs):
+    plan = new_plan("tiny", SMALL["languages"], str(app_runs / "small"))
+    plan["modules"]["speech_encoder.encoder.layers.1.ffn2"] = {
+        "groups": [["spa", "ita"], ["deu", "rus"]], "edited": True}
+    save_plan(plan, app_runs / "small" / "plan.json")
+    at = _page("training")
+    _clean(at)
+    assert any("edited plan, 1 split module(s)" in c.value for c in at.caption)
+    at.number_input(key="train_steps").set_value(4)
+    at.number_input(key="train_batch").set_value(2)
+    at.number_input(key="train_eval").set_value(4)
+    _click(at, "Train this plan")
+    _clean(at)
+    assert any("(edited) on local" in s.value for s in at.success)
+    _click(at, "Train the fully shared baseline")
+    _clean(at)
+    assert any("(shared) on local" in s.value for s in at.success)
+    jobs = _wait_jobs({"succeeded", "failed"}, 2)
+    assert {j.state for j in jobs} == {"succeeded"}, [j.reason for j in jobs]
+
+    at.run()
+    _clean(at)
+    table = at.dataframe[0].value  # the jobs, then BLEU and chrF comparisons
+    assert set(table["state"]) == {"succeeded"} and set(table["step"]) == {"4 / 4"}
+    assert set(table["plan"]) == {"edited", "shared"}
+    charts = {c.proto.id for c in at.get("plotly_chart")}
+    assert len(at.get("plotly_chart")) == 5  # loss, dev BLEU, dev chrF, two comparisons
+    bleu = at.dataframe[1].value
+    assert list(bleu.index) == [*SMALL["languages"], "all"] and len(bleu.columns) == 2
+    assert charts
+
+    at.number_input(key="train_steps").set_value(400)
+    _click(at, "Train this plan")
+    _clean(at)
+    follow = at.selectbox(key="train_follow").value
+    assert follow.startswith("train-small-edited-") and follow not in set(table["job"])
+    at.button(key="train_cancel").click().run()
+    _clean(at)
+    assert any(": cancelled" in s.value for s in at.success)
+    _wait_jobs({"succeeded", "cancelled"}, 3, timeout=30)
 
 
 def test_plan_editor_rejects_a_broken_partition_and_saves_a_good_edit(app_runs):

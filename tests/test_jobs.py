@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import stop_jobs
 from gradlens.jobs import (JobError, Registry, cancel, entry_argv, logs, plan_kind, refresh,
                            submit)
 from gradlens.launch import alive
 from gradlens.plan import new_plan, save_plan
-from gradlens.train.loop import TrainConfig, read_metrics
+from gradlens.metrics import read_metrics
+from gradlens.train.config import TrainConfig
 
 LANGS = ["spa", "deu"]
 QUICK = TrainConfig(steps=6, batch_size=2, warmup_steps=1, eval_every=6, eval_size=1,
@@ -31,7 +33,8 @@ def runs(tmp_path, monkeypatch) -> Path:
     plan["modules"]["speech_encoder.encoder.layers.1.ffn2"] = {"groups": [["spa"], ["deu"]]}
     (tmp_path / "probe").mkdir()
     save_plan(plan, tmp_path / "probe" / "plan.json")
-    return tmp_path
+    yield tmp_path
+    stop_jobs(tmp_path)
 
 
 def wait_for(registry, job_id, states, timeout=300.0):
@@ -201,7 +204,7 @@ def test_a_ray_job_runs_through_its_life_on_a_local_head(runs, ray_head, monkeyp
 
 @pytest.mark.slow
 def test_torchrun_data_parallel_on_two_cpu_processes(runs):
-    from gradlens.train.loop import write_spec
+    from gradlens.train.config import write_spec
 
     spec = runs / "ddp"
     plan = json.loads((runs / "probe" / "plan.json").read_text())

@@ -13,8 +13,9 @@ import torch
 from safetensors.torch import load_file
 
 from gradlens.plan import new_plan
-from gradlens.train.loop import (TrainConfig, language_at, lr_factor, read_metrics,
-                                 read_spec, sampling_probabilities, train, write_spec)
+from gradlens.metrics import read_metrics
+from gradlens.train.config import TrainConfig, read_spec, write_spec
+from gradlens.train.loop import language_at, lr_factor, sampling_probabilities, train
 
 LANGS = ["spa", "deu"]
 MODULE = "speech_encoder.encoder.layers.1.ffn2"

@@ -21,73 +21,27 @@ gradients are averaged; rank 0 evaluates, logs and checkpoints.
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import dataclass
 import json
 import os
 import shutil
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from gradlens.plan import load_plan
+from gradlens.metrics import METRICS, Metrics
+from gradlens.train.config import LOG, TrainConfig, read_spec
 from gradlens.train.mgcm import MGCM
 from gradlens.train.routing import RoutedModel
 
-CONFIG = "train.json"
-PLAN = "plan.json"
-METRICS = "metrics.jsonl"
-LOG = "log.txt"
 CHECKPOINT = "checkpoint"
 TRAINER_STATE = "trainer.pt"
 SPLITS = ("dev", "test")
-
-
-@dataclass
-class TrainConfig:
-    """How to train a plan (the plan itself gives the model and the languages)."""
-
-    steps: int = field(default=200, metadata={"help": "optimizer steps"})
-    batch_size: int = field(default=8, metadata={"help": "utterances per step (one language)"})
-    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW peak learning rate"})
-    warmup_steps: int = field(default=20, metadata={"help": "linear warm-up, then linear decay"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    clip_norm: float = field(default=1.0, metadata={"help": "gradient norm clipping"})
-    temperature: float = field(default=5.0, metadata={"help": "language sampling p ∝ n^(1/T)"})
-    aux_weight: float = field(default=0.3, metadata={"help": "λ of the auxiliary ASR loss (0: ST only)"})
-    mgcm: bool = field(default=True, metadata={"help": "project conflicting ASR gradients per module"})
-    eval_every: int = field(default=50, metadata={"help": "evaluate every this many steps"})
-    eval_size: int = field(default=16, metadata={"help": "utterances per language and split "
-                                                         "(0: a whole manifest)"})
-    max_new_tokens: int = field(default=24, metadata={"help": "longest generated translation"})
-    checkpoint_every: int = field(default=50, metadata={"help": "checkpoint every this many steps"})
-    log_every: int = field(default=10, metadata={"help": "write the loss every this many steps"})
-    corpus: str = field(default="spoken-numbers", metadata={"help": "spoken-numbers or a training "
-                                                                    "manifest TSV"})
-    dev: str = field(default="", metadata={"help": "dev manifest (with a manifest corpus)"})
-    test: str = field(default="", metadata={"help": "test manifest (with a manifest corpus)"})
-    seed: int = field(default=0, metadata={"help": "seed of model init and batches"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
-
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"training config: {name} must be at least 1, got {getattr(self, name)}")
-        if self.temperature <= 0:
-            raise ValueError(f"training config: temperature must be > 0, got {self.temperature}")
-
-    @classmethod
-    def from_dict(cls, d: dict, source: str = "training config") -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"{source}: unknown field(s) {unknown}; known: {sorted(names)}")
-        return cls(**d)
 
 
 # -- pure parts -------------------------------------------------------------------------------
@@ -121,39 +75,6 @@ def scores(hyps: list[str], refs: list[str]) -> dict[str, float]:
 
 
 # -- files ------------------------------------------------------------------------------------
-class Metrics:
-    """``metrics.jsonl``: appended and flushed line by line; readers skip a torn last line."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def keep_until(self, step: int) -> None:
-        """Drop records after ``step`` (written after the checkpoint a resume starts from)."""
-        kept = [r for r in read_metrics(self.path) if r["step"] <= step]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-        tmp.replace(self.path)
-
-    def write(self, record: dict) -> None:
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
-
-
-def read_metrics(path: str | Path) -> list[dict]:
-    """The records of a ``metrics.jsonl`` (an unfinished last line is skipped)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
 class Log:
     """Lines to stdout and ``log.txt`` with the time."""
 
@@ -398,25 +319,7 @@ def train(cfg: TrainConfig, plan: dict, out: str | Path,
     return last_eval
 
 
-# -- the entry point --------------------------------------------------------------------------
-def write_spec(directory: Path, cfg: TrainConfig, plan: dict) -> None:
-    """What the entry point reads: ``train.json`` and ``plan.json``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2), encoding="utf-8")
-    (directory / PLAN).write_text(json.dumps(plan, indent=2), encoding="utf-8")
-
-
-def read_spec(directory: Path) -> tuple[TrainConfig, dict]:
-    path = directory / CONFIG
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{path}: not found; a job directory holds {CONFIG} and {PLAN}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    return TrainConfig.from_dict(d, str(path)), load_plan(directory / PLAN)
-
-
+# -- the entry point ------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     import argparse
 

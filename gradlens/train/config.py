@@ -1,0 +1,82 @@
+"""What a training job trains: ``TrainConfig`` and the spec files the entry point reads.
+
+A spec directory holds ``train.json`` (the config) and ``plan.json`` (the sharing plan); the
+job backends write it into the job directory (and Ray ships it as the job's working directory).
+Nothing here needs torch, so the app and the job registry import it cheaply.
+
+    python -c "from gradlens.train.config import TrainConfig; print(TrainConfig())"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gradlens.plan import load_plan
+
+CONFIG = "train.json"
+PLAN = "plan.json"
+LOG = "log.txt"
+
+
+@dataclass
+class TrainConfig:
+    """How to train a plan (the plan itself gives the model and the languages)."""
+
+    steps: int = field(default=300, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=8, metadata={"help": "utterances per step (one language)"})
+    learning_rate: float = field(default=2e-3, metadata={"help": "AdamW peak learning rate (suits the tiny model; ~1e-4 for a pretrained Medium)"})
+    warmup_steps: int = field(default=20, metadata={"help": "linear warm-up, then linear decay"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    clip_norm: float = field(default=1.0, metadata={"help": "gradient norm clipping"})
+    temperature: float = field(default=5.0, metadata={"help": "language sampling p ∝ n^(1/T)"})
+    aux_weight: float = field(default=0.3, metadata={"help": "λ of the auxiliary ASR loss (0: ST only)"})
+    mgcm: bool = field(default=True, metadata={"help": "project conflicting ASR gradients per module"})
+    eval_every: int = field(default=100, metadata={"help": "evaluate every this many steps"})
+    eval_size: int = field(default=8, metadata={"help": "utterances per language and split "
+                                                         "(0: a whole manifest)"})
+    max_new_tokens: int = field(default=24, metadata={"help": "longest generated translation"})
+    checkpoint_every: int = field(default=100, metadata={"help": "checkpoint every this many steps"})
+    log_every: int = field(default=10, metadata={"help": "write the loss every this many steps"})
+    corpus: str = field(default="spoken-numbers", metadata={"help": "spoken-numbers or a training "
+                                                                    "manifest TSV"})
+    dev: str = field(default="", metadata={"help": "dev manifest (with a manifest corpus)"})
+    test: str = field(default="", metadata={"help": "test manifest (with a manifest corpus)"})
+    seed: int = field(default=0, metadata={"help": "seed of model init and batches"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"training config: {name} must be at least 1, got {getattr(self, name)}")
+        if self.temperature <= 0:
+            raise ValueError(f"training config: temperature must be > 0, got {self.temperature}")
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "training config") -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown field(s) {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+
+# -- the entry point --------------------------------------------------------------------------
+def write_spec(directory: Path, cfg: TrainConfig, plan: dict) -> None:
+    """What the entry point reads: ``train.json`` and ``plan.json``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2), encoding="utf-8")
+    (directory / PLAN).write_text(json.dumps(plan, indent=2), encoding="utf-8")
+
+
+def read_spec(directory: Path) -> tuple[TrainConfig, dict]:
+    path = directory / CONFIG
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: not found; a job directory holds {CONFIG} and {PLAN}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    return TrainConfig.from_dict(d, str(path)), load_plan(directory / PLAN)
