@@ -1,0 +1,226 @@
+"""Training overhead: a plan-routed step against a fully shared one, and MGCM's extra peak
+memory against a flat PCGrad-style projection, side by side in one run.
+
+1. **Routing**: the same batch, optimizer and step (ST + λ·ASR backward, clipping, AdamW) on
+   the plain model and on a ``RoutedModel`` whose plan splits every speech-encoder FFN into two
+   groups, the language alternating every step (so copies are swapped in each time). Arms
+   interleave, medians compared. Target: routed / shared ≤ 1.10.
+2. **Memory**: peak tensor memory of one ST + ASR backward with (a) plain accumulation, (b)
+   MGCM's module-by-module projection, (c) flat PCGrad, which keeps a full flattened copy of
+   each task's gradient. The extra of (b) and (c) over (a) is compared. Target: MGCM's extra
+   ≤ 5 % of the flat one's. On CUDA the figures are ``torch.cuda.max_memory_allocated``; on
+   CPU every tensor storage is counted as it is allocated and freed (a dispatch mode), so the
+   two are exact byte counts of live tensors, not process RSS.
+
+    python bench/train_overhead.py --model tiny                   # CPU
+    python bench/train_overhead.py --model medium-random          # on a GPU, bf16 autocast
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+import weakref
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gradlens.corpus import SpokenNumbers  # noqa: E402
+from gradlens.modules import module_of  # noqa: E402
+from gradlens.plan import new_plan  # noqa: E402
+from gradlens.train.mgcm import MGCM  # noqa: E402
+from gradlens.train.routing import RoutedModel  # noqa: E402
+from probes.loop import Batcher, loss_of, pick_device  # noqa: E402
+from probes.models import load_model  # noqa: E402
+
+LANGS = ["spa", "deu"]
+LAMBDA = 0.3
+
+
+class LiveBytes(TorchDispatchMode):
+    """Bytes of live tensor storages allocated under the mode, and their peak (CPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = self.peak = 0
+        self._sizes: dict[int, int] = {}
+
+    def _free(self, key: int) -> None:
+        self.live -= self._sizes.pop(key, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                storage = t.untyped_storage()
+                key = storage.data_ptr()
+                if key and key not in self._sizes:
+                    self._sizes[key] = storage.nbytes()
+                    self.live += storage.nbytes()
+                    weakref.finalize(storage, self._free, key)
+        self.peak = max(self.peak, self.live)
+        return out
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def split_plan(model) -> dict:
+    plan = new_plan("bench", LANGS)
+    ffns = sorted({module_of(n) for n, _ in model.named_parameters()
+                   if ".ffn1" in n or ".ffn2" in n})
+    for key in ffns:
+        plan["modules"][key] = {"groups": [["spa"], ["deu"]]}
+    return plan
+
+
+def train_step(lm, routed, optim, params, data, lang, device) -> None:
+    if routed is not None:
+        routed.set_language(lang)
+    inputs, st, asr = data[lang]
+    optim.zero_grad(set_to_none=True)
+    loss_of(lm, inputs, st, device).backward()
+    (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
+    torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], 1.0)
+    optim.step()
+
+
+def flat_pcgrad(lm, inputs, st, asr, device) -> int:
+    """PCGrad the model-level way: full flattened copies of both tasks' gradients."""
+    params = [p for p in lm.model.parameters() if p.requires_grad]
+    loss_of(lm, inputs, st, device).backward()
+    g_st = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                      for p in params])
+    for p in params:
+        p.grad = None
+    (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
+    g_aux = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                       for p in params])
+    dot = torch.dot(g_aux, g_st)
+    if dot < 0:
+        g_aux -= dot / torch.dot(g_st, g_st) * g_st
+    g_aux += g_st
+    offset = 0
+    for p in params:
+        p.grad = g_aux[offset: offset + p.numel()].view_as(p).clone()
+        offset += p.numel()
+    return g_st.nbytes + g_aux.nbytes  # the copies it holds besides .grad
+
+
+def peak_extra(lm, inputs, st, asr, device) -> dict[str, int]:
+    """Peak bytes of one ST + ASR backward per arm, minus the plain arm's; and the gradient
+    bytes each projection holds besides ``.grad`` at its most."""
+    held = {}
+    def plain():
+        loss_of(lm, inputs, st, device).backward()
+        (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
+
+    def mgcm():
+        loss_of(lm, inputs, st, device).backward()
+        with MGCM(lm.model) as m:
+            (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
+        held["mgcm"] = m.peak_held_bytes
+
+    def flat():
+        held["flat"] = flat_pcgrad(lm, inputs, st, asr, device)
+
+    arms = {"plain": plain, "mgcm": mgcm, "flat": flat}
+    peaks = {}
+    for name, arm in arms.items():
+        lm.model.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            sync(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            arm()
+            sync(device)
+            peaks[name] = torch.cuda.max_memory_allocated(device) - base
+        else:
+            with LiveBytes() as live:
+                arm()
+            peaks[name] = live.peak
+    lm.model.zero_grad(set_to_none=True)
+    return {"mgcm": peaks["mgcm"] - peaks["plain"], "flat": peaks["flat"] - peaks["plain"],
+            "plain": peaks["plain"], "mgcm_held": held["mgcm"], "flat_held": held["flat"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="tiny", help="tiny or medium-random (default: tiny)")
+    ap.add_argument("--batch", type=int, default=8, help="utterances per step (default: 8)")
+    ap.add_argument("--reps", type=int, default=20, help="timed steps per arm (default: 20)")
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    args = ap.parse_args()
+
+    device = pick_device(args.device)
+    corpus = SpokenNumbers(LANGS, seed=0)
+    lm = load_model(args.model, LANGS, corpus.texts(), seed=0)
+    lm.model.to(device).train()
+    batcher = Batcher(lm, device)
+    data = {}
+    for lang in LANGS:
+        ex = corpus.batch(lang, "train", args.batch, 0)
+        data[lang] = (batcher.features(ex), batcher.labels(ex, "st"), batcher.labels(ex, "asr"))
+    n_params = sum(p.numel() for p in lm.model.parameters())
+    print(f"model {args.model} ({n_params:,} parameters) on {device}, batch {args.batch}")
+
+    # 2. memory first, before the routed copy and optimizer states take room
+    inputs, st, asr = data["deu"]
+    extra = peak_extra(lm, inputs, st, asr, device)
+    grad_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
+    largest = max({module_of(n): 0 for n, _ in lm.model.named_parameters()}.keys(),
+                  key=lambda m: sum(p.numel() for n, p in lm.model.named_parameters()
+                                    if module_of(n) == m))
+    kind = "CUDA allocator" if device.type == "cuda" else "live tensor bytes"
+    print(f"\nmemory of one ST + ASR backward; one full gradient is {grad_bytes / 2**20:.1f} MiB")
+    print(f"  gradient held by the projection besides .grad, at its most:")
+    print(f"    MGCM (modules in flight)    {extra['mgcm_held'] / 2**20:10.2f} MiB")
+    print(f"    flat PCGrad (both copies)   {extra['flat_held'] / 2**20:10.2f} MiB")
+    ratio = extra["mgcm_held"] / max(extra["flat_held"], 1)
+    print(f"    MGCM / flat                 {ratio:10.2%}   (target <= 5%)")
+    print(f"  process peak ({kind}); plain accumulation {extra['plain'] / 2**20:.1f} MiB:")
+    print(f"    MGCM extra over plain       {extra['mgcm'] / 2**20:10.2f} MiB")
+    print(f"    flat PCGrad extra over plain{extra['flat'] / 2**20:10.2f} MiB")
+    print(f"    (largest module: {largest}; activations set the peak when they outweigh the "
+          "gradient copies)")
+
+    # 1. routed vs shared step time
+    shared_model = lm.model
+    routed_lm = copy.copy(lm)
+    routed_lm.model = copy.deepcopy(lm.model)
+    routed = RoutedModel(routed_lm.model, split_plan(routed_lm.model)).to(device)
+    arms = {}
+    for name, (this_lm, this_routed) in {"shared": (lm, None), "routed": (routed_lm, routed)}.items():
+        params = [p for p in (this_routed or this_lm.model).parameters() if p.requires_grad]
+        arms[name] = (this_lm, this_routed, torch.optim.AdamW(params, lr=1e-4), params)
+    extra_params = sum(p.numel() for p in routed.parameters()) - n_params
+    times = {name: [] for name in arms}
+    for rep in range(args.reps + 2):
+        lang = LANGS[rep % 2]
+        for name, (this_lm, this_routed, optim, params) in arms.items():
+            sync(device)
+            t0 = time.perf_counter()
+            train_step(this_lm, this_routed, optim, params, data, lang, device)
+            sync(device)
+            if rep >= 2:  # warm-up steps are not timed
+                times[name].append(time.perf_counter() - t0)
+    med = {name: statistics.median(v) for name, v in times.items()}
+    print(f"\ntraining step (ST + λ·ASR, clip, AdamW), median of {args.reps}, languages alternating:")
+    print(f"  shared                   {med['shared'] * 1e3:10.1f} ms")
+    print(f"  routed                   {med['routed'] * 1e3:10.1f} ms   "
+          f"({len(routed.routes)} modules split in 2, +{extra_params:,} parameters)")
+    print(f"  routed / shared          {med['routed'] / med['shared']:10.3f}   (target <= 1.10)")
+    del shared_model
+
+
+if __name__ == "__main__":
+    main()
