@@ -216,3 +216,16 @@ def test_torchrun_data_parallel_on_two_cpu_processes(runs):
     assert [r["step"] for r in read_metrics(spec / "metrics.jsonl") if r["kind"] == "train"] == [
         1, 2, 3, 4, 5, 6]
     assert (spec / "checkpoint" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_a_plan_naming_an_unknown_module_fails_with_the_validators_words(runs):
+    plan = new_plan("tiny", LANGS, "probe")
+    plan["modules"]["speech_encoder.encoder.layers.9.ffn1"] = {"groups": [["spa"], ["deu"]]}
+    (runs / "bad").mkdir()
+    save_plan(plan, runs / "bad" / "plan.json")
+    job = submit(runs / "bad" / "plan.json", QUICK)
+    failed = wait_for(Registry(), job.id, {"failed", "succeeded"})
+    assert failed.state == "failed"
+    assert failed.reason.startswith("exit status 1: gradlens.plan.PlanError")
+    assert "speech_encoder.encoder.layers.9.ffn1" in failed.reason

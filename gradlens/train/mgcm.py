@@ -17,7 +17,7 @@ Scale the auxiliary loss (``λ``) before its backward; the projection is linear 
     with MGCM(model) as mgcm:      # after loss_st.backward()
         (lam * loss_asr).backward()
     mgcm.conflicts                 # modules projected in this step
-    mgcm.peak_held_bytes           # the most auxiliary gradient held at once
+    mgcm.peak_held_bytes           # the most auxiliary gradient kept waiting at once
 """
 
 from __future__ import annotations
@@ -56,9 +56,10 @@ class MGCM:
             held = self._pending.setdefault(module, {})
             held[name] = grad
             self.held_bytes += grad.numel() * grad.element_size()
-            self.peak_held_bytes = max(self.peak_held_bytes, self.held_bytes)
             if len(held) == len(self._members[module]):
                 self._apply(module)
+            else:  # kept past its arrival, waiting for the module's other parameters
+                self.peak_held_bytes = max(self.peak_held_bytes, self.held_bytes)
             # accumulated as nothing (_apply adds the result): a broadcast zero, no allocation
             return grad.new_zeros(()).expand_as(grad)
         return hook
