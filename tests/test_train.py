@@ -113,3 +113,14 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     steps = [r["step"] for r in read_metrics(cut / "metrics.jsonl") if r["kind"] == "train"]
     assert steps == list(range(1, 13))  # nothing logged twice, nothing lost
     assert f"resuming from checkpoint at step {stopped_at}" in (cut / "log.txt").read_text()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_in_bf16_autocast_lowers_the_loss(tmp_path):
+    cfg = TrainConfig(steps=30, batch_size=4, learning_rate=3e-3, warmup_steps=3, eval_every=30,
+                      eval_size=2, checkpoint_every=30, log_every=1, device="cuda")
+    train(cfg, split_plan(), tmp_path)
+    losses = [r["loss_st"] for r in read_metrics(tmp_path / "metrics.jsonl") if r["kind"] == "train"]
+    assert all(x == x for x in losses) and losses[-1] < losses[0]
+    assert "on cuda" in (tmp_path / "log.txt").read_text()
