@@ -225,8 +225,11 @@ def submit(plan_path: str | Path, config, backend: str = "local", name: str | No
         if old.active:
             raise JobError(f"job {job_id} is {old.state}; follow it with "
                            f"`python -m gradlens jobs logs {job_id}` or cancel it first")
-        same = (json.loads((directory / CONFIG).read_text()) == cfg
-                and json.loads((directory / PLAN).read_text())["modules"] == plan["modules"])
+        try:
+            same = (json.loads((directory / CONFIG).read_text()) == cfg
+                    and json.loads((directory / PLAN).read_text())["modules"] == plan["modules"])
+        except FileNotFoundError:  # its directory was removed: start afresh
+            same = True
         if not same:
             raise JobError(f"job {job_id} exists with another plan or config; pick another name")
     elif directory.exists() and any(directory.iterdir()):
@@ -303,7 +306,10 @@ def supervise(directory: Path) -> int:
 def _ray_client(address: str):
     from ray.job_submission import JobSubmissionClient
 
-    return JobSubmissionClient(address)
+    try:
+        return JobSubmissionClient(address)
+    except Exception as exc:  # ConnectionError, ValueError, RuntimeError, by Ray version
+        raise JobError(f"cannot reach the Ray cluster at {address} ({exc})") from None
 
 
 def _ray_submit(job: Job, directory: Path, address: str) -> str:

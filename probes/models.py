@@ -73,12 +73,16 @@ def train_tokenizer(texts: list[str], languages: list[str], out: Path, vocab_siz
 
     out.mkdir(parents=True, exist_ok=True)
     chars = len(set("".join(texts)))
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts), model_prefix=str(out / "sentencepiece.bpe"),
-        vocab_size=max(vocab_size, chars + 16), model_type="bpe", character_coverage=1.0,
-        pad_id=-1, unk_id=0, bos_id=1, eos_id=2, num_threads=1, minloglevel=2,
-        input_sentence_size=0, shuffle_input_sentence=False,
-    )
+    spec = dict(model_prefix=str(out / "sentencepiece.bpe"),
+                vocab_size=max(vocab_size, chars + 16), model_type="bpe", character_coverage=1.0,
+                pad_id=-1, unk_id=0, bos_id=1, eos_id=2, num_threads=1, minloglevel=2,
+                input_sentence_size=0, shuffle_input_sentence=False)
+    try:
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), **spec)
+    except RuntimeError as exc:  # a small manifest cannot fill the vocabulary: make it a soft limit
+        if "Vocabulary size too high" not in str(exc):
+            raise
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), hard_vocab_limit=False, **spec)
     tokens = [f"__{code}__" for code in languages]
     tok = SeamlessM4TTokenizer.from_pretrained(str(out), additional_special_tokens=tokens,
                                                src_lang=tokens[0], tgt_lang=tokens[0])

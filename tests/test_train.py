@@ -124,3 +124,29 @@ def test_training_on_cuda_in_bf16_autocast_lowers_the_loss(tmp_path):
     losses = [r["loss_st"] for r in read_metrics(tmp_path / "metrics.jsonl") if r["kind"] == "train"]
     assert all(x == x for x in losses) and losses[-1] < losses[0]
     assert "on cuda" in (tmp_path / "log.txt").read_text()
+
+
+@pytest.mark.slow
+def test_training_on_manifests_scores_the_whole_dev_manifest(tmp_path):
+    import soundfile
+
+    from gradlens.corpus import SAMPLE_RATE, SpokenNumbers
+
+    corpus = SpokenNumbers(LANGS, seed=0)
+    header = "audio\tsrc_lang\ttgt_lang\ttranscript\ttranslation\n"
+    for split, size in (("train", 30), ("dev", 3)):
+        lines = []
+        for lang in LANGS:
+            for ex in corpus.batch(lang, split, size, 0):
+                wav = tmp_path / f"{split}-{len(lines)}.wav"
+                soundfile.write(str(wav), ex.audio, SAMPLE_RATE)
+                lines.append(f"{wav.name}\t{lang}\teng\t{ex.transcript}\t{ex.translation}\n")
+        (tmp_path / f"{split}.tsv").write_text(header + "".join(lines))
+    cfg = TrainConfig(steps=4, batch_size=2, eval_every=4, eval_size=0, checkpoint_every=4,
+                      log_every=1, corpus=str(tmp_path / "train.tsv"), dev=str(tmp_path / "dev.tsv"))
+    out = tmp_path / "job"
+    train(cfg, split_plan(), out)
+    evals = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "eval"]
+    assert {r["split"] for r in evals} == {"dev"}
+    assert {(r["language"], r["n"]) for r in evals} == {("spa", 3), ("deu", 3), ("all", 6)}
+    assert "no test manifest given: test not evaluated" in (out / "log.txt").read_text()

@@ -187,8 +187,11 @@ def evaluate(routed: RoutedModel, lm, batcher, sets: dict, cfg: TrainConfig, ste
         for lang in routed.languages:
             examples = corpus.evaluation_set(lang, split, cfg.eval_size)
             routed.set_language(lang)
-            for i in range(0, len(examples), cfg.batch_size):
-                chunk = examples[i: i + cfg.batch_size]
+            chunks = [same[i: i + cfg.batch_size]  # one target language per generate call
+                      for tgt in dict.fromkeys(ex.tgt_lang for ex in examples)
+                      for same in [[ex for ex in examples if ex.tgt_lang == tgt]]
+                      for i in range(0, len(same), cfg.batch_size)]
+            for chunk in chunks:
                 with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
                                                      enabled=device.type == "cuda"):
                     ids = lm.model.generate(**batcher.features(chunk), tgt_lang=chunk[0].tgt_lang,
@@ -254,6 +257,10 @@ def train(cfg: TrainConfig, plan: dict, out: str | Path,
             f"module(s), {n_extra:,} extra parameters, {cfg.steps} steps on {device}"
             + (f" × {world.size} ranks" if world.size > 1 else ""))
 
+    if world.main and start == 0:
+        missing = [split for split, c in eval_sets.items() if c is None]
+        if missing:
+            log(f"no {' or '.join(missing)} manifest given: {', '.join(missing)} not evaluated")
     probs = sampling_probabilities({x: corpus.sizes()[x] for x in languages}, cfg.temperature)
     tasks = ["st", "asr"] if cfg.aux_weight > 0 else ["st"]
 
