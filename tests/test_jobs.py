@@ -176,8 +176,20 @@ def ray_head(tmp_path_factory):
                     f"--dashboard-port={dashboard}", "--num-cpus=2", "--num-gpus=0",
                     f"--temp-dir={temp}", "--include-dashboard=true", "--disable-usage-stats"],
                    env=env, check=True, capture_output=True)
+    address = f"http://127.0.0.1:{dashboard}"
     try:
-        yield f"http://127.0.0.1:{dashboard}"
+        deadline = time.time() + 120
+        while True:  # the dashboard may come up a little after `ray start` returns
+            try:
+                from ray.job_submission import JobSubmissionClient
+
+                JobSubmissionClient(address).list_jobs()
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(1)
+        yield address
     finally:
         subprocess.run([os.path.join(bin_dir, "ray"), "stop", "--force"], env=env,
                        capture_output=True)
