@@ -1,9 +1,9 @@
 """Training overhead: a plan-routed step against a fully shared one, and MGCM's extra peak
 memory against a flat PCGrad-style projection, side by side in one run.
 
-1. **Routing**: the same batch, optimizer and step (ST + λ·ASR backward, clipping, AdamW) on
-   the plain model and on a ``RoutedModel`` whose plan splits every speech-encoder FFN into two
-   groups, the language alternating every step (so copies are swapped in each time). Arms
+1. **Routing**: the training loop's own step (``gradlens.train.loop.train_step``: ST + λ·ASR
+   backward, clipping, AdamW; MGCM off) at the same batch on a fully shared plan and on a plan
+   that splits every speech-encoder FFN into two groups, the language alternating every step (so copies are swapped in each time). Arms
    interleave, medians compared. Target: routed / shared ≤ 1.10.
 2. **Memory**: peak tensor memory of one ST + ASR backward with (a) plain accumulation, (b)
    MGCM's module-by-module projection, (c) flat PCGrad, which keeps a full flattened copy of
@@ -37,6 +37,8 @@ from gradlens.corpus import SpokenNumbers  # noqa: E402
 from gradlens.modules import module_of  # noqa: E402
 from gradlens.plan import new_plan  # noqa: E402
 from gradlens.train.mgcm import MGCM  # noqa: E402
+from gradlens.train.config import TrainConfig  # noqa: E402
+from gradlens.train.loop import train_step  # noqa: E402
 from gradlens.train.routing import RoutedModel  # noqa: E402
 from probes.loop import Batcher, loss_of, pick_device  # noqa: E402
 from probes.models import load_model  # noqa: E402
@@ -82,17 +84,6 @@ def split_plan(model) -> dict:
     for key in ffns:
         plan["modules"][key] = {"groups": [["spa"], ["deu"]]}
     return plan
-
-
-def train_step(lm, routed, optim, params, data, lang, device) -> None:
-    if routed is not None:
-        routed.set_language(lang)
-    inputs, st, asr = data[lang]
-    optim.zero_grad(set_to_none=True)
-    loss_of(lm, inputs, st, device).backward()
-    (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
-    torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], 1.0)
-    optim.step()
 
 
 def flat_pcgrad(lm, inputs, st, asr, device) -> int:
@@ -198,23 +189,25 @@ def main() -> None:
 
     if args.memory_only:
         return
-    # 1. routed vs shared step time
-    shared_model = lm.model
+    # 1. routed vs shared step time: the training loop's own step, MGCM off to time routing alone
+    cfg = TrainConfig(aux_weight=LAMBDA, mgcm=False)
+    examples = {lang: corpus.batch(lang, "train", args.batch, 0) for lang in LANGS}
     routed_lm = copy.copy(lm)
     routed_lm.model = copy.deepcopy(lm.model)
-    routed = RoutedModel(routed_lm.model, split_plan(routed_lm.model)).to(device)
     arms = {}
-    for name, (this_lm, this_routed) in {"shared": (lm, None), "routed": (routed_lm, routed)}.items():
-        params = [p for p in (this_routed or this_lm.model).parameters() if p.requires_grad]
-        arms[name] = (this_lm, this_routed, torch.optim.AdamW(params, lr=1e-4), params)
-    extra_params = sum(p.numel() for p in routed.parameters()) - n_params
+    for name, this_lm in (("shared", lm), ("routed", routed_lm)):
+        plan = split_plan(this_lm.model) if name == "routed" else new_plan("bench", LANGS)
+        routed = RoutedModel(this_lm.model, plan).to(device)
+        params = [p for p in routed.parameters() if p.requires_grad]
+        arms[name] = (this_lm, routed, torch.optim.AdamW(params, lr=1e-4), params)
+    extra_params = sum(p.numel() for p in arms["routed"][1].parameters()) - n_params
     times = {name: [] for name in arms}
     for rep in range(args.reps + 2):
         lang = LANGS[rep % 2]
-        for name, (this_lm, this_routed, optim, params) in arms.items():
+        for name, (this_lm, routed, optim, params) in arms.items():
             sync(device)
             t0 = time.perf_counter()
-            train_step(this_lm, this_routed, optim, params, data, lang, device)
+            train_step(this_lm, routed, batcher, optim, params, lang, examples[lang], cfg, device)
             sync(device)
             if rep >= 2:  # warm-up steps are not timed
                 times[name].append(time.perf_counter() - t0)
@@ -222,9 +215,8 @@ def main() -> None:
     print(f"\ntraining step (ST + λ·ASR, clip, AdamW), median of {args.reps}, languages alternating:")
     print(f"  shared                   {med['shared'] * 1e3:10.1f} ms")
     print(f"  routed                   {med['routed'] * 1e3:10.1f} ms   "
-          f"({len(routed.routes)} modules split in 2, +{extra_params:,} parameters)")
+          f"({len(arms['routed'][1].routes)} modules split in 2, +{extra_params:,} parameters)")
     print(f"  routed / shared          {med['routed'] / med['shared']:10.3f}   (target <= 1.10)")
-    del shared_model
 
 
 if __name__ == "__main__":

@@ -21,13 +21,14 @@ gradients are averaged; rank 0 evaluates, logs and checkpoints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime
 import json
 import os
 import shutil
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -109,7 +110,9 @@ def init_world() -> World:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        # rank 0 evaluates while the others wait at a barrier: allow long evaluations
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo",
+                                timeout=datetime.timedelta(hours=2))
     return World(dist.get_rank(), size, int(os.environ.get("LOCAL_RANK", "0")))
 
 
@@ -212,10 +215,38 @@ def evaluate(routed: RoutedModel, lm, batcher, sets: dict, cfg: TrainConfig, ste
     return records
 
 
+def train_step(lm, routed: RoutedModel, batcher, optim, params: list, lang: str, examples,
+               cfg: TrainConfig, device: torch.device, world: World = World()) -> dict:
+    """One optimizer step on one language's batch: ST, then λ·ASR (through MGCM when asked),
+    gradients averaged over the ranks, clipped, AdamW. Returns the losses, the gradient norm
+    and the number of modules MGCM projected."""
+    from probes.loop import loss_of
+
+    routed.set_language(lang)
+    inputs = batcher.features(examples)
+    optim.zero_grad(set_to_none=True)
+    loss_st = loss_of(lm, inputs, batcher.labels(examples, "st"), device)
+    loss_st.backward()
+    conflicts, loss_asr = 0, torch.zeros(())
+    if cfg.aux_weight > 0:
+        loss_asr = loss_of(lm, inputs, batcher.labels(examples, "asr"), device)
+        if cfg.mgcm:
+            with MGCM(lm.model) as mgcm:
+                (cfg.aux_weight * loss_asr).backward()
+            conflicts = len(mgcm.conflicts)
+        else:
+            (cfg.aux_weight * loss_asr).backward()
+    average_gradients(params, world)
+    norm = torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], cfg.clip_norm)
+    optim.step()
+    return {"loss": loss_st.item() + cfg.aux_weight * loss_asr.item(), "loss_st": loss_st.item(),
+            "loss_asr": loss_asr.item(), "grad_norm": float(norm), "conflicts": conflicts}
+
+
 def train(cfg: TrainConfig, plan: dict, out: str | Path,
           on_step: Callable[[int, int, dict], None] | None = None) -> list[dict]:
     """Train (or resume) ``plan`` into ``out``; return the last evaluation's records."""
-    from probes.loop import Batcher, loss_of, pick_device
+    from probes.loop import Batcher, pick_device
     from probes.models import load_model
 
     out = Path(out)
@@ -262,8 +293,6 @@ def train(cfg: TrainConfig, plan: dict, out: str | Path,
         if missing:
             log(f"no {' or '.join(missing)} manifest given: {', '.join(missing)} not evaluated")
     probs = sampling_probabilities({x: corpus.sizes()[x] for x in languages}, cfg.temperature)
-    tasks = ["st", "asr"] if cfg.aux_weight > 0 else ["st"]
-
     def batch(step: int):
         lang = language_at(step, probs, cfg.seed, world.rank)
         return lang, corpus.batch(lang, "train", cfg.batch_size, step * world.size + world.rank)
@@ -275,36 +304,17 @@ def train(cfg: TrainConfig, plan: dict, out: str | Path,
             lang, examples = upcoming.result()
             upcoming = pool.submit(batch, step + 1) if step + 1 < cfg.steps else None
             torch.manual_seed(cfg.seed * 1_000_003 + step)
-            routed.set_language(lang)
-            inputs = batcher.features(examples)
-            optim.zero_grad(set_to_none=True)
-            loss_st = loss_of(lm, inputs, batcher.labels(examples, "st"), device)
-            loss_st.backward()
-            conflicts, loss_asr = 0, torch.zeros(())
-            if "asr" in tasks:
-                loss_asr = loss_of(lm, inputs, batcher.labels(examples, "asr"), device)
-                if cfg.mgcm:
-                    with MGCM(lm.model) as mgcm:
-                        (cfg.aux_weight * loss_asr).backward()
-                    conflicts = len(mgcm.conflicts)
-                else:
-                    (cfg.aux_weight * loss_asr).backward()
-            average_gradients(params, world)
-            norm = torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None],
-                                                  cfg.clip_norm)
-            optim.step()
+            stats = train_step(lm, routed, batcher, optim, params, lang, examples, cfg, device,
+                               world)
             sched.step()
             done = step + 1
-            record = {"kind": "train", "step": done, "language": lang,
-                      "loss": loss_st.item() + cfg.aux_weight * loss_asr.item(),
-                      "loss_st": loss_st.item(), "loss_asr": loss_asr.item(),
-                      "lr": sched.get_last_lr()[0], "grad_norm": float(norm),
-                      "conflicts": conflicts, "seconds": time.perf_counter() - t0}
+            record = {"kind": "train", "step": done, "language": lang, **stats,
+                      "lr": sched.get_last_lr()[0], "seconds": time.perf_counter() - t0}
             if world.main and (done % cfg.log_every == 0 or done == 1 or done == cfg.steps):
                 metrics.write(record)
                 log(f"step {done}/{cfg.steps} {lang} loss {record['loss']:.3f} "
                     f"(st {record['loss_st']:.3f}, asr {record['loss_asr']:.3f}) "
-                    f"lr {record['lr']:.2e} conflicts {conflicts}")
+                    f"lr {record['lr']:.2e} conflicts {record['conflicts']}")
             if world.main and (done % cfg.eval_every == 0 or done == cfg.steps):
                 last_eval = evaluate(routed, lm, batcher, eval_sets, cfg, done, out, device)
                 for r in last_eval:
