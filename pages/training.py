@@ -110,7 +110,7 @@ def follow(job_id: str) -> None:
         if at:
             column.plotly_chart(lines_figure(at, series, f"dev {label} per language", "step", label),
                                 key=f"train_{metric}")
-    st.code(logs(job, 15) or "(no log yet)", language=None)
+    st.code(logs(job, 15) or "(no log yet)", language=None, wrap_lines=True)
 
 
 def compare_section(jobs) -> None:
