@@ -236,6 +236,17 @@ def jobs() -> list:
         return []
 
 
+def job(job_id: str):
+    """One job, its state brought up to date (None if it is gone or the registry is broken)."""
+    from gradlens.jobs import JobError, Registry, refresh_job
+
+    try:
+        registry = Registry()
+        return refresh_job(registry, registry.get(job_id))
+    except JobError:
+        return None
+
+
 def job_records(job) -> list[dict]:
     from gradlens.metrics import METRICS, read_metrics
 

@@ -84,7 +84,7 @@ def jobs_section() -> None:
 
 def follow(job_id: str) -> None:
     """One job's curves, log and cancel button; reruns alone every 2 s while the job is active."""
-    job = next((j for j in ui.jobs() if j.id == job_id), None)
+    job = ui.job(job_id)
     if job is None:
         return
     if not job.active and st.session_state.get("train_was_active") == job_id:
