@@ -10,8 +10,9 @@ Backends:
 
 - ``local``: a detached supervisor process (its own session) waits for the machine's one local
   slot (a lock in the runs directory: two training processes on the same cores or GPU slow
-  each other down many times over), runs the entry point as its child, records the start, and at the end the exit status (``killed by SIGKILL`` ...). Cancelling
-  signals the supervisor's process group. A supervisor that vanished without a word (the whole
+  each other down many times over), runs the entry point as its child, records the start, and
+  at the end the exit status (``killed by SIGKILL`` ...). Cancelling signals the supervisor's
+  process group. A supervisor that vanished without a word (the whole
   group killed, the machine rebooted) is found by ``refresh`` and reported as failed.
 - ``ray``: the same entry point submitted through the Ray Jobs API to the cluster at
   ``RAY_ADDRESS`` (e.g. ``http://127.0.0.1:8265``), with the plan and the config shipped as the
@@ -47,12 +48,12 @@ from pathlib import Path
 from gradlens.launch import ROOT, alive, log_tail, run_dir_for, start_detached
 from gradlens.plan import load_plan, new_plan
 from gradlens.store import runs_dir
+from gradlens.train.config import LOG
 
 REGISTRY = "jobs.sqlite"
 LOCAL_SLOT = ".local-slot.lock"
 JOB_FILE = "job.json"
 PROCESS_LOG = "process.log"
-STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 BACKENDS = ("local", "ray")
 _RAY_STATES = {"PENDING": "queued", "RUNNING": "running", "SUCCEEDED": "succeeded",
@@ -192,8 +193,7 @@ def entry_argv(spec: str, out: str, gpus: int, python: str = sys.executable) -> 
 
 
 def submit(plan_path: str | Path, config, backend: str = "local", name: str | None = None,
-           gpus: int = 0, shared: bool = False, ray_address: str | None = None,
-           root: Path | None = None) -> Job:
+           gpus: int = 0, shared: bool = False, ray_address: str | None = None) -> Job:
     """Register a training job for the plan at ``plan_path`` and start it.
 
     ``shared=True`` trains the fully shared baseline with the plan's model and languages.
@@ -201,7 +201,7 @@ def submit(plan_path: str | Path, config, backend: str = "local", name: str | No
     """
     from gradlens.train.config import CONFIG, PLAN, write_spec
 
-    root = Path(root) if root is not None else runs_dir()
+    root = runs_dir()
     registry = Registry(root)
     if backend not in BACKENDS:
         raise JobError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -211,8 +211,7 @@ def submit(plan_path: str | Path, config, backend: str = "local", name: str | No
         plan = {**new_plan(plan["model"], plan["languages"], plan.get("source_run")), "modules": {}}
     cfg = dataclasses.asdict(config)
     job_id = name or default_name(plan, cfg, source)
-    run_dir_for(job_id)  # refuses names that could leave the runs directory
-    directory = root / job_id
+    directory = run_dir_for(job_id)  # refuses names that could leave the runs directory
     address = ray_address or os.environ.get("RAY_ADDRESS")
     if backend == "ray" and not address:
         raise JobError("the ray backend needs the cluster's address: set RAY_ADDRESS "
@@ -264,7 +263,7 @@ def _ended(returncode: int) -> tuple[str, str]:
 
 def _last_error(directory: Path) -> str:
     """The last line of the traceback in ``log.txt`` or the process log, if any."""
-    for name in ("log.txt", PROCESS_LOG):
+    for name in (LOG, PROCESS_LOG):
         lines = [x for x in log_tail(directory / name, 40).splitlines() if x.strip()]
         if lines and ("Error" in lines[-1] or "Exception" in lines[-1]):
             return lines[-1].strip()
@@ -399,10 +398,10 @@ def cancel(job_id: str, registry: Registry | None = None, wait: float = 10.0) ->
     return job
 
 
-def logs(job: Job, lines: int = 40, root: Path | None = None) -> str:
+def logs(job: Job, lines: int = 40) -> str:
     """The end of the job's ``log.txt``; with nothing there yet, its process or Ray log."""
-    directory = job.dir(root)
-    text = log_tail(directory / "log.txt", lines)
+    directory = job.dir()
+    text = log_tail(directory / LOG, lines)
     if text:
         return text
     if job.backend == "ray" and job.ray_id:

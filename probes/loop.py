@@ -68,13 +68,14 @@ class ProbeConfig:
         return runs_dir / f"{Path(self.model).name}-{digest}"
 
 
-def make_corpus(cfg: ProbeConfig):
-    if cfg.corpus == "spoken-numbers":
-        return SpokenNumbers(cfg.languages, seed=cfg.seed)
-    corpus = Manifest(cfg.corpus, seed=cfg.seed)
-    missing = [code for code in cfg.languages if code not in corpus.languages]
+def make_corpus(name: str, languages: list[str], seed: int):
+    """The spoken-numbers corpus, or the manifest at ``name`` checked to hold every language."""
+    if name == "spoken-numbers":
+        return SpokenNumbers(languages, seed=seed)
+    corpus = Manifest(name, seed=seed)
+    missing = [code for code in languages if code not in corpus.languages]
     if missing:
-        raise ValueError(f"{cfg.corpus}: no rows for language(s) {missing}; it has {corpus.languages}")
+        raise ValueError(f"{name}: no rows for language(s) {missing}; it has {corpus.languages}")
     return corpus
 
 
@@ -148,7 +149,7 @@ def probe(cfg: ProbeConfig, runs_dir: Path = Path("runs"),
     if unknown:
         raise ValueError(f"unknown task(s) {unknown}; tasks are {list(TASKS)}")
     device = pick_device(cfg.device)
-    corpus = make_corpus(cfg)
+    corpus = make_corpus(cfg.corpus, cfg.languages, cfg.seed)
     lm = load_model(cfg.model, cfg.languages, corpus.texts(), seed=cfg.seed)
     lm.model.to(device).eval()
     grads = FlatGradients(lm.model, cfg.sketch_dim, cfg.seed)

@@ -140,21 +140,15 @@ def average_gradients(params: list[torch.nn.Parameter], world: World) -> None:
 
 # -- the loop ---------------------------------------------------------------------------------
 def corpora(cfg: TrainConfig, languages: list[str]):
-    """The training corpus and the corpus of each evaluation split."""
-    from gradlens.corpus import Manifest, SpokenNumbers
+    """The training corpus and the corpus of each evaluation split (None: not evaluated)."""
+    from gradlens.corpus import Manifest
+    from probes.loop import make_corpus
 
+    corpus = make_corpus(cfg.corpus, languages, cfg.seed)
     if cfg.corpus == "spoken-numbers":
-        corpus = SpokenNumbers(languages, seed=cfg.seed)
         return corpus, {split: corpus for split in SPLITS}
-    corpus = Manifest(cfg.corpus, seed=cfg.seed)
-    missing = [x for x in languages if x not in corpus.languages]
-    if missing:
-        raise ValueError(f"{cfg.corpus}: no rows for the plan's language(s) {missing}")
-    evals = {}
-    for split in SPLITS:
-        path = getattr(cfg, split)
-        evals[split] = Manifest(path, seed=cfg.seed) if path else None
-    return corpus, evals
+    return corpus, {split: Manifest(getattr(cfg, split), seed=cfg.seed) if getattr(cfg, split)
+                    else None for split in SPLITS}
 
 
 def _checkpoint_dir(out: Path) -> Path | None:
@@ -178,6 +172,23 @@ def save_checkpoint(out: Path, routed: RoutedModel, optim, sched, step: int) -> 
     shutil.rmtree(old, ignore_errors=True)
 
 
+def translate(lm, batcher, examples, cfg: TrainConfig, device: torch.device) -> list[str]:
+    """Greedy translations of ``examples`` into their target languages, in their order."""
+    out = [""] * len(examples)
+    for tgt in dict.fromkeys(ex.tgt_lang for ex in examples):  # one target per generate call
+        where = [i for i, ex in enumerate(examples) if ex.tgt_lang == tgt]
+        for lo in range(0, len(where), cfg.batch_size):
+            chunk = where[lo: lo + cfg.batch_size]
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                 enabled=device.type == "cuda"):
+                ids = lm.model.generate(**batcher.features([examples[i] for i in chunk]),
+                                        tgt_lang=tgt, max_new_tokens=cfg.max_new_tokens,
+                                        num_beams=1, do_sample=False)
+            for i, hyp in zip(chunk, lm.tokenizer.batch_decode(ids, skip_special_tokens=True)):
+                out[i] = hyp.strip()
+    return out
+
+
 def evaluate(routed: RoutedModel, lm, batcher, sets: dict, cfg: TrainConfig, step: int,
              out: Path, device: torch.device) -> list[dict]:
     """Translate each split's evaluation set, write the hypotheses, return the score records."""
@@ -190,19 +201,9 @@ def evaluate(routed: RoutedModel, lm, batcher, sets: dict, cfg: TrainConfig, ste
         for lang in routed.languages:
             examples = corpus.evaluation_set(lang, split, cfg.eval_size)
             routed.set_language(lang)
-            chunks = [same[i: i + cfg.batch_size]  # one target language per generate call
-                      for tgt in dict.fromkeys(ex.tgt_lang for ex in examples)
-                      for same in [[ex for ex in examples if ex.tgt_lang == tgt]]
-                      for i in range(0, len(same), cfg.batch_size)]
-            for chunk in chunks:
-                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
-                                                     enabled=device.type == "cuda"):
-                    ids = lm.model.generate(**batcher.features(chunk), tgt_lang=chunk[0].tgt_lang,
-                                            max_new_tokens=cfg.max_new_tokens, num_beams=1,
-                                            do_sample=False)
-                hyps = lm.tokenizer.batch_decode(ids, skip_special_tokens=True)
-                rows += [{"language": lang, "id": ex.id, "ref": ex.translation, "hyp": h.strip()}
-                         for ex, h in zip(chunk, hyps)]
+            hyps = translate(lm, batcher, examples, cfg, device)
+            rows += [{"language": lang, "id": ex.id, "ref": ex.translation, "hyp": h}
+                     for ex, h in zip(examples, hyps)]
         (out / "hyps").mkdir(exist_ok=True)
         with open(out / "hyps" / f"{split}-{step:06d}.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
