@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "gradlens.sharing-plan/1"
-_TOP_KEYS = {"schema", "model", "languages", "source_run", "modules"}
+_TOP_KEYS = {"schema", "model", "languages", "source_run", "modules", "decisions"}
 _REQUIRED_TOP = ("schema", "model", "languages", "modules")
 _MODULE_KEYS = {"groups", "evidence", "edited"}
 
@@ -66,6 +66,11 @@ def validate(plan: Any, known_modules: list[str] | None = None, source: str = "p
         modules = {}
     for name, entry in (modules or {}).items():
         faults += module_faults(name, entry, lang_set if lang_set else None, known_modules)
+    decisions = plan.get("decisions", {})
+    if not isinstance(decisions, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in decisions.items()):
+        faults.append("'decisions' must map module names to the reason (a string) each was "
+                      "split or kept shared")
     if faults:
         raise PlanError(faults, source)
     return plan
@@ -207,7 +212,8 @@ def extra_parameters(plan: dict, n_params: dict[str, int]) -> int:
 
 
 # -- the editable table -------------------------------------------------------------------------
-EVIDENCE_COLUMNS = ("cross_self_ratio", "ratio_p_value", "cca_mean", "conflict_rate", "extra_params")
+EVIDENCE_COLUMNS = ("excess_divergence", "excess_ci_low", "q_value", "cca_mean", "conflict_rate",
+                    "extra_params")
 
 
 def format_groups(groups: list[list[str]]) -> str:
@@ -245,6 +251,8 @@ def plan_from_rows(rows: list[dict], base: dict, proposed: dict | None = None,
     ``proposed``, else from ``evidence`` (module -> fields).
     """
     plan = new_plan(base["model"], base["languages"], base.get("source_run"))
+    if "decisions" in base:  # the analysis's reason for each module stays with the plan
+        plan["decisions"] = dict(base["decisions"])
     languages = set(base["languages"])
     proposed_modules = (proposed or {"modules": {}})["modules"]
     faults: list[list[str]] = []

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from scipy.cluster.hierarchy import dendrogram as _dendrogram
 
-from gradlens.analysis.clustering import Clustering
+from gradlens.analysis.clustering import SUPPORTED, Clustering
 from gradlens.languages import LANGUAGES
 
 
@@ -36,10 +36,30 @@ def _links(tree: dict, width: float) -> go.Scatter:
                       hoverinfo="skip", showlegend=False)
 
 
+def _node_positions(clustering: Clustering, leaf_order: list[int]) -> list[tuple[float, float]]:
+    """``(x, height)`` of each internal node in linkage order, as scipy's dendrogram draws it."""
+    L = len(clustering.languages)
+    x = {leaf: 5.0 + 10 * i for i, leaf in enumerate(leaf_order)}
+    out = []
+    for i, (a, b, height, _) in enumerate(clustering.linkage):
+        x[L + i] = (x[int(a)] + x[int(b)]) / 2
+        out.append((x[L + i], float(height)))
+    return out
+
+
 def dendrogram_figure(clustering: Clustering, title: str = "") -> go.Figure:
-    """The language dendrogram of ``clustering``: leaves marked and coloured by family."""
+    """The language dendrogram of ``clustering``: leaves marked and coloured by family, each
+    internal node (but the root) labelled with its bootstrap support when it has one."""
     tree = _dendrogram(clustering.linkage, labels=clustering.languages, no_plot=True)
     fig = go.Figure(_links(tree, 1.5))
+    if clustering.support is not None and len(clustering.support) > 1:
+        nodes = _node_positions(clustering, tree["leaves"])[:-1]
+        support = clustering.support[:-1]
+        fig.add_trace(go.Scatter(
+            x=[n[0] for n in nodes], y=[n[1] for n in nodes], mode="text",
+            text=[f"{100 * s:.0f}%" for s in support], textposition="top center",
+            textfont=dict(size=11, color=["#111" if s >= SUPPORTED else "#999" for s in support]),
+            hovertemplate="bootstrap support %{text}<extra></extra>", showlegend=False))
     leaves = tree["ivl"]
     positions = [5 + 10 * i for i in range(len(leaves))]
     families = [family_of(lang) for lang in leaves]
@@ -81,13 +101,17 @@ def heatmap_figure(z, x: list[str], y: list[str], title: str, colorbar: str, zmi
 
 
 def ranking_figure(names: list[str], values: list[float], title: str, axis: str,
-                   line: float | None = None, highlight: set[str] | None = None) -> go.Figure:
+                   line: float | None = None, highlight: set[str] | None = None,
+                   errors: list[tuple[float, float]] | None = None) -> go.Figure:
     """Horizontal bars, the first name at the top; ``line`` marks a threshold, ``highlight``
-    colours chosen names."""
+    colours chosen names, ``errors`` (below, above) draws an interval on each bar."""
     highlight = highlight or set()
     colors = ["#d62728" if n in highlight else "#1f77b4" for n in names]
+    error_x = None if errors is None else dict(
+        type="data", symmetric=False, array=[e[1] for e in errors],
+        arrayminus=[e[0] for e in errors], color="#333")
     fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colors,
-                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+                           error_x=error_x, hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
     if line is not None:
         fig.add_vline(x=line, line_dash="dash", line_color="#555")
     fig.update_layout(title=title, xaxis_title=axis, height=max(320, 100 + 18 * len(names)),

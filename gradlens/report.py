@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gradlens.analysis.clustering import SUPPORTED, Clustering
 from gradlens.analysis.evidence import ModuleEvidence, rank_modules, similarity_of
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.typology import Mantel, typology_agreement
@@ -28,7 +29,7 @@ def evidence_table(evidence: list[ModuleEvidence]) -> pd.DataFrame:
 
 
 def pair_table(evidence: list[ModuleEvidence]) -> pd.DataFrame:
-    """One row per module and language pair: similarity, cross divergence, mean CCA."""
+    """One row per module and language pair: noise-corrected similarity and divergence, CCA."""
     rows = []
     for e in evidence:
         L = len(e.languages)
@@ -60,27 +61,64 @@ def agreement(similarity: np.ndarray, languages: list[str], permutations: int = 
         return str(exc)
 
 
+def tree_verdict(clustering: Clustering, grouping: LanguageGrouping,
+                 typology: dict[str, Mantel] | str) -> str:
+    """One plain paragraph: is this tree real? Supported clades, the best grouping's
+    silhouette and the Mantel p-values, or a plain sentence that nothing is supported."""
+    clades = clustering.supported_clades()
+    g = len(grouping.groups_)
+    silhouette = grouping.silhouettes_.get(g)
+    parts = []
+    if clustering.support is None:
+        parts.append("No bootstrap support could be computed for this tree.")
+    elif clades:
+        parts.append(f"Clades with bootstrap support of at least {SUPPORTED:.0%}: "
+                     + "; ".join("{" + ", ".join(c) + "}" for c in clades) + ".")
+    else:
+        parts.append(f"**No grouping of these languages is supported**: no clade appears in "
+                     f"{SUPPORTED:.0%} of the trees built from resampled steps, so this tree "
+                     "does not say which languages belong together.")
+    if silhouette is not None:
+        strength = ("no real structure" if silhouette < 0.25 else "weak structure"
+                    if silhouette < 0.5 else "clear structure")
+        parts.append(f"Best grouping ({g} groups) has silhouette {silhouette:.2f} ({strength}).")
+    if not isinstance(typology, str):
+        parts.append("Mantel test against URIEL: " + ", ".join(
+            f"{k} r = {m.r:.2f}, p = {m.p:.3f}" for k, m in typology.items()) + ".")
+    return " ".join(parts)
+
+
 def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str], steps: int,
                  typology: dict[str, Mantel] | str, top: int = 10) -> str:
     """The summary ``gradlens analyze`` prints and writes."""
     languages = evidence[0].languages
     rank = next((e.alignment.rank for e in evidence if e.alignment is not None), None)
     grouping = LanguageGrouping().fit(similarity_of(evidence), languages)
+    silhouette = grouping.silhouettes_.get(len(grouping.groups_))
     lines = [f"run {run_name}: {len(languages)} languages, {len(tasks)} task(s), "
              f"{len(evidence)} modules, {steps} steps, "
              + (f"CCA rank {rank}" if rank else "too few steps for CCA"),
              f"model-level grouping ({'exact' if grouping.exact_ else 'heuristic'}): "
-             + " | ".join(" ".join(g) for g in grouping.groups_)]
+             + " | ".join(" ".join(g) for g in grouping.groups_)
+             + ("" if silhouette is None else f" (silhouette {silhouette:.2f}"
+                + (", no real structure)" if silhouette < 0.25 else ")"))]
     if isinstance(typology, str):
         lines.append(f"agreement with URIEL: not computed ({typology})")
     else:
         lines.append("agreement with URIEL (gradient distance vs typological distance, Mantel): "
                      + "; ".join(f"{k} r={m.r:.3f} p={m.p:.3f}" for k, m in typology.items()))
-    lines.append(f"top {top} modules by cross/self divergence ratio:")
+    found = [e for e in evidence if e.q_value is not None and e.q_value < 0.05
+             and e.divergence.excess_ci[0] > 0]
+    lines.append(f"{len(found)} of {len(evidence)} modules diverge beyond noise (BH q < 0.05, "
+                 "excess interval above 0)" + ("" if found else ": the data support no split"))
+    lines.append(f"top {top} modules by excess divergence (beyond noise; 95 % interval, q-value):")
     for e in rank_modules(evidence)[:top]:
         s = e.summary()
-        cca = "-" if s["cca_mean"] is None else f"{s['cca_mean']:.3f}"
-        lines.append(f"  {e.module:55s} ratio {e.ratio:6.3f}  cca {cca}  groups {s['groups']}")
+        cca = "-" if s["cca_excess"] is None else f"{s['cca_excess']:.3f}"
+        q = "-" if e.q_value is None else f"{e.q_value:.3g}"
+        lines.append(f"  {e.module:55s} excess {e.excess:+.3f} [{s['excess_ci_low']:+.3f}, "
+                     f"{s['excess_ci_high']:+.3f}]  q {q}  cca beyond chance {cca}  "
+                     f"groups {s['groups']}")
     if evidence[0].conflict is not None:
         lines.append(f"top {top} modules by ST-ASR conflict rate:")
         for e in rank_modules(evidence, "conflict_rate")[:top]:

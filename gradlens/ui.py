@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from gradlens.analysis.clustering import Clustering, cluster_languages
+from gradlens.analysis.clustering import Clustering, cluster_similarity
 from gradlens.analysis.evidence import (ModuleEvidence, cached_run_evidence, saved_run_evidence,
-                                        unit_evidence)
+                                        unit_evidence, unit_similarity)
 from gradlens.analysis.grouping import LanguageGrouping
-from gradlens.analysis.views import unit_mean, units
+from gradlens.analysis.views import units
 from gradlens.store import GRADS_FILE, Run, RunError, runs_dir
 
 
@@ -79,12 +79,16 @@ def meta(run: Path) -> dict:
 
 @st.cache_data(show_spinner=False)
 def _clustering(run: str, mtime: float, key: str, task: str, method: str) -> Clustering:
+    whole = _evidence_store().get((run, mtime)) or []
     with Run(run) as r:
-        grads = unit_mean(r, key)[:, r.tasks.index(task)]
-        return cluster_languages(grads, r.languages, method)
+        sim, replicates = unit_similarity(r, whole, key, task)
+        return cluster_similarity(sim, r.languages, method, replicates)
 
 
 def clustering(run: Path, key: str, task: str, method: str) -> Clustering:
+    """The tree of ``key``'s languages from their noise-corrected similarity, with each clade's
+    bootstrap support (the whole-run evidence is made first, with its progress bar)."""
+    evidence(run)
     return _clustering(str(run), _mtime(run), key, task, method)
 
 

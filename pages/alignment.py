@@ -30,7 +30,9 @@ fig = heatmap_figure(a.mean, langs, langs, f"Mean canonical correlation · {key}
                      "mean ρ", 0, 1, colorscale="Blues")
 st.plotly_chart(fig, key="align_heatmap")
 st.caption(f"Shared basis of rank {a.rank} captures {a.explained:.0%} of the gradients' squared "
-           f"norm; mean over pairs {a.mean_off_diagonal():.3f}; {meta['steps']} steps.")
+           f"norm; mean over pairs {a.mean_off_diagonal():.3f} against {a.chance_level():.3f} "
+           f"by chance (steps shuffled, {a.shuffles} times; p = {a.p_value:.2f}): alignment "
+           f"beyond chance {a.excess():.2f}; {meta['steps']} steps.")
 ui.downloads(fig, f"cca_mean_{key}", matrix_frame(a.mean, langs), key="align_heatmap_dl")
 
 @st.fragment

@@ -5,7 +5,7 @@ import streamlit as st
 from gradlens import ui
 from gradlens.analysis.clustering import METHODS
 from gradlens.plots import dendrogram_figure, similarity_figure, small_multiples_figure
-from gradlens.report import matrix_frame
+from gradlens.report import matrix_frame, tree_verdict
 
 st.header("Language dendrograms")
 run = ui.current_run()
@@ -25,10 +25,12 @@ clustering = ui.clustering(run, key, task, method)
 fig = dendrogram_figure(clustering, f"{key} · {task}")
 st.plotly_chart(fig, key="dend_figure")
 ui.downloads(fig, f"dendrogram_{key}_{task}", key="dend_dl")
+best = ui.grouping(run, key, task, None)
+agreement = ui.typology(run, key, task)
+st.markdown(tree_verdict(clustering, best, agreement))
 
 n_groups = st.slider("Groups", 1, len(langs), min(3, len(langs)), key="dend_groups")
 st.write("Partition: " + " · ".join("{" + ", ".join(g) + "}" for g in clustering.partition(n_groups)))
-best = ui.grouping(run, key, task, None)
 chosen = ui.grouping(run, key, task, n_groups)
 st.write("GradSim grouping: " + " · ".join("{" + ", ".join(g) + "}" for g in chosen.groups_))
 st.caption(f"Tree cut of the {method}-linkage dendrogram, and the partition into {n_groups} "
@@ -37,7 +39,6 @@ st.caption(f"Tree cut of the {method}-linkage dendrogram, and the partition into
            f"{chosen.score_:.2f}). Best number of groups by silhouette: {len(best.groups_)}. "
            f"Cophenetic correlation {clustering.cophenetic:.2f} · {meta['steps']} steps.")
 
-agreement = ui.typology(run, key, task)
 if isinstance(agreement, str):
     st.info(f"Agreement with URIEL typology: not available ({agreement}).")
 else:

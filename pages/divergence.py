@@ -6,14 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
-from gradlens.analysis.allocation import allocate, extra_cost
+from gradlens.analysis.allocation import RULE, allocate, extra_cost
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import budget_figure, heatmap_figure, ranking_figure
 from gradlens.report import evidence_table, matrix_frame
 
 st.header("Self and cross divergence")
 run = ui.current_run()
-if run is None or not ui.needs_steps(run, 2, "Divergence (odd against even steps)"):
+if run is None or not ui.needs_steps(run, 3, "Divergence (noise is measured between steps)"):
     st.stop()
 meta = ui.meta(run)
 langs = meta["languages"]
@@ -22,7 +22,8 @@ evidence = ui.evidence(run)
 self_div = np.array([e.divergence.self_div for e in evidence])          # [M, L]
 modules = [e.module for e in evidence]
 fig = heatmap_figure(self_div, langs, modules, "Self divergence per module and language "
-                     "(1 − cos of odd- and even-step mean gradients)", "self", 0, None)
+                     "(1 − cos of odd- and even-step mean gradients: each language's own noise)",
+                     "self", 0, None)
 st.plotly_chart(fig, key="div_self")
 ui.downloads(fig, "self_divergence", pd.DataFrame(self_div, index=modules, columns=langs),
              key="div_self_dl")
@@ -32,10 +33,20 @@ def cross_section() -> None:
     """One module's language x language divergence; reruns alone when the module changes."""
     module = st.selectbox("Module", modules, key="div_module")
     chosen = next(e for e in evidence if e.module == module)
-    cross = heatmap_figure(chosen.divergence.cross, langs, langs,
-                           f"Cross divergence · {module} (diagonal: self)", "cross", 0, None)
+    d = chosen.divergence
+    cross = heatmap_figure(d.cross, langs, langs,
+                           f"Noise-corrected divergence 1 − ρ · {module}", "1 − ρ", 0, None)
     st.plotly_chart(cross, key="div_cross")
-    st.caption(f"Cross/self ratio {chosen.ratio:.3f}, permutation p = {chosen.divergence.p_value:.3f}.")
+    q = "–" if chosen.q_value is None else f"{chosen.q_value:.3g}"
+    st.caption(f"Divergence {d.divergence:.3f} against {d.null_mean:.3f} from noise alone: "
+               f"excess {d.excess:+.3f}, 95 % interval [{d.excess_ci[0]:+.3f}, "
+               f"{d.excess_ci[1]:+.3f}]; p = {d.p_value:.3g} ({d.replicates} null replicates), "
+               f"BH q = {q}. Mean self divergence {d.self_div.mean():.3f}. Most divergent pairs: "
+               + ", ".join(f"{a}–{b} {v:.3f}" for a, b, v in d.pairs()[:3]) + ".")
+    if d.no_signal:
+        st.warning(f"No signal beyond noise in this module for {', '.join(d.no_signal)}: their "
+                   "mean gradient cannot be told from noise, so their divergence is not measured "
+                   "(ρ set to 0).")
     ui.downloads(cross, f"cross_divergence_{module}", matrix_frame(chosen.divergence.cross, langs),
                  key="div_cross_dl")
 
@@ -45,10 +56,12 @@ cross_section()
 top = st.slider("Modules shown in the ranking", 5, len(evidence), min(20, len(evidence)),
                 key="div_top")
 ranked = rank_modules(evidence)[:top]
-significant = {e.module for e in ranked if e.divergence.p_value < 0.05}
-rank_fig = ranking_figure([e.module for e in ranked], [e.ratio for e in ranked],
-                          "Modules by cross/self divergence ratio (red: permutation p < 0.05)",
-                          "cross/self ratio", line=1.0, highlight=significant)
+significant = {e.module for e in ranked if (e.q_value or 1.0) < 0.05 and e.divergence.excess_ci[0] > 0}
+rank_fig = ranking_figure([e.module for e in ranked], [e.excess for e in ranked],
+                          "Modules by divergence beyond noise (red: BH q < 0.05 and interval above 0)",
+                          "excess divergence", line=0.0, highlight=significant,
+                          errors=[(e.excess - e.divergence.excess_ci[0],
+                                   e.divergence.excess_ci[1] - e.excess) for e in ranked])
 st.plotly_chart(rank_fig, key="div_ranking")
 ui.downloads(rank_fig, "divergence_ranking", evidence_table(rank_modules(evidence)), key="div_rank_dl")
 
@@ -71,8 +84,11 @@ def budget_section() -> None:
         st.plotly_chart(spend, key="div_budget_figure")
         ui.downloads(spend, "budget", evidence_table(allocation.modules), key="div_budget_dl")
     else:
-        st.info("No module passes the ratio (> 1) and permutation test (p < 0.05) within "
-                "this budget.")
+        st.info("No module is split: none diverges beyond noise after the correction for testing "
+                "every module (BH q < 0.05, interval above 0) and fits this budget. Sharing "
+                "everything is what these gradients support.")
+    st.caption("The rule that spends the budget: " + RULE.format(alpha=0.05) + ". "
+               "'Candidates over the budget' pass the test but did not fit in what was left.")
 
 
 budget_section()

@@ -6,8 +6,8 @@ import streamlit as st
 
 from gradlens import ui
 from gradlens.analysis.allocation import evidence_fields, propose_plan
-from gradlens.plan import (PlanError, diff, dumps, extra_parameters, format_groups, load_plan,
-                           plan_csv, plan_from_rows, plan_rows, save_plan)
+from gradlens.plan import (EVIDENCE_COLUMNS, PlanError, diff, dumps, extra_parameters,
+                           format_groups, load_plan, plan_csv, plan_from_rows, plan_rows, save_plan)
 
 st.header("Sharing plan")
 run = ui.current_run()
@@ -41,16 +41,14 @@ st.caption("One row per module that is not shared by all languages. Groups: lang
            "spaces, groups by `|` (e.g. `spa ita | deu rus`). Add a row to split a module, delete "
            "a row to share it again, edit the groups to merge or split them.")
 left, right = st.columns([3, 2])
-table = pd.DataFrame(plan_rows(work), columns=["module", "groups", "cross_self_ratio",
-                                               "ratio_p_value", "cca_mean", "conflict_rate",
-                                               "extra_params", "edited"])
+table = pd.DataFrame(plan_rows(work), columns=["module", "groups", *EVIDENCE_COLUMNS, "edited"])
 edited = left.data_editor(
     table, key=f"plan_editor_{version}", num_rows="dynamic", hide_index=True, width="stretch",
     column_config={
         "module": st.column_config.SelectboxColumn("module", options=modules, required=True),
         "groups": st.column_config.TextColumn("groups", required=True),
         **{c: st.column_config.NumberColumn(c, disabled=True, format="%.3f")
-           for c in ("cross_self_ratio", "ratio_p_value", "cca_mean", "conflict_rate")},
+           for c in EVIDENCE_COLUMNS if c != "extra_params"},
         "extra_params": st.column_config.NumberColumn("extra params", disabled=True),
         "edited": st.column_config.CheckboxColumn("edited", disabled=True)})
 rows = edited.to_dict("records")

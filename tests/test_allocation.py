@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gradlens.analysis.allocation import allocate, extra_cost, propose_plan
-from gradlens.analysis.evidence import module_evidence, rank_modules, run_evidence
+from gradlens.analysis.evidence import module_evidence, rank_modules, run_evidence, with_q_values
 from gradlens.plan import load_plan, validate
 
 LANGS = ["a", "b", "c", "d", "e", "f"]
@@ -38,9 +38,37 @@ def test_a_planted_clustered_module_is_split_into_its_clusters():
     assert list(plan["modules"]) == ["m.clustered"]
     entry = plan["modules"]["m.clustered"]
     assert sorted(map(sorted, entry["groups"])) == [["a", "b", "c"], ["d", "e", "f"]]
-    assert entry["evidence"]["cross_self_ratio"] > 1.5
-    assert set(entry["evidence"]) >= {"cross_self_ratio", "cca_mean", "conflict_rate"}
+    assert entry["evidence"]["excess_ci_low"] > 0 and entry["evidence"]["p_value"] < 0.01
+    assert set(entry["evidence"]) >= {"excess_divergence", "q_value", "cca_mean", "conflict_rate"}
+    assert plan["decisions"]["m.clustered"].startswith("split into 2 groups")
+    assert all(plan["decisions"][m].startswith("kept shared") for m in ("m.shared1", "m.shared2"))
     validate(plan, ["m.shared1", "m.clustered", "m.shared2"])
+
+
+def test_a_run_with_no_real_differences_yields_an_empty_plan():
+    """Shared modules at several noise levels per language: nothing to split, and every module
+    says why."""
+    rng = np.random.default_rng(11)
+    ev = []
+    for i in range(12):
+        mean = rng.normal(size=256)
+        noise = rng.uniform(1, 3, size=len(LANGS))
+        x = mean + noise[None, :, None, None] * rng.normal(size=(24, len(LANGS), 2, 256))
+        ev.append(module_evidence(x, LANGS, ["st", "asr"], f"m{i}", 1000))
+    ev = with_q_values(ev)
+    plan = propose_plan(ev, budget=1.0, total_params=12_000, model="tiny", languages=LANGS)
+    assert plan["modules"] == {}
+    assert set(plan["decisions"]) == {e.module for e in ev}
+    assert all(r.startswith("kept shared") for r in plan["decisions"].values())
+
+
+def test_q_values_correct_for_testing_many_modules():
+    ev = with_q_values(evidence({f"m{i}": ("shared", 100) for i in range(6)}
+                                | {"planted": ("clustered", 100)}))
+    q = {e.module: e.q_value for e in ev}
+    p = {e.module: e.divergence.p_value for e in ev}
+    assert all(q[m] >= p[m] for m in q)
+    assert q["planted"] < 0.05 and min(q[m] for m in q if m != "planted") > 0.05
 
 
 def test_allocation_keeps_to_the_budget_and_prefers_cheap_strong_modules():
@@ -69,8 +97,9 @@ def test_evidence_on_a_real_run_and_its_plan(tiny_run):
         validate(plan, list(run.modules.name))
     assert len(ev) == len(run.modules)
     for e in ev:
-        assert np.isfinite(e.ratio) and e.similarity.shape == (4, 4)
-        assert e.alignment is not None and e.alignment.rank == 1  # 4 steps support rank 1
+        assert np.isfinite(e.excess) and e.similarity.shape == (4, 4)
+        assert e.alignment is not None and e.alignment.rank == 1  # 5 steps support rank 1
+        assert 0 <= e.q_value <= 1
         assert 0 <= e.conflict_rate <= 1
         assert sorted(x for g in e.groups for x in g) == sorted(run.languages)
 
@@ -81,10 +110,11 @@ def test_cli_analyze_and_plan(tiny_run, tmp_path, capsys):
     out = tmp_path / "analysis"
     assert main(["analyze", str(tiny_run), "--out", str(out), "--permutations", "99"]) == 0
     printed = capsys.readouterr().out
-    assert "top 10 modules by cross/self divergence ratio" in printed
+    assert "top 10 modules by excess divergence" in printed and "diverge beyond noise" in printed
     assert "agreement with URIEL" in printed and "genetic r=" in printed
     modules = pd.read_csv(out / "modules.csv")
-    assert {"module", "cross_self_ratio", "cca_mean", "conflict_rate", "groups"} <= set(modules)
+    assert {"module", "excess_divergence", "q_value", "cca_excess", "conflict_rate",
+            "groups"} <= set(modules)
     sim = pd.read_csv(out / "similarity_model.csv", index_col=0)
     assert list(sim.columns) == ["spa", "ita", "deu", "rus"] and np.allclose(np.diag(sim), 1)
     assert len(pd.read_csv(out / "pairs.csv")) == len(modules) * 6
@@ -120,7 +150,7 @@ def test_evidence_is_kept_with_the_run_until_the_run_changes(tiny_run, tmp_path)
         assert (run_dir / EVIDENCE_CACHE).exists() and len(calls) == len(first)
         again = cached_run_evidence(run, lambda *a: calls.append(a))
         assert len(calls) == len(first)  # read back, not recomputed
-        assert [e.ratio for e in again] == [e.ratio for e in first]
+        assert [e.excess for e in again] == [e.excess for e in first]
     os.utime(run_dir / "grads.h5", ns=(1, 1))  # the run changed
     (run_dir / EVIDENCE_CACHE).write_bytes(b"garbage")  # and the cache is damaged: both recover
     with Run(run_dir) as run:

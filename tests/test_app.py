@@ -88,6 +88,10 @@ def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
     assert '"name":"Romance"' in _spec(charts[0]) and '"name":"Slavic"' in _spec(charts[0])
     assert any("Partition:" in m.value for m in at.markdown)
     assert any("GradSim grouping:" in m.value for m in at.markdown)
+    verdict = next(m.value for m in at.markdown if "Mantel test against URIEL" in m.value)
+    assert "bootstrap support" in verdict or "No grouping of these languages is supported" in verdict
+    assert "silhouette" in verdict
+    assert "bootstrap support %{text}" in _spec(charts[0])  # every internal node is labelled
     assert {m.label for m in at.metric} == {"Agreement with URIEL genetic distance (Mantel r)",
                                              "Agreement with URIEL phonological distance (Mantel r)"}
     assert "decoder 3" in _spec(charts[2]) and "encoder 0" in _spec(charts[2])
@@ -106,14 +110,16 @@ def test_divergence_page_heatmaps_ranking_and_budget(app_runs):
     charts = at.get("plotly_chart")
     assert len(charts) >= 3
     assert "Self divergence per module and language" in _spec(charts[0])
-    assert "Cross divergence" in _spec(charts[1])
-    assert "cross/self divergence ratio" in _spec(charts[2])
+    assert "Noise-corrected divergence" in _spec(charts[1])
+    assert "divergence beyond noise" in _spec(charts[2])
+    assert any("from noise alone" in c.value and "BH q" in c.value for c in at.caption)
     at.selectbox(key="div_module").set_value("text_decoder.layers.1.ffn").run()
     _clean(at)
     assert "text_decoder.layers.1.ffn" in _spec(at.get("plotly_chart")[1])
     at.slider(key="div_budget").set_value(0.0).run()
     assert at.metric[0].value == "0"
-    assert any("No module passes" in i.value for i in at.info)
+    assert any("No module is split" in i.value for i in at.info)
+    assert any("The rule that spends the budget" in c.value for c in at.caption)
 
 
 def test_alignment_page_heatmap_and_pair_spectrum(app_runs):
@@ -233,7 +239,7 @@ def test_plan_editor_rejects_a_broken_partition_and_saves_a_good_edit(app_runs):
     plan = json.loads(saved.read_text())
     assert plan["modules"][module]["groups"] == [["spa", "ita"], ["deu", "rus"]]
     assert plan["modules"][module]["edited"] is True
-    assert "cross_self_ratio" in plan["modules"][module]["evidence"]
+    assert "excess_divergence" in plan["modules"][module]["evidence"]
 
 
 @pytest.mark.parametrize("page", PAGES)

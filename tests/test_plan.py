@@ -13,7 +13,7 @@ MODULES = ["speech_encoder.encoder.layers.11.ffn2", "text_decoder.layers.3.cross
 def good() -> dict:
     plan = new_plan("facebook/hf-seamless-m4t-medium", ["aeb", "bem", "est", "gle"], "runs/x")
     plan["modules"][MODULES[0]] = {"groups": [["aeb"], ["bem"], ["est", "gle"]],
-                                   "evidence": {"cross_self_ratio": 3.1, "cca_mean": 0.22},
+                                   "evidence": {"excess_divergence": 0.31, "cca_mean": 0.22},
                                    "edited": False}
     return plan
 
@@ -133,16 +133,16 @@ def test_table_rows_become_a_plan_with_a_fault_per_bad_row():
 
     proposed = new_plan("tiny", ["spa", "ita", "deu"])
     proposed["modules"]["m1"] = {"groups": [["spa", "ita"], ["deu"]],
-                                 "evidence": {"cross_self_ratio": 2.0}, "edited": False}
+                                 "evidence": {"excess_divergence": 2.0}, "edited": False}
     rows = plan_rows(proposed)
-    assert rows[0]["groups"] == "spa ita | deu" and rows[0]["cross_self_ratio"] == 2.0
+    assert rows[0]["groups"] == "spa ita | deu" and rows[0]["excess_divergence"] == 2.0
     rows += [{"module": "m2", "groups": "spa | ita deu"},          # added: edited, evidence given
              {"module": "m1", "groups": "spa ita deu"},            # listed twice
              {"module": "m3", "groups": "spa | ita"},              # deu in no group
              {"module": "nope", "groups": "spa | ita deu"},        # unknown module
              {"module": None, "groups": "spa"}]                    # no module picked
     plan, faults = plan_from_rows(rows, proposed, proposed, ["m1", "m2", "m3"],
-                                  {"m2": {"cross_self_ratio": 1.5}})
+                                  {"m2": {"excess_divergence": 1.5}})
     assert faults[0] == [] and faults[1] == []
     assert any("listed twice" in f for f in faults[2])
     assert any("['deu'] in no group" in f for f in faults[3])
@@ -151,8 +151,17 @@ def test_table_rows_become_a_plan_with_a_fault_per_bad_row():
     assert list(plan["modules"]) == ["m1", "m2"]
     assert plan["modules"]["m1"]["edited"] is False
     assert plan["modules"]["m2"] == {"groups": [["spa"], ["ita", "deu"]],
-                                     "evidence": {"cross_self_ratio": 1.5}, "edited": True}
+                                     "evidence": {"excess_divergence": 1.5}, "edited": True}
     validate(plan, ["m1", "m2", "m3"])
     csv_text = plan_csv(plan).splitlines()
-    assert csv_text[0] == "module,groups,cross_self_ratio,edited"
+    assert csv_text[0] == "module,groups,excess_divergence,edited"
     assert csv_text[2] == "m2,spa | ita deu,1.5,True"
+
+
+def test_decisions_must_be_reasons_by_module():
+    plan = new_plan("tiny", ["spa", "ita"])
+    plan["decisions"] = {"m1": "kept shared: no divergence beyond noise"}
+    validate(plan)
+    plan["decisions"] = {"m1": 0.3}
+    with pytest.raises(PlanError, match="'decisions' must map module names"):
+        validate(plan)

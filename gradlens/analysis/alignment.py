@@ -12,9 +12,14 @@ all languages are captured at the same parameter state, so rows pair up across l
 3. **Principal angles** between each language's own top-``r`` right singular subspace of ``X_l``
    (in sketch space): the assumption-free companion, no pairing of steps needed.
 
-CCA with ``r`` components on ``S`` paired rows is only informative when ``S - 1 >= 2 r``: below
-that the centred column spaces must intersect and correlations of 1 appear whatever the data.
-``subspace_alignment`` refuses such a rank and says how many steps it needs.
+CCA with ``r`` components on ``S`` paired rows is biased upward: two independent ``r``-column
+matrices already have a sum of squared canonical correlations of about ``r^2 / (S - 1)`` (below
+``S - 1 = 2 r`` the centred column spaces must even intersect, and correlations of 1 appear
+whatever the data). A rank is supported when that chance level keeps the mean squared
+correlation at most 1/4, ``S >= 4 r + 1``; ``subspace_alignment`` refuses a larger rank and says
+how many steps it needs. What remains of the bias is measured, not assumed: **the chance
+level** is the mean canonical correlation of the same languages with their steps shuffled
+independently (so nothing pairs up), and alignment is reported against it.
 
     python -c "import numpy as np; from gradlens.analysis.alignment import subspace_alignment; \\
                print(subspace_alignment(np.random.randn(20, 3, 1, 64), list('abc'), 4).mean)"
@@ -28,14 +33,17 @@ import numpy as np
 from scipy.linalg import eigh
 
 
+CHANCE_SHUFFLES = 20
+
+
 def min_steps(rank: int) -> int:
-    """Steps CCA needs for ``rank`` components to be informative: ``2 r + 1``."""
-    return 2 * rank + 1
+    """Steps CCA needs for ``rank`` components to be informative: ``4 r + 1``."""
+    return 4 * rank + 1
 
 
 def default_rank(steps: int, cap: int = 8) -> int:
     """The largest informative rank for ``steps`` steps, at most ``cap`` (0 if none)."""
-    return max(0, min(cap, (steps - 1) // 2))
+    return max(0, min(cap, (steps - 1) // 4))
 
 
 def _check_rank(rank: int, steps: int) -> None:
@@ -45,7 +53,7 @@ def _check_rank(rank: int, steps: int) -> None:
         raise ValueError(f"CCA of rank {rank} needs at least {min_steps(rank)} steps to mean "
                          f"anything (with fewer, correlations of 1 appear whatever the data); "
                          f"this has {steps}: probe more steps or lower the rank to "
-                         f"{default_rank(steps) or 'at least 1 with 3 steps'}")
+                         f"{default_rank(steps) or f'at least 1 with {min_steps(1)} steps'}")
 
 
 def _top_right_vectors(x: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -150,6 +158,10 @@ class Alignment:
     ``mean`` ``[L, L]`` their mean (diagonal 1); ``angles`` ``[L, L, r]`` principal angles in
     radians between the languages' own top-``r`` subspaces (ascending; diagonal 0);
     ``explained``: share of the gradients' squared norm the shared basis captures.
+
+    Against chance: ``chance`` ``[L, L]``: the mean canonical correlation of each pair with the
+    steps shuffled (``shuffles`` times, each language's independently); ``p_value``: the share
+    of shuffles whose mean over pairs reaches the observed one.
     """
 
     languages: list[str]
@@ -158,16 +170,35 @@ class Alignment:
     mean: np.ndarray
     angles: np.ndarray
     explained: float
+    chance: np.ndarray
+    p_value: float
+    shuffles: int
+
+    def _off(self, m: np.ndarray) -> float:
+        L = len(self.languages)
+        return float(m[~np.eye(L, dtype=bool)].mean()) if L > 1 else 1.0
 
     def mean_off_diagonal(self) -> float:
         """Mean canonical correlation over the language pairs."""
-        L = len(self.languages)
-        return float(self.mean[~np.eye(L, dtype=bool)].mean()) if L > 1 else 1.0
+        return self._off(self.mean)
+
+    def chance_level(self) -> float:
+        """Mean canonical correlation over the pairs when nothing pairs up."""
+        return self._off(self.chance)
+
+    def excess(self) -> float:
+        """Alignment beyond chance, ``(mean - chance) / (1 - chance)``, clipped to [0, 1]: 0 when
+        the languages' update subspaces line up no better than shuffled steps."""
+        chance = self.chance_level()
+        if chance >= 1:
+            return 0.0
+        return float(np.clip((self.mean_off_diagonal() - chance) / (1 - chance), 0.0, 1.0))
 
 
 def subspace_alignment(sketches: np.ndarray, languages: list[str], rank: int | None = None,
-                       task: int = 0) -> Alignment:
-    """Joint factorization, CCA and principal angles of ``sketches[:, :, task]`` (``[S, L, T, D]``).
+                       task: int = 0, shuffles: int = CHANCE_SHUFFLES, seed: int = 0) -> Alignment:
+    """Joint factorization, CCA and principal angles of ``sketches[:, :, task]`` (``[S, L, T, D]``),
+    with the chance level from ``shuffles`` step shuffles.
 
     ``rank`` defaults to ``default_rank(S)``; a rank the steps cannot support raises ValueError.
     """
@@ -184,4 +215,19 @@ def subspace_alignment(sketches: np.ndarray, languages: list[str], rank: int | N
         for b in range(a + 1, L):
             corr[a, b] = corr[b, a] = _correlations(bases[a], bases[b], rank)
             angles[a, b] = angles[b, a] = principal_angles(own[a], own[b])
-    return Alignment(list(languages), rank, corr, corr.mean(-1), angles, fact.explained_)
+    mean = corr.mean(-1)
+    rng = np.random.default_rng([seed, S, L])
+    chance = np.zeros((L, L))
+    reached = 0
+    off = ~np.eye(L, dtype=bool)
+    for _ in range(shuffles):
+        # centring commutes with reordering rows: shuffle the bases' rows, not the data
+        shuffled = [bases[l][rng.permutation(S)] for l in range(L)]
+        once = np.eye(L)
+        for a in range(L):
+            for b in range(a + 1, L):
+                once[a, b] = once[b, a] = _correlations(shuffled[a], shuffled[b], rank).mean()
+        chance += once / shuffles
+        reached += once[off].mean() >= mean[off].mean() - 1e-12 if L > 1 else 1
+    return Alignment(list(languages), rank, corr, mean, angles, fact.explained_, chance,
+                     (1 + reached) / (1 + shuffles), shuffles)

@@ -1,18 +1,22 @@
 """Capacity allocation under a parameter budget, and the proposed sharing plan.
 
-A module is a candidate for language- or cluster-specific copies when its cross/self
-divergence ratio exceeds ``min_ratio`` and its permutation test gives ``p < alpha``: the
-languages' mean gradients differ by more than each language's own step-to-step noise, and not
-by chance (pure noise gives ratios scattered around 1). Splitting it into its GradSim groups (``g`` groups) costs
-``(g - 1) * n_params`` extra parameters. Candidates are taken greedily by priority per extra
-parameter while they fit in the budget (a fraction of the model's parameters):
+A module is a candidate for language- or cluster-specific copies when its languages' mean
+gradients diverge beyond what their noise gives, and not by chance among the many modules
+tested: its Benjamini–Hochberg q-value is below ``alpha`` and the lower end of its excess
+divergence's 95 % interval is above 0 (``gradlens.analysis.divergence``). Splitting it into its
+GradSim groups (``g`` groups) costs ``(g - 1) * n_params`` extra parameters. Candidates are
+taken greedily by priority per extra parameter while they fit in the budget (a fraction of the
+model's parameters):
 
-    priority = cross_self_ratio * (1 - cca_mean)        (cca_mean taken as 0 when unknown)
+    priority = excess_ci_low * (1 - cca_excess) / extra parameters
 
-The alignment factor discounts modules whose languages still move in shared directions (high
-mean canonical correlation) even though their mean gradients differ: splitting those buys less.
-The conflict rate and cross-task ratio are recorded as evidence; MGCM's projection, not a split,
-is the remedy for task conflict.
+``excess_ci_low`` is the divergence a module surely has beyond noise; ``cca_excess`` (0 when
+unknown) is how far its languages' update subspaces line up beyond chance: splitting modules
+whose languages still move along shared directions buys less. The conflict rate and cross-task
+ratio are recorded as evidence; MGCM's projection, not a split, is the remedy for task conflict.
+
+"No split" is an outcome: a run in which no module diverges beyond noise gives an empty plan,
+and the plan says for every module why it was split or kept shared (``decisions``).
 
     python -m gradlens plan runs/demo --budget 0.1
 """
@@ -24,6 +28,12 @@ from dataclasses import dataclass
 from gradlens.analysis.evidence import ModuleEvidence
 from gradlens.plan import new_plan, validate
 
+ALPHA = 0.05
+RULE = ("a module is split when its divergence test survives the Benjamini–Hochberg correction "
+        "across modules (q < {alpha}) and its excess divergence's 95 % interval lies above 0; "
+        "candidates are taken by excess (interval's lower end) × (1 − alignment beyond chance) "
+        "per extra parameter while they fit in the budget")
+
 
 def extra_cost(e: ModuleEvidence) -> int:
     """Extra parameters of splitting ``e``'s module into its groups."""
@@ -31,22 +41,43 @@ def extra_cost(e: ModuleEvidence) -> int:
 
 
 def priority(e: ModuleEvidence) -> float:
-    """The module's case for splitting per extra parameter (0 when splitting costs nothing)."""
+    """The module's sure excess divergence, discounted by its alignment, per extra parameter
+    (0 when splitting costs nothing or nothing is sure)."""
     cost = extra_cost(e)
     if cost <= 0:
         return 0.0
-    return e.ratio * (1.0 - (e.cca_mean or 0.0)) / cost
+    return max(e.divergence.excess_ci[0], 0.0) * (1.0 - (e.cca_excess or 0.0)) / cost
+
+
+def _q(e: ModuleEvidence) -> float:
+    return e.divergence.p_value if e.q_value is None else e.q_value
+
+
+def shared_reason(e: ModuleEvidence, alpha: float) -> str | None:
+    """Why ``e`` cannot be a candidate, or ``None`` when it is one."""
+    d = e.divergence
+    lo, hi = d.excess_ci
+    figures = f"excess divergence {d.excess:.3f} [{lo:.3f}, {hi:.3f}], q = {_q(e):.3g}"
+    if _q(e) >= alpha:
+        return f"kept shared: no divergence beyond noise ({figures})"
+    if lo <= 0:
+        return f"kept shared: the divergence's interval reaches 0 ({figures})"
+    if extra_cost(e) <= 0:
+        return f"kept shared: its languages form one group ({figures})"
+    return None
 
 
 @dataclass(frozen=True)
 class Allocation:
-    """The modules given specific copies, in the order they were taken, and what they cost."""
+    """The modules given specific copies, in the order they were taken, what they cost, and a
+    reason for every module's outcome."""
 
     modules: list[ModuleEvidence]
     extra_params: int
     budget_params: int
     total_params: int
     skipped_over_budget: list[str]
+    decisions: dict[str, str]
 
     @property
     def fraction(self) -> float:
@@ -55,28 +86,37 @@ class Allocation:
 
 
 def allocate(evidence: list[ModuleEvidence], budget: float, total_params: int,
-             min_ratio: float = 1.0, alpha: float = 0.05) -> Allocation:
+             alpha: float = ALPHA) -> Allocation:
     """Greedy allocation of split modules under ``budget`` (fraction of ``total_params``)."""
     if not 0 <= budget:
         raise ValueError(f"budget must be a fraction >= 0 of the model's parameters, got {budget}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     if total_params <= 0:
         raise ValueError(f"total_params must be positive, got {total_params}")
     budget_params = int(budget * total_params)
-    candidates = [e for e in evidence if e.ratio > min_ratio and e.divergence.p_value < alpha
-                  and extra_cost(e) > 0]
-    candidates.sort(key=priority, reverse=True)
+    decisions = {e.module: shared_reason(e, alpha) for e in evidence}
+    candidates = sorted((e for e in evidence if decisions[e.module] is None), key=priority,
+                        reverse=True)
     chosen, skipped, spent = [], [], 0
     for e in candidates:
+        d = e.divergence
+        figures = (f"excess divergence {d.excess:.3f} [{d.excess_ci[0]:.3f}, "
+                   f"{d.excess_ci[1]:.3f}], q = {_q(e):.3g}, costs {extra_cost(e):,}")
         if spent + extra_cost(e) <= budget_params:
             chosen.append(e)
             spent += extra_cost(e)
+            decisions[e.module] = f"split into {len(e.groups)} groups ({figures})"
         else:
             skipped.append(e.module)
-    return Allocation(chosen, spent, budget_params, int(total_params), skipped)
+            decisions[e.module] = (f"kept shared: over the budget ({figures}; "
+                                   f"{budget_params - spent:,} left when its turn came)")
+    return Allocation(chosen, spent, budget_params, int(total_params), skipped, decisions)
 
 
-PLAN_FIGURES = ("cross_self_ratio", "ratio_p_value", "cca_mean", "conflict_rate",
-                "cross_task_ratio", "grouping_score")  # of ModuleEvidence.summary
+PLAN_FIGURES = ("excess_divergence", "excess_ci_low", "excess_ci_high", "p_value", "q_value",
+                "cca_mean", "cca_chance", "conflict_rate", "cross_task_ratio",
+                "grouping_score")  # of ModuleEvidence.summary
 
 
 def evidence_fields(e: ModuleEvidence) -> dict:
@@ -91,11 +131,13 @@ def evidence_fields(e: ModuleEvidence) -> dict:
 
 def propose_plan(evidence: list[ModuleEvidence], budget: float, total_params: int, model: str,
                  languages: list[str], source_run: str | None = None,
-                 min_ratio: float = 1.0, alpha: float = 0.05) -> dict:
-    """A ``gradlens.sharing-plan/1`` plan: the allocated modules with their groups and evidence."""
-    allocation = allocate(evidence, budget, total_params, min_ratio, alpha)
+                 alpha: float = ALPHA) -> dict:
+    """A ``gradlens.sharing-plan/1`` plan: the allocated modules with their groups and evidence,
+    and ``decisions``: why each module analysed was split or kept shared."""
+    allocation = allocate(evidence, budget, total_params, alpha)
     plan = new_plan(model, languages, source_run)
     for e in allocation.modules:
         plan["modules"][e.module] = {"groups": [list(g) for g in e.groups],
                                      "evidence": evidence_fields(e), "edited": False}
+    plan["decisions"] = allocation.decisions
     return validate(plan, [e.module for e in evidence], "proposed plan")

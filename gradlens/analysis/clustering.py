@@ -1,7 +1,13 @@
 """Language distance and clustering from gradient similarity (GradSim; GDPS strategy 1).
 
 Rows are languages, columns sketch coordinates. Cosine similarity of the languages' mean
-gradients, distance ``1 - cos``, agglomerative clustering with scipy.
+gradients (noise-corrected where the steps allow, ``gradlens.analysis.divergence``), distance
+``1 - cos``, agglomerative clustering with scipy.
+
+**Is this tree real?** As phylogenetics does, each internal node of the tree gets its bootstrap
+support: the share of trees, built the same way from step-resampled similarities, that contain
+the same clade (the same set of languages under one node). A clade is *supported* at
+``SUPPORTED`` (70 %, Hillis & Bull 1993) or more.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from scipy.cluster.hierarchy import cophenet, fcluster, linkage
 from scipy.spatial.distance import squareform
 
 METHODS = ("average", "complete", "ward")
+SUPPORTED = 0.7
 
 
 def cosine_similarity(x: np.ndarray) -> np.ndarray:
@@ -41,6 +48,19 @@ class Clustering:
     linkage: np.ndarray
     method: str
     cophenetic: float
+    support: np.ndarray | None = None
+
+    def clades(self) -> list[frozenset[int]]:
+        """The language indices under each internal node ``[L-1]``, in linkage order."""
+        return _clades(self.linkage, len(self.languages))
+
+    def supported_clades(self) -> list[list[str]]:
+        """The clades other than the root with support of at least ``SUPPORTED``."""
+        if self.support is None:
+            return []
+        L = len(self.languages)
+        return [[self.languages[i] for i in sorted(c)] for c, s in zip(self.clades(), self.support)
+                if len(c) < L and s >= SUPPORTED]
 
     def labels(self, n_groups: int) -> np.ndarray:
         """Cluster label (1..g) of each language when the tree is cut into ``n_groups``."""
@@ -57,19 +77,48 @@ class Clustering:
 
 def cluster_languages(mean_grads: np.ndarray, languages: list[str], method: str = "average") -> Clustering:
     """Cluster ``languages`` from their mean gradients ``[L, D]`` (one row each)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if len(languages) != len(mean_grads):
         raise ValueError(f"{len(languages)} languages but {len(mean_grads)} gradient rows")
-    if len(languages) < 2:
-        raise ValueError("clustering needs at least two languages")
-    sim = cosine_similarity(mean_grads)
+    return cluster_similarity(cosine_similarity(mean_grads), languages, method)
+
+
+def _linkage(sim: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dist = np.clip(1.0 - sim, 0.0, 2.0)
     np.fill_diagonal(dist, 0.0)
     dist = (dist + dist.T) / 2
     condensed = squareform(dist, checks=False)
     # Ward assumes Euclidean distances; on unit vectors sqrt(2 (1 - cos)) is one.
     used = np.sqrt(2 * condensed) if method == "ward" else condensed
-    z = linkage(used, method=method)
-    coph = float(cophenet(z, used)[0]) if len(languages) > 2 else 1.0
-    return Clustering(list(languages), sim, dist, z, method, coph)
+    return linkage(used, method=method), dist, used
+
+
+def _clades(z: np.ndarray, L: int) -> list[frozenset[int]]:
+    members = [frozenset([i]) for i in range(L)]
+    for a, b, _, _ in z:
+        members.append(members[int(a)] | members[int(b)])
+    return members[L:]
+
+
+def cluster_similarity(similarity: np.ndarray, languages: list[str], method: str = "average",
+                       replicates: np.ndarray | None = None) -> Clustering:
+    """Cluster ``languages`` from a similarity matrix ``[L, L]``; with ``replicates``
+    ``[B, L, L]`` (bootstrap replicates of the same similarity), each internal node gets its
+    support."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    sim = np.asarray(similarity, dtype=np.float64)
+    L = len(languages)
+    if sim.shape != (L, L):
+        raise ValueError(f"similarity is {sim.shape}, expected ({L}, {L}) for {L} languages")
+    if L < 2:
+        raise ValueError("clustering needs at least two languages")
+    z, dist, used = _linkage(sim, method)
+    coph = float(cophenet(z, used)[0]) if L > 2 and used.std() > 0 else 1.0
+    support = None
+    if replicates is not None and len(replicates):
+        seen: dict[frozenset[int], int] = {}
+        for rep in replicates:
+            for clade in _clades(_linkage(rep, method)[0], L):
+                seen[clade] = seen.get(clade, 0) + 1
+        support = np.array([seen.get(c, 0) / len(replicates) for c in _clades(z, L)])
+    return Clustering(list(languages), sim, dist, z, method, coph, support)

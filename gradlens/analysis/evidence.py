@@ -12,14 +12,15 @@ sketches once (``[S, L, T, k]``, a few MB) and keeps only the results.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from gradlens.analysis.alignment import Alignment, default_rank, subspace_alignment
-from gradlens.analysis.clustering import cosine_similarity
-from gradlens.analysis.divergence import (Conflict, Divergence, TaskDivergence, language_divergence,
-                                          task_conflict, task_divergence)
+from gradlens.analysis.divergence import (Conflict, Divergence, TaskDivergence, bh_qvalues,
+                                          bootstrap_weights, corrected_gram, corrected_similarity,
+                                          language_divergence, step_coordinates, task_conflict,
+                                          task_divergence)
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.views import unit_of, unit_sketches, units
 from gradlens.store import Run
@@ -38,23 +39,36 @@ def task_indices(tasks: list[str]) -> tuple[int, int | None]:
 class ModuleEvidence:
     """What the methods say about one unit (primary task unless named).
 
-    ``gram`` ``[L, L]``: inner products of the languages' mean gradients (sketched), additive
-    over modules, so a layer's or the model's similarity follows from its modules' grams.
-    ``similarity`` ``[L, L]``: their cosines. ``groups``: the GradSim grouping (best ``g >= 2``
-    unless a number was asked). ``alignment`` is ``None`` when the steps are too few for CCA.
+    ``gram`` ``[L, L]``: noise-corrected inner products of the languages' mean gradients
+    (``Divergence.gram``), additive over modules, so a layer's or the model's similarity follows
+    from its modules' grams. ``similarity`` ``[L, L]``: the noise-corrected cosines. ``groups``:
+    the GradSim grouping of that similarity (best ``g >= 2`` unless a number was asked).
+    ``alignment`` is ``None`` when the steps are too few for CCA. ``q_value``: the divergence
+    test's Benjamini–Hochberg q-value among the modules analysed together (``None`` alone).
     """
 
     module: str
     n_params: int
     languages: list[str]
-    gram: np.ndarray
-    similarity: np.ndarray
     groups: list[list[str]]
     grouping_score: float
     divergence: Divergence
     task_divergence: TaskDivergence | None
     conflict: Conflict | None
     alignment: Alignment | None
+    q_value: float | None = None
+
+    @property
+    def gram(self) -> np.ndarray:
+        return self.divergence.gram
+
+    @property
+    def similarity(self) -> np.ndarray:
+        return self.divergence.similarity
+
+    @property
+    def excess(self) -> float:
+        return self.divergence.excess
 
     @property
     def ratio(self) -> float:
@@ -63,6 +77,10 @@ class ModuleEvidence:
     @property
     def cca_mean(self) -> float | None:
         return None if self.alignment is None else self.alignment.mean_off_diagonal()
+
+    @property
+    def cca_excess(self) -> float | None:
+        return None if self.alignment is None else self.alignment.excess()
 
     @property
     def conflict_rate(self) -> float | None:
@@ -74,10 +92,19 @@ class ModuleEvidence:
 
     def summary(self) -> dict:
         """The scalar figures, as a flat row (for tables, CSV and a plan's evidence)."""
+        d, a = self.divergence, self.alignment
+        top = d.pairs()[0] if len(self.languages) > 1 else None
         return {"module": self.module, "n_params": self.n_params,
-                "cross_self_ratio": self.ratio, "ratio_p_value": self.divergence.p_value,
-                "self_divergence": float(self.divergence.self_div.mean()),
-                "cca_mean": self.cca_mean, "conflict_rate": self.conflict_rate,
+                "divergence": d.divergence, "null_divergence": d.null_mean,
+                "excess_divergence": d.excess, "excess_ci_low": d.excess_ci[0],
+                "excess_ci_high": d.excess_ci[1], "p_value": d.p_value, "q_value": self.q_value,
+                "self_divergence": float(d.self_div.mean()),
+                "no_signal": " ".join(d.no_signal),
+                "top_pair": None if top is None else f"{top[0]}-{top[1]}",
+                "cca_mean": self.cca_mean,
+                "cca_chance": None if a is None else a.chance_level(),
+                "cca_excess": self.cca_excess, "cca_p_value": None if a is None else a.p_value,
+                "conflict_rate": self.conflict_rate,
                 "cross_task_ratio": self.task_ratio, "n_groups": len(self.groups),
                 "grouping_score": self.grouping_score,
                 "groups": " | ".join(" ".join(g) for g in self.groups)}
@@ -86,23 +113,21 @@ class ModuleEvidence:
 def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str], module: str,
                     n_params: int, rank: int | None = None,
                     n_groups: int | None = None) -> ModuleEvidence:
-    """Evidence on one unit from its sketches ``[S, L, T, D]``.
+    """Evidence on one unit from its sketches ``[S, L, T, D]`` (at least 3 steps).
 
     ``rank`` of the CCA: ``None`` picks ``default_rank(S)`` and skips alignment when the steps
     are too few; an explicit rank the steps cannot support raises ValueError.
     """
     x = np.asarray(sketches, dtype=np.float64)
     primary, aux = task_indices(tasks)
-    mean = x[:, :, primary].mean(0)                         # [L, D]
-    gram = mean @ mean.T
-    similarity = cosine_similarity(mean)
-    grouping = LanguageGrouping(n_groups).fit(similarity, languages)
+    divergence = language_divergence(x, languages, primary,
+                                     boot_weights=bootstrap_weights(x.shape[0]))
+    grouping = LanguageGrouping(n_groups).fit(divergence.similarity, languages)
     r = default_rank(x.shape[0]) if rank is None else rank
     alignment = subspace_alignment(x, languages, r, primary) if r >= 1 else None
     return ModuleEvidence(
-        module=module, n_params=int(n_params), languages=list(languages), gram=gram,
-        similarity=similarity, groups=grouping.groups_, grouping_score=grouping.score_,
-        divergence=language_divergence(x, languages, primary),
+        module=module, n_params=int(n_params), languages=list(languages),
+        groups=grouping.groups_, grouping_score=grouping.score_, divergence=divergence,
         task_divergence=None if aux is None else task_divergence(x, languages, primary, aux),
         conflict=None if aux is None else task_conflict(x, languages, primary, aux),
         alignment=alignment)
@@ -126,29 +151,57 @@ def run_evidence(run: Run, rank: int | None = None, n_groups: int | None = None,
         out.append(unit_evidence(run, name, rank, n_groups))
         if on_module:
             on_module(i + 1, len(names), name)
-    return out
+    return with_q_values(out)
+
+
+def with_q_values(evidence: list[ModuleEvidence]) -> list[ModuleEvidence]:
+    """The evidence with each module's Benjamini–Hochberg q-value among all of them."""
+    q = bh_qvalues([e.divergence.p_value for e in evidence])
+    return [replace(e, q_value=float(qi)) for e, qi in zip(evidence, q)]
 
 
 def similarity_of(evidence: list[ModuleEvidence]) -> np.ndarray:
-    """``[L, L]`` cosine similarity of several modules taken together (a layer, a block, the
-    model): the grams add, because the modules' gradients are concatenated."""
-    gram = sum(e.gram for e in evidence)
-    norms = np.sqrt(np.clip(np.diag(gram), 0, None))
-    safe = np.where(norms > 0, norms, 1.0)
-    sim = gram / safe[:, None] / safe[None, :]
-    np.fill_diagonal(sim, 1.0)
-    return np.clip(sim, -1.0, 1.0)
+    """``[L, L]`` noise-corrected similarity of several modules taken together (a layer, a
+    block, the model): the corrected grams add, because the modules' gradients are
+    concatenated."""
+    return corrected_similarity(sum(e.gram for e in evidence))
+
+
+def boot_similarities(evidence: list[ModuleEvidence]) -> np.ndarray:
+    """``[B, L, L]`` the same similarity in each bootstrap replicate of the steps (every module
+    of a run is resampled with the same steps, so the replicates add too)."""
+    return corrected_similarity(sum(e.divergence.boot_grams.astype(np.float64) for e in evidence))
+
+
+def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-corrected similarity ``[L, L]`` of unit ``key`` for ``task``, and its bootstrap
+    replicates ``[B, L, L]``: summed from the run's module evidence for the primary task, read
+    from the sketches for another."""
+    primary, _ = task_indices(run.tasks)
+    if run.tasks.index(task) == primary:
+        names = set(run.modules.name[i] for i in unit_of(run, key))
+        chosen = [e for e in evidence if e.module in names]
+        if len(chosen) == len(names):
+            return similarity_of(chosen), boot_similarities(chosen)
+    x = unit_sketches(run, key)[:, :, run.tasks.index(task)].astype(np.float64)
+    if x.shape[0] < 3:
+        raise ValueError(f"a noise-corrected similarity needs at least 3 completed steps, "
+                         f"{run.path} has {x.shape[0]}")
+    y = step_coordinates(x)
+    return (corrected_similarity(corrected_gram(y)),
+            corrected_similarity(corrected_gram(y, bootstrap_weights(x.shape[0]))))
 
 
 RANKINGS = {
-    "cross_self_ratio": (lambda e: e.ratio, True),
+    "excess_divergence": (lambda e: e.excess, True),
     "conflict_rate": (lambda e: e.conflict_rate, True),
     "cross_task_ratio": (lambda e: e.task_ratio, True),
-    "cca_mean": (lambda e: e.cca_mean, False),  # least aligned first
+    "cca_excess": (lambda e: e.cca_excess, False),  # least aligned (beyond chance) first
 }
 
 
-def rank_modules(evidence: list[ModuleEvidence], by: str = "cross_self_ratio") -> list[ModuleEvidence]:
+def rank_modules(evidence: list[ModuleEvidence], by: str = "excess_divergence") -> list[ModuleEvidence]:
     """Modules ordered by ``by`` (one of ``RANKINGS``), the strongest case for splitting first;
     modules without that figure go last."""
     if by not in RANKINGS:
@@ -161,13 +214,15 @@ def rank_modules(evidence: list[ModuleEvidence], by: str = "cross_self_ratio") -
 
 # -- kept on disk -------------------------------------------------------------------------------
 EVIDENCE_CACHE = "analysis/evidence.pkl"
+# bump whenever what the analysis computes changes: a cache made by other code is stale
+ANALYSIS_VERSION = 2
 
 
 def _stamp(run: Run) -> tuple:
     from gradlens import __version__
 
     stat = run.path.stat()
-    return (__version__, stat.st_size, stat.st_mtime_ns)
+    return (__version__, ANALYSIS_VERSION, stat.st_size, stat.st_mtime_ns)
 
 
 def saved_run_evidence(run: Run) -> list[ModuleEvidence] | None:
