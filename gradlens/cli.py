@@ -69,7 +69,7 @@ def cmd_info(args) -> int:
         print(f"modules    {len(run.modules)} ({int(run.modules.n_params.sum()):,} parameters, "
               f"{int(run.modules.exact.sum())} stored exactly)")
         print(f"steps done {len(run.done_steps)} of {run.planned_steps}")
-        print(f"sketch     k={run.sketch_dim}, seed={run.sketch_seed}")
+        print(f"sketch     k={run.sketch_dim} (fold {run.sketch_fold}), seed={run.sketch_seed}")
         print(f"size       {run.size_bytes() / 1e6:.1f} MB")
         if args.modules:
             for name, n, exact in zip(run.modules.name, run.modules.n_params, run.modules.exact):
@@ -115,13 +115,16 @@ def cmd_plan(args) -> int:
         evidence = _evidence(run, args)
         total = int(run.modules.n_params.sum())
         plan = propose_plan(evidence, args.budget, total, run.model, run.languages,
-                            str(run.path.parent), args.min_ratio, args.alpha)
+                            str(run.path.parent), args.alpha)
         extra = extra_parameters(plan, dict(zip(run.modules.name, run.modules.n_params)))
         out = Path(args.out) if args.out else run.path.parent / "plan.json"
         save_plan(plan, out, list(run.modules.name))
     for name, entry in plan["modules"].items():
         groups = " | ".join(" ".join(g) for g in entry["groups"])
         print(f"  {name:55s} {groups}")
+    if not plan["modules"]:
+        print("no module diverges beyond noise at this false discovery rate: the plan shares "
+              "every module (see 'decisions' in the plan for each module's figures)")
     print(f"{len(plan['modules'])} module(s) split, {extra:,} extra parameters "
           f"({extra / total:.1%} of {total:,}; budget {args.budget:.1%})")
     print(f"wrote {out}")
@@ -264,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default=None, help="output (default: analysis/ or plan.json "
                        "in the run directory)")
         p.add_argument("--rank", type=int, default=None,
-                       help="CCA rank (default: min(8, (steps - 1) // 2))")
+                       help="CCA rank (default: min(8, (steps - 1) // 4))")
         p.add_argument("--groups", type=int, default=None,
                        help="groups per split module (default: the best number for each)")
         p.set_defaults(func=cmd_analyze if name == "analyze" else cmd_plan)
@@ -274,10 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--budget", type=float, default=0.1,
                            help="extra parameters allowed, as a fraction of the model (default: 0.1)")
-            p.add_argument("--min-ratio", type=float, default=1.0,
-                           help="cross/self divergence ratio a module needs to be split (default: 1.0)")
             p.add_argument("--alpha", type=float, default=0.05,
-                           help="permutation-test p-value a module needs to be split (default: 0.05)")
+                           help="false discovery rate: the Benjamini–Hochberg q-value a module's "
+                                "divergence test needs for it to be split (default: 0.05)")
     from gradlens.jobs import BACKENDS
     from gradlens.train.config import TrainConfig
 

@@ -19,6 +19,7 @@ import sys
 import threading
 import zlib
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -187,11 +188,25 @@ def to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
 
 
 # -- the spoken-numbers corpus ----------------------------------------------------------------
+def common_kinds(languages: list[str]) -> tuple[str, ...]:
+    """The number kinds every one of ``languages`` can write (cardinals always)."""
+    return tuple(kind for kind in _RANGES if all(kind in LANGUAGES[x].kinds for x in languages))
+
+
+EVAL_SEED = 0  # dev and test sets are drawn and spoken alike whatever the training seed
+
+
 class SpokenNumbers:
     """Numbers, ordinals and years spoken in many languages, translated to English.
 
     Deterministic for a seed: ``example(lang, kind, n)`` always gives the same audio, and
     ``batch(lang, split, size, step)`` the same numbers. Speed and pitch vary per utterance.
+
+    Every language of a corpus draws only the kinds all of them can write (``kinds``), so a
+    batch holds the same English targets in every language: a language that cannot write
+    ordinals never speaks a cardinal in their place, which would plant a difference between
+    languages that is about the data, not the language. Dev and test sets are fixed whatever
+    the seed, without repeats (``evaluation_set``).
     """
 
     name = "spoken-numbers"
@@ -204,12 +219,15 @@ class SpokenNumbers:
                              f"choose from {sorted(LANGUAGES)}")
         self.languages = languages
         self.seed = seed
+        self.kinds = common_kinds(languages)
 
-    def example(self, lang: str, kind: str, n: int) -> Example:
+    def example(self, lang: str, kind: str, n: int, seed: int | None = None) -> Example:
+        """One utterance; ``seed`` (default the corpus's) varies its speed and pitch."""
         spec = LANGUAGES[lang]
         if kind not in spec.kinds:
             raise ValueError(f"num2words cannot write {kind} numbers in {lang}; it can {spec.kinds}")
-        rng = np.random.default_rng([self.seed, zlib.crc32(f"{lang}/{kind}/{n}".encode())])
+        seed = self.seed if seed is None else seed
+        rng = np.random.default_rng([seed, zlib.crc32(f"{lang}/{kind}/{n}".encode())])
         rate, pitch = int(rng.integers(140, 211)), int(rng.integers(30, 71))
         text = write_number(n, kind, lang)
         raw = Espeak.get().speak(text, spec.voice, rate=rate, pitch=pitch)
@@ -227,29 +245,43 @@ class SpokenNumbers:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         rng = np.random.default_rng([self.seed, step, SPLITS.index(split)])
-        kinds = rng.choice(list(_RANGES), size=size)
+        kinds = rng.choice(list(self.kinds), size=size)
         return [(str(kind), int(rng.choice(numbers(kind, split)))) for kind in kinds]
 
     def batch(self, lang: str, split: str, size: int, step: int) -> list[Example]:
-        """Batch ``step`` of ``lang``; a kind the language lacks is spoken as a cardinal."""
-        kinds = LANGUAGES[lang].kinds
-        return [self.example(lang, kind if kind in kinds else "cardinal", n)
-                for kind, n in self.items(split, size, step)]
+        """Batch ``step`` of ``lang``."""
+        return [self.example(lang, kind, n) for kind, n in self.items(split, size, step)]
 
-    def evaluation_set(self, lang: str, split: str, size: int) -> list[Example]:
-        """The fixed ``size`` utterances of ``lang`` that ``split`` is scored on."""
-        return self.batch(lang, split, size, 0)
+    def evaluation_items(self, split: str, size: int = 0) -> list[tuple[str, int]]:
+        """The distinct (kind, number) pairs ``split`` is scored on: every one of the split
+        (``size`` 0) or the first ``size``, the kinds taken in turn, each in a fixed shuffled
+        order. The same whatever the seed."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        rng = np.random.default_rng([EVAL_SEED, SPLITS.index(split)])
+        queues = [[(kind, int(n)) for n in rng.permutation(numbers(kind, split))]
+                  for kind in self.kinds]
+        out = [item for turn in zip_longest(*queues) for item in turn if item is not None]
+        return out[: size or None]
+
+    def evaluation_set(self, lang: str, split: str, size: int = 0) -> list[Example]:
+        """The fixed utterances of ``lang`` that ``split`` is scored on (``evaluation_items``),
+        spoken alike whatever the seed."""
+        return [self.example(lang, kind, n, seed=EVAL_SEED)
+                for kind, n in self.evaluation_items(split, size)]
 
     def sizes(self, split: str = "train") -> dict[str, int]:
         """Distinct utterances per language in ``split`` (the same for every language)."""
-        n = sum(len(numbers(kind, split)) for kind in _RANGES)
+        n = sum(len(numbers(kind, split)) for kind in self.kinds)
         return {lang: n for lang in self.languages}
 
     def texts(self, per_language: int = 400) -> list[str]:
-        """Transcripts and translations for training a tokenizer, deterministic."""
+        """Transcripts and translations of training numbers only, for training a tokenizer
+        (a tokenizer that saw dev or test text would leak them); deterministic."""
         out = []
-        for kind, (lo, hi) in _RANGES.items():
-            values = np.linspace(lo, hi, per_language // len(_RANGES)).astype(int)
+        for kind in _RANGES:
+            train = numbers(kind, "train")
+            values = train[np.linspace(0, len(train) - 1, per_language // len(_RANGES)).astype(int)]
             out += [write_number(int(n), kind, TARGET.code) for n in values]
             for lang in self.languages:
                 if kind in LANGUAGES[lang].kinds:

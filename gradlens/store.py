@@ -84,7 +84,8 @@ class RunWriter:
 
     def __init__(self, path: str | Path, *, languages: list[str], tasks: list[str],
                  modules: ModuleTable, sketch_dim: int, sketch_seed: int, model: str,
-                 model_config: dict, probe_config: dict, dtype: str = "float16"):
+                 model_config: dict, probe_config: dict, dtype: str = "float16",
+                 sketch_fold: int | None = None):
         self.path = grads_path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = _acquire_lock(self.path)
@@ -94,7 +95,8 @@ class RunWriter:
                                           model, probe_config)
             else:
                 self._file = self._create(languages, tasks, modules, sketch_dim, sketch_seed,
-                                          model, model_config, probe_config, dtype)
+                                          model, model_config, probe_config, dtype,
+                                          sketch_fold or sketch_dim)
         except BaseException:
             self._lock.close()
             raise
@@ -102,7 +104,7 @@ class RunWriter:
 
     # -- creation and resumption -------------------------------------------------------------
     def _create(self, languages, tasks, modules, k, seed, model, model_config, probe_config,
-                dtype) -> h5py.File:
+                dtype, fold) -> h5py.File:
         tmp = self.path.with_suffix(".h5.tmp")
         f = h5py.File(tmp, "w", libver="latest")
         L, T, M = len(languages), len(tasks), len(modules)
@@ -113,6 +115,7 @@ class RunWriter:
             "model_config": json.dumps(model_config, sort_keys=True, default=str),
             "probe_config": json.dumps(probe_config, sort_keys=True),
             "sketch_dim": k,
+            "sketch_fold": fold,
             "sketch_seed": seed,
             "gradlens_version": __version__,
         })
@@ -288,6 +291,12 @@ class Run:
     @property
     def sketch_dim(self) -> int:
         return int(self.attrs["sketch_dim"])
+
+    @property
+    def sketch_fold(self) -> int:
+        """The fold width ``p <= k`` (``gradlens.sketch``); runs made before it was recorded
+        folded by ``k``."""
+        return int(self.attrs.get("sketch_fold", self.sketch_dim))
 
     @property
     def sketch_seed(self) -> int:

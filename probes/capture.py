@@ -1,11 +1,12 @@
 """Per-module gradient capture: exact squared norms and the sign-and-fold sketch, on device.
 
 Every parameter's ``.grad`` is a view into one flat buffer, laid out module by module and
-padded to a multiple of ``k`` (``gradlens.sketch`` is the numpy reference of the layout and the
-signs). Backward accumulates straight into the buffer, and the capture is a few fused passes
-over it, whatever the number of modules: sign multiply, fold into rows of ``k``, sum the rows
-of each module (one ``index_add``), and the same for the squares. Only ``M x k`` numbers
-leave the device.
+padded to a multiple of the fold width ``p`` (the largest prime ``<= k`` dividing no parameter
+dimension, so the fold never lines up with weight rows; ``gradlens.sketch`` is the numpy
+reference of the layout and the signs). Backward accumulates straight into the buffer, and the
+capture is a few fused passes over it, whatever the number of modules: sign multiply, fold
+into rows of ``p``, sum the rows of each module (one ``index_add``), and the same for the
+squares. Only ``M x k`` numbers leave the device (the last ``k - p`` of each row are zero).
 
 Never call ``model.zero_grad()`` (it would replace the views): use ``FlatGradients.zero()``.
 
@@ -43,8 +44,9 @@ def torch_signs(seed: int, start: int, count: int, device) -> torch.Tensor:
 class FlatGradients:
     """Give every trainable parameter of ``model`` a ``.grad`` that views one flat buffer.
 
-    ``modules`` is the ``ModuleTable`` of the layout; ``capture()`` returns ``(sketch [M, k],
-    sq_norm [M])`` as float32 tensors on the model's device.
+    ``modules`` is the ``ModuleTable`` of the layout, ``fold`` the fold width ``p``;
+    ``capture()`` returns ``(sketch [M, k], sq_norm [M])`` as float32 tensors on the model's
+    device.
     """
 
     def __init__(self, model: torch.nn.Module, k: int, seed: int):
@@ -54,13 +56,19 @@ class FlatGradients:
             if param.requires_grad:
                 by_module.setdefault(module_of(name), []).append((name, param))
         names = list(by_module)
-        n_params = np.array([sum(p.numel() for _, p in by_module[m]) for m in names])
+        self.fold = p = ref.fold_width(k, {d for ps in by_module.values() for _, x in ps
+                                           for d in x.shape})
+        n_params = np.array([sum(x.numel() for _, x in by_module[m]) for m in names])
         self.modules = ModuleTable(name=names, n_params=n_params, kind=[kind_of(m) for m in names],
                                    exact=n_params <= k)
-        starts = ref.offsets(n_params, k)
-        total = int(starts[-1] + ref.padded(int(n_params[-1]), k))
+        starts = ref.offsets(n_params, k, p)
+        folded = np.flatnonzero(~self.modules.exact)                 # laid out first
+        exact = np.flatnonzero(self.modules.exact)                    # then one row of k each
+        self.folded_size = int(sum(ref.padded(int(n_params[m]), p) for m in folded))
+        total = self.folded_size + k * len(exact)
         first = next(iter(by_module.values()))[0][1]
         device, dtype = first.device, first.dtype
+        self.exact_index = torch.as_tensor(exact, device=device)
         self.flat = torch.zeros(total, dtype=dtype, device=device)
         self.params = []
         for m, start in zip(names, starts):
@@ -69,13 +77,11 @@ class FlatGradients:
                 param.grad = self.flat[offset: offset + param.numel()].view_as(param)
                 self.params.append(param)
                 offset += param.numel()
-        self.signs = torch_signs(seed, 0, total, device)
-        for m, start, n in zip(range(len(names)), starts, n_params):
-            if n <= k:  # stored exactly: identity, zero-padded
-                self.signs[int(start): int(start) + k] = 1
-        rows_per_module = [ref.padded(int(n), k) // k for n in n_params]
+        self.signs = torch_signs(seed, 0, self.folded_size, device)
+        rows_per_module = [ref.padded(int(n_params[m]), p) // p for m in folded]
         self.row_module = torch.repeat_interleave(
-            torch.arange(len(names), device=device), torch.tensor(rows_per_module, device=device))
+            torch.as_tensor(folded, device=device), torch.tensor(rows_per_module, device=device,
+                                                                 dtype=torch.long))
 
     def zero(self) -> None:
         self.flat.zero_()
@@ -90,16 +96,19 @@ class FlatGradients:
 
     @torch.no_grad()
     def capture(self) -> tuple[torch.Tensor, torch.Tensor]:
-        M, k = len(self.modules), self.k
-        rows = self.flat.view(-1, k)
+        M, k, p = len(self.modules), self.k, self.fold
+        rows = self.flat[: self.folded_size].view(-1, p)
+        exact = self.flat[self.folded_size:].view(-1, k).float()
         sketch = torch.zeros(M, k, dtype=torch.float32, device=self.flat.device)
-        sketch.index_add_(0, self.row_module, (rows * self.signs.view(-1, k)).float())
+        sketch[:, :p].index_add_(0, self.row_module, (rows * self.signs.view(-1, p)).float())
+        sketch[self.exact_index] = exact
         sq = torch.zeros(M, dtype=torch.float32, device=self.flat.device)
         sq.index_add_(0, self.row_module, rows.float().square().sum(1))
+        sq[self.exact_index] = exact.square().sum(1)
         return sketch, sq
 
     def module_grads(self) -> list[np.ndarray]:
         """The exact flattened gradient of each module (for tests and references), float64."""
-        starts = ref.offsets(self.modules.n_params, self.k)
+        starts = ref.offsets(self.modules.n_params, self.k, self.fold)
         flat = self.flat.detach().double().cpu().numpy()
         return [flat[s: s + n].copy() for s, n in zip(starts, self.modules.n_params)]

@@ -30,7 +30,9 @@ from probes.capture import FlatGradients
 from probes.models import LoadedModel, load_model
 
 TASKS = ("st", "asr")
-DEMO_LANGUAGES = ["spa", "ita", "por", "deu", "nld", "swe", "pol", "rus", "ukr", "lit", "fin",
+# 14 languages of 6 families that all write cardinals, ordinals and years (a run draws only the
+# kinds all its languages write)
+DEMO_LANGUAGES = ["spa", "ita", "por", "fra", "deu", "nld", "dan", "pol", "rus", "ukr", "fin",
                   "hun", "tur", "arb"]
 STATE_FILE = "probe_state.pt"
 
@@ -158,7 +160,8 @@ def probe(cfg: ProbeConfig, runs_dir: Path = Path("runs"),
 
     writer = RunWriter(out, languages=cfg.languages, tasks=cfg.tasks, modules=grads.modules,
                        sketch_dim=cfg.sketch_dim, sketch_seed=cfg.seed, model=cfg.model,
-                       model_config=lm.config, probe_config=cfg.stored(), dtype=cfg.sketch_dtype)
+                       model_config=lm.config, probe_config=cfg.stored(), dtype=cfg.sketch_dtype,
+                       sketch_fold=grads.fold)
     state_path = out / STATE_FILE
     try:
         start = 0

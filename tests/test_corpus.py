@@ -61,3 +61,37 @@ def test_translation_is_english():
 def test_unknown_language_is_named():
     with pytest.raises(ValueError, match="xxx"):
         SpokenNumbers(["spa", "xxx"])
+
+
+def test_every_language_of_a_corpus_draws_only_kinds_all_of_them_write():
+    """Swedish writes no years, Lithuanian no ordinals: with both, only cardinals are drawn, so
+    every language gets the same English targets (no planted difference)."""
+    corpus = SpokenNumbers(["spa", "swe", "lit"], seed=0)
+    assert corpus.kinds == ("cardinal",)
+    items = corpus.items("train", 32, step=3)
+    assert {kind for kind, _ in items} == {"cardinal"}
+    targets = {lang: [x.translation for x in corpus.batch(lang, "train", 6, 1)]
+               for lang in corpus.languages}
+    assert targets["spa"] == targets["swe"] == targets["lit"]
+    assert SpokenNumbers(["spa", "deu"]).kinds == ("cardinal", "ordinal", "year")
+
+
+def test_evaluation_sets_are_fixed_distinct_and_held_out():
+    a = SpokenNumbers(["spa", "deu"], seed=0)
+    b = SpokenNumbers(["spa", "deu"], seed=7)
+    items = a.evaluation_items("dev", 200)
+    assert items == b.evaluation_items("dev", 200)              # whatever the training seed
+    assert len(set(items)) == 200                                # without repeats
+    assert {kind for kind, _ in items} == {"cardinal", "ordinal", "year"}
+    assert all(split_of(n) == "dev" for _, n in items)
+    whole = a.evaluation_items("test")                           # the whole split by default
+    assert len(whole) == a.sizes("test")["spa"] == len(set(whole))
+    ea, eb = a.evaluation_set("spa", "dev", 2), b.evaluation_set("spa", "dev", 2)
+    assert all(np.array_equal(x.audio, y.audio) for x, y in zip(ea, eb))
+
+
+def test_the_tokenizer_text_holds_no_dev_or_test_number():
+    corpus = SpokenNumbers(["spa"], seed=0)
+    texts = set(corpus.texts())
+    held_out = {write_number(n, "cardinal", "eng") for n in numbers("cardinal", "dev")}
+    assert texts and not texts & held_out

@@ -43,16 +43,60 @@ def test_torch_signs_equal_numpy_signs():
 
 def test_capture_matches_reference_and_norms_are_exact(captured):
     flat, out = captured
-    starts = ref.offsets(flat.modules.n_params, K)
+    P = flat.fold
+    assert P == 127  # the largest prime <= 128 dividing no dimension of the tiny model
+    starts = ref.offsets(flat.modules.n_params, K, P)
     grads, sketch, sq = out["st"]
     for m, (g, start) in enumerate(zip(grads, starts)):
-        expected = ref.sketch_module(g, K, seed=11, offset=int(start))
+        expected = ref.sketch_module(g, K, seed=11, offset=int(start), fold=P)
         np.testing.assert_allclose(sketch[m], expected, rtol=1e-4, atol=1e-6 * np.abs(g).max())
         np.testing.assert_allclose(sq[m], (g**2).sum(), rtol=1e-4)
         if g.size <= K:  # identity storage, zero-padded
             np.testing.assert_allclose(sketch[m][: g.size], g, rtol=1e-5)
             assert not sketch[m][g.size:].any()
+        else:
+            assert not sketch[m][P:].any()
     assert flat.modules.exact.any() and not flat.modules.exact.all()
+
+
+def test_the_fold_width_is_a_prime_dividing_no_dimension():
+    assert ref.fold_width(1024, {1024, 4096, 160, 31}) == 1021
+    assert ref.fold_width(1024, {1021 * 2}) == 1019
+    assert ref.fold_width(128, {64, 128}) == 127
+
+
+def _outlier_gradient(rng, out: int, width: int, outliers: int = 4) -> np.ndarray:
+    """A weight gradient ``[out, width]`` flattened row by row, whose few outlier input
+    features (columns) are 20x the rest, as in trained transformers."""
+    g = rng.normal(size=(out, width))
+    g[:, rng.choice(width, outliers, replace=False)] *= 20
+    return g.ravel()
+
+
+@pytest.mark.parametrize("width", [256, 512, 1024])
+def test_outlier_columns_stay_within_twice_the_stated_variance(width):
+    """Rows whose length is a multiple of k (Medium: 1024 and 4096 against k = 1024 or 4096, here
+    k = 256): folding by k itself piles each column into one bucket; the prime fold does not.
+    Two gradients sharing their outlier columns, cosine error over 300 sign seeds."""
+    rng = np.random.default_rng(width)
+    k = 256
+    p = ref.fold_width(k, {64, width})
+    a = _outlier_gradient(rng, 64, width)
+    b = 0.5 * a + _outlier_gradient(rng, 64, width)
+    exact = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+    bound_var = 2 / k                          # the stated bound on the cosine error's variance
+
+    def error_var(fold):
+        err = []
+        for s in range(300):
+            sa = ref.sketch_module(a, k, s, 0, fold)
+            sb = ref.sketch_module(b, k, s, 0, fold)
+            err.append(sa @ sb / np.linalg.norm(sa) / np.linalg.norm(sb) - exact)
+        return float(np.mean(np.square(err)))
+
+    assert error_var(p) < 2 * bound_var
+    if width == k:  # rows exactly k long: the aligned fold breaks the bound, the prime holds it
+        assert error_var(k) > 2 * bound_var
 
 
 def test_unbiased_with_the_stated_variance_on_real_gradients(captured):
@@ -60,10 +104,12 @@ def test_unbiased_with_the_stated_variance_on_real_gradients(captured):
     st, asr = out["st"][0], out["asr"][0]
     big = [m for m, g in enumerate(st) if g.size > 20 * K][:4]
     seeds = range(400)
+    P = flat.fold
     for m in big:
         a, b = st[m], asr[m]
-        est = np.array([ref.sketch_module(a, K, s, 0) @ ref.sketch_module(b, K, s, 0) for s in seeds])
-        var = ref.inner_product_variance(a, b, K)
+        est = np.array([ref.sketch_module(a, K, s, 0, P) @ ref.sketch_module(b, K, s, 0, P)
+                        for s in seeds])
+        var = ref.inner_product_variance(a, b, P)
         exact = a @ b
         assert abs(est.mean() - exact) < 4 * np.sqrt(var / len(seeds)) + 1e-12
         assert 0.7 < est.var() / var < 1.4
@@ -74,6 +120,7 @@ def test_cosine_error_within_the_stated_bound(captured):
     flat, out = captured
     st, asr = out["st"][0], out["asr"][0]
     bound = 4 * np.sqrt(2 / K)
+    P = flat.fold
     errors = []
     for m in range(len(st)):
         a, b = st[m], asr[m]
@@ -81,9 +128,36 @@ def test_cosine_error_within_the_stated_bound(captured):
             continue
         exact = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
         for s in range(20):
-            sa, sb = ref.sketch_module(a, K, s, 0), ref.sketch_module(b, K, s, 0)
+            sa, sb = ref.sketch_module(a, K, s, 0, P), ref.sketch_module(b, K, s, 0, P)
             errors.append(abs(sa @ sb / np.linalg.norm(sa) / np.linalg.norm(sb) - exact))
     errors = np.array(errors)
     assert errors.size > 100
     assert errors.max() < bound, f"max error {errors.max():.3f} above {bound:.3f}"
     assert np.sqrt((errors**2).mean()) < np.sqrt(2 / K)  # the rms is inside one standard deviation
+
+
+def test_the_medium_layout_never_lines_up_with_its_rows():
+    """SeamlessM4T-Medium's parameter shapes (built on the meta device: no memory, no weights):
+    for every k a user may pick, the fold divides no dimension, and outlier columns on its
+    1024- and 4096-wide rows stay within twice the bound."""
+    from transformers import SeamlessM4TConfig, SeamlessM4TForSpeechToText
+
+    from probes.models import MEDIUM_CONFIG
+
+    with torch.device("meta"):
+        model = SeamlessM4TForSpeechToText(SeamlessM4TConfig(**MEDIUM_CONFIG))
+    dims = {d for p in model.parameters() for d in p.shape}
+    assert {1024, 4096} <= dims
+    for k in (256, 512, 1000, 1024, 2048, 4096):
+        p = ref.fold_width(k, dims)
+        assert k - 20 < p <= k and all(d % p for d in dims if d > 1)
+    rng = np.random.default_rng(0)
+    k, p = 1024, ref.fold_width(1024, dims)
+    for width in (1024, 4096):
+        a = _outlier_gradient(rng, 16, width)
+        b = 0.5 * a + _outlier_gradient(rng, 16, width)
+        exact = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+        err = [ref.sketch_module(a, k, s, 0, p) @ ref.sketch_module(b, k, s, 0, p)
+               / np.linalg.norm(ref.sketch_module(a, k, s, 0, p))
+               / np.linalg.norm(ref.sketch_module(b, k, s, 0, p)) - exact for s in range(100)]
+        assert np.mean(np.square(err)) < 2 * (2 / k)
