@@ -28,7 +28,12 @@ def live_runs() -> None:
         done, planned = row.get("done", 0), max(row.get("planned", 1), 1)
         st.progress(min(done / planned, 1.0), text=f"{path.name}: step {done} of {planned}")
     for probe in starting:
-        if probe.running:
+        if probe.running and probe.progress:
+            done, total = probe.progress
+            st.progress(min(done / max(total, 1), 1.0),
+                        text=f"{probe.path.name}: training the model it will probe, step {done} "
+                             f"of {total}")
+        elif probe.running:
             st.progress(0.0, text=f"{probe.path.name}: starting (loading the model)")
         else:
             st.error(f"{probe.path.name} stopped before its first step. The end of its log:\n\n"
@@ -65,9 +70,9 @@ def home() -> None:
     live_runs()
     paths = ui.run_paths()
     if not paths:
-        st.info(f"No runs in `{ui.runs_dir()}` yet. Make the demo run (tiny SeamlessM4T on the "
-                "spoken-numbers corpus, about 2 minutes on CPU) with `python -m gradlens demo`, "
-                "or start a probe below.")
+        st.info(f"No runs in `{ui.runs_dir()}` yet. Make the demo run (tiny SeamlessM4T trained "
+                "on the spoken-numbers corpus, then probed: about 6 minutes on 2 CPU cores) with "
+                "`python -m gradlens demo`, or start a probe below.")
     else:
         rows = [ui.summary(p) for p in paths]
         st.subheader("Runs")

@@ -205,31 +205,50 @@ def cmd_jobs(args) -> int:
 
 
 DEMO_NAME = "demo"
+DEMO_STEPS = 24
 
 
-def demo_config():
+def demo_config(model: str = "tiny"):
+    """The demo probe: ``model`` is the trained tiny model's directory (``ensure_demo``); steps
+    probe it at one parameter state, so they are exchangeable, as the divergence null assumes."""
     from probes.loop import ProbeConfig
 
-    return ProbeConfig(steps=16, train_steps_between=4, sketch_dim=512,
+    return ProbeConfig(model=model, steps=DEMO_STEPS, train_steps_between=0, sketch_dim=512,
                        out=str(runs_dir() / DEMO_NAME))
 
 
-def ensure_demo() -> Path:
-    """Make (or finish) the demo run on the embedded default, with a progress bar."""
+def demo_done() -> bool:
     from gradlens.store import Run, RunError
-    from probes.loop import probe
 
-    cfg = demo_config()
-    out = Path(cfg.out)
     try:
-        with Run(out) as run:
-            if len(run.done_steps) >= cfg.steps:
-                return out
+        with Run(runs_dir() / DEMO_NAME) as run:
+            return len(run.done_steps) >= DEMO_STEPS
     except RunError:
-        pass
-    bar, on_step = _progress(cfg.steps, "demo run (tiny SeamlessM4T, spoken numbers, CPU)")
+        return False
+
+
+def ensure_demo() -> Path:
+    """Make (or finish) the demo run on the embedded default, with progress bars: train the
+    tiny model on the spoken numbers (cached), then probe it."""
+    from tqdm import tqdm
+
+    from gradlens.train.pretrain import RECIPE, pretrained_tiny
+    from probes.loop import DEMO_LANGUAGES, probe
+
+    from gradlens.store import Run
+
+    out = runs_dir() / DEMO_NAME
+    if demo_done():
+        return out
+    with tqdm(total=RECIPE.steps, desc="demo 1/2: training tiny SeamlessM4T on spoken numbers",
+              unit="step") as bar:
+        model = pretrained_tiny(DEMO_LANGUAGES, on_step=lambda done, total, _: bar.update(done - bar.n))
+    cfg = demo_config(str(model))
+    bar, on_step = _progress(cfg.steps, "demo 2/2: probing it (CPU)")
     with bar:
         probe(cfg, runs_dir(), on_step=on_step)
+    with Run(out) as run:  # analysed once here, so the app's first visit reads it back
+        _evidence(run, argparse.Namespace(rank=None, groups=None))
     return out
 
 
@@ -239,7 +258,10 @@ def cmd_demo(args) -> int:
 
 
 def cmd_app(args) -> int:
-    ensure_demo()
+    from gradlens.launch import start_demo
+
+    if not demo_done() and start_demo():
+        print("gradlens: building the demo run in the background (follow it on the Runs page)")
     app = Path(__file__).resolve().parent.parent / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
            "--server.address", args.address, "--server.port", str(args.port),
@@ -301,9 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lines", type=int, default=40, help="log lines to show (default: 40)")
     p.add_argument("--follow", action="store_true", help="with logs: a progress bar until it ends")
     p.set_defaults(func=cmd_jobs)
-    p = sub.add_parser("demo", help="make the demo run on the embedded default if it is missing")
+    p = sub.add_parser("demo", help="make the demo run on the embedded default if it is missing: "
+                       "train the tiny model on spoken numbers (cached), then probe it")
     p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("app", help="make the demo run if missing, then serve the Streamlit app")
+    p = sub.add_parser("app", help="serve the Streamlit app; the demo run is built in the "
+                       "background if missing")
     p.add_argument("--address", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
     p.set_defaults(func=cmd_app)

@@ -60,6 +60,21 @@ def start_probe(name: str, languages: list[str], steps: int, model: str = "tiny"
     return out
 
 
+def start_demo() -> bool:
+    """Start ``gradlens demo`` detached into ``runs/demo`` unless it already runs; return
+    whether it was started. Its log is the run's ``probe.log``, so the Runs page follows it."""
+    out = runs_dir() / "demo"
+    try:
+        if alive(int((out / PROBE_PID).read_text())):
+            return False
+    except (FileNotFoundError, ValueError):
+        pass
+    out.mkdir(parents=True, exist_ok=True)
+    pid = start_detached([sys.executable, "-m", "gradlens", "demo"], out / PROBE_LOG)
+    (out / PROBE_PID).write_text(str(pid), encoding="utf-8")
+    return True
+
+
 def alive(pid: int) -> bool:
     """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
     try:
@@ -71,11 +86,23 @@ def alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class Starting:
-    """A launched probe with no ``grads.h5`` yet: loading the model, or failed before writing."""
+    """A launched probe with no ``grads.h5`` yet: loading (or, for the demo, training) the
+    model, or failed before writing. ``progress``: the last ``step N/M`` its log reports."""
 
     path: Path
     log_tail: str
     running: bool
+    progress: tuple[int, int] | None = None
+
+
+_STEP = re.compile(r"step (\d+)/(\d+)")
+
+
+def last_progress(text: str) -> tuple[int, int] | None:
+    """The last ``step N/M`` in a log (lines end with newlines or, from a progress bar, with
+    carriage returns)."""
+    found = _STEP.findall(text[-20_000:])
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
 
 
 def log_tail(path: Path, lines: int = 12) -> str:
@@ -99,6 +126,10 @@ def starting_probes() -> list[Starting]:
             pid = int((log.parent / PROBE_PID).read_text())
         except (FileNotFoundError, ValueError):
             pid = -1
-        out.append(Starting(log.parent, log_tail(log), pid > 0 and alive(pid)))
+        try:
+            progress = last_progress(log.read_text(encoding="utf-8", errors="replace"))
+        except FileNotFoundError:
+            progress = None
+        out.append(Starting(log.parent, log_tail(log), pid > 0 and alive(pid), progress))
     return out
 

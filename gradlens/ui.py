@@ -17,7 +17,8 @@ import streamlit as st
 
 from gradlens.analysis.clustering import Clustering, cluster_similarity
 from gradlens.analysis.evidence import (ModuleEvidence, cached_run_evidence, saved_run_evidence,
-                                        unit_evidence, unit_similarity)
+                                        strongest_unit as _strongest, unit_evidence,
+                                        unit_similarity)
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.views import units
 from gradlens.store import GRADS_FILE, Run, RunError, runs_dir
@@ -78,42 +79,52 @@ def meta(run: Path) -> dict:
 
 
 @st.cache_data(show_spinner=False)
-def _clustering(run: str, mtime: float, key: str, task: str, method: str) -> Clustering:
+def _clustering(run: str, mtime: float, key: str, task: str, method: str,
+                kind: str) -> Clustering:
     whole = _evidence_store().get((run, mtime)) or []
     with Run(run) as r:
-        sim, replicates = unit_similarity(r, whole, key, task)
+        sim, replicates = unit_similarity(r, whole, key, task, kind)
         return cluster_similarity(sim, r.languages, method, replicates)
 
 
-def clustering(run: Path, key: str, task: str, method: str) -> Clustering:
-    """The tree of ``key``'s languages from their noise-corrected similarity, with each clade's
+def clustering(run: Path, key: str, task: str, method: str, kind: str = "mean") -> Clustering:
+    """The tree of ``key``'s languages from their ``kind`` of similarity, with each clade's
     bootstrap support (the whole-run evidence is made first, with its progress bar)."""
     evidence(run)
-    return _clustering(str(run), _mtime(run), key, task, method)
+    return _clustering(str(run), _mtime(run), key, task, method, kind)
+
+
+def strongest_unit(run: Path, granularity: str) -> str | None:
+    """The unit of ``granularity`` that carries the surest language signal (the default view)."""
+    whole = evidence(run)
+    with Run(run) as r:
+        return _strongest(whole, units(r, granularity))
 
 
 @st.cache_data(show_spinner=False)
-def _grouping(run: str, mtime: float, key: str, task: str, n_groups: int | None) -> LanguageGrouping:
-    c = _clustering(run, mtime, key, task, "average")
+def _grouping(run: str, mtime: float, key: str, task: str, n_groups: int | None,
+              kind: str) -> LanguageGrouping:
+    c = _clustering(run, mtime, key, task, "average", kind)
     return LanguageGrouping(n_groups).fit(c.similarity, c.languages)
 
 
-def grouping(run: Path, key: str, task: str, n_groups: int | None) -> LanguageGrouping:
+def grouping(run: Path, key: str, task: str, n_groups: int | None,
+             kind: str = "mean") -> LanguageGrouping:
     """GradSim grouping of ``key``'s languages (``n_groups=None``: the best number)."""
-    return _grouping(str(run), _mtime(run), key, task, n_groups)
+    return _grouping(str(run), _mtime(run), key, task, n_groups, kind)
 
 
 @st.cache_data(show_spinner=False)
-def _typology(run: str, mtime: float, key: str, task: str):
+def _typology(run: str, mtime: float, key: str, task: str, kind: str):
     from gradlens.report import agreement
 
-    c = _clustering(run, mtime, key, task, "average")
+    c = _clustering(run, mtime, key, task, "average", kind)
     return agreement(c.similarity, c.languages)
 
 
-def typology(run: Path, key: str, task: str):
+def typology(run: Path, key: str, task: str, kind: str = "mean"):
     """Mantel agreement of ``key``'s gradient distances with URIEL, or why it cannot be had."""
-    return _typology(str(run), _mtime(run), key, task)
+    return _typology(str(run), _mtime(run), key, task, kind)
 
 
 @st.cache_data(show_spinner=False)

@@ -4,6 +4,7 @@ import streamlit as st
 
 from gradlens import ui
 from gradlens.analysis.clustering import METHODS
+from gradlens.analysis.evidence import SIMILARITIES
 from gradlens.plots import dendrogram_figure, similarity_figure, small_multiples_figure
 from gradlens.report import matrix_frame, tree_verdict
 
@@ -17,21 +18,26 @@ c1, c2, c3, c4 = st.columns(4)
 granularity = c1.radio("Granularity", ["layer", "module", "block"], key="dend_granularity",
                        horizontal=True)
 options = {"layer": meta["layers"], "module": meta["modules"], "block": meta["blocks"]}[granularity]
-key = c2.selectbox("Unit", options, key=f"dend_unit_{granularity}")
+strongest = ui.strongest_unit(run, granularity)
+key = c2.selectbox("Unit", options, key=f"dend_unit_{granularity}",
+                   index=options.index(strongest) if strongest in options else 0,
+                   help="Opens on the unit whose languages diverge most surely beyond noise")
 task = c3.selectbox("Task", meta["tasks"], key="dend_task")
 method = c4.selectbox("Linkage", METHODS, key="dend_method")
+measure = st.radio("Similarity", list(SIMILARITIES), format_func=SIMILARITIES.get,
+                key="dend_kind", horizontal=True)
 
-clustering = ui.clustering(run, key, task, method)
-fig = dendrogram_figure(clustering, f"{key} · {task}")
+clustering = ui.clustering(run, key, task, method, measure)
+fig = dendrogram_figure(clustering, f"{key} · {task} · {measure}")
 st.plotly_chart(fig, key="dend_figure")
-ui.downloads(fig, f"dendrogram_{key}_{task}", key="dend_dl")
-best = ui.grouping(run, key, task, None)
-agreement = ui.typology(run, key, task)
+ui.downloads(fig, f"dendrogram_{key}_{task}_{measure}", key="dend_dl")
+best = ui.grouping(run, key, task, None, measure)
+agreement = ui.typology(run, key, task, measure)
 st.markdown(tree_verdict(clustering, best, agreement))
 
 n_groups = st.slider("Groups", 1, len(langs), min(3, len(langs)), key="dend_groups")
 st.write("Partition: " + " · ".join("{" + ", ".join(g) + "}" for g in clustering.partition(n_groups)))
-chosen = ui.grouping(run, key, task, n_groups)
+chosen = ui.grouping(run, key, task, n_groups, measure)
 st.write("GradSim grouping: " + " · ".join("{" + ", ".join(g) + "}" for g in chosen.groups_))
 st.caption(f"Tree cut of the {method}-linkage dendrogram, and the partition into {n_groups} "
            f"group(s) with the highest within-group affinity "
@@ -61,7 +67,7 @@ if st.toggle("Across layers: the clustering from the lowest to the highest layer
     multiples = small_multiples_figure(
         {x.replace("speech_encoder.encoder.layers.", "encoder ")
           .replace("speech_encoder.adapter.layers.", "adapter ")
-          .replace("text_decoder.layers.", "decoder "): ui.clustering(run, x, task, method)
+          .replace("text_decoder.layers.", "decoder "): ui.clustering(run, x, task, method, measure)
          for x in layers})
     st.plotly_chart(multiples, key="dend_multiples")
     ui.downloads(multiples, f"dendrograms_by_layer_{task}", key="dend_multiples_dl")

@@ -156,3 +156,11 @@ def test_evidence_is_kept_with_the_run_until_the_run_changes(tiny_run, tmp_path)
     with Run(run_dir) as run:
         cached_run_evidence(run, lambda *a: calls.append(a))
     assert len(calls) == 2 * len(first)
+
+
+def test_the_default_view_opens_where_languages_diverge_most_surely():
+    from gradlens.analysis.evidence import strongest_unit
+
+    ev = evidence({"a.0": ("shared", 100), "a.1": ("shared", 100), "b.0": ("clustered", 100)})
+    assert strongest_unit(ev, {"a": [0, 1], "b": [2]}) == "b"
+    assert strongest_unit(ev[:2], {"a": [0], "c": [1]}) is None

@@ -113,3 +113,35 @@ def test_uriel_distances_know_the_families():
         uriel_distance(["spa", "xqz"], "genetic")
     with pytest.raises(ValueError, match="kind must be"):
         uriel_distance(langs, "syntactic")
+
+
+def test_paired_steps_find_languages_that_respond_alike_to_the_same_items():
+    """Every language wants the same mean update, but two groups respond differently to the
+    items of a step (the same numbers in every language): the mean similarity cannot tell the
+    groups apart, the paired-step similarity recovers them with full bootstrap support."""
+    from gradlens.analysis.clustering import cluster_similarity
+    from gradlens.analysis.divergence import (bootstrap_weights, corrected_gram,
+                                              corrected_similarity, covariance_similarity,
+                                              paired_gram)
+
+    rng = np.random.default_rng(0)
+    S, D = 30, 128
+    groups = np.array([0, 0, 0, 1, 1, 1])
+    items = rng.normal(size=(S, 8))                        # what each step's batch holds
+    response = rng.normal(size=(2, 8, D))                  # how each group reacts to it
+    mean = 3 * rng.normal(size=D)
+    x = mean + np.einsum("si,lid->sld", items, response[groups]) + rng.normal(size=(S, 6, D))
+    langs = list("abcdef")
+    by_mean = corrected_similarity(corrected_gram(x))
+    assert by_mean[0, 5] > 0.9                              # one update for everyone
+    paired = covariance_similarity(paired_gram(x))
+    assert paired[0, 1] > 0.5 > abs(paired[0, 5])
+    tree = cluster_similarity(paired, langs, "average",
+                              covariance_similarity(paired_gram(x, bootstrap_weights(S))))
+    clades = [set(c) for c in tree.supported_clades()]
+    assert set("abc") in clades and set("def") in clades
+    assert all(c <= set("abc") or c <= set("def") for c in clades)  # none mixes the groups
+    # one weight per step is the plain covariance
+    assert np.allclose(paired_gram(x, np.ones((1, S)))[0], paired_gram(x))
+    centred = x - x.mean(0)
+    assert np.allclose(paired_gram(x), np.einsum("sad,sbd->ab", centred, centred) / (S - 1))

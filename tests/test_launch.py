@@ -57,3 +57,50 @@ def test_names_that_leave_the_runs_directory_are_refused(tmp_path, monkeypatch):
     (tmp_path / "taken" / "probe.log").write_text("")
     with pytest.raises(ValueError, match="already exists"):
         start_probe("taken", ["spa", "deu"], 2)
+
+
+def test_the_progress_of_a_starting_run_is_read_from_its_log():
+    from gradlens.launch import last_progress
+
+    assert last_progress("") is None
+    log = "loading\n2026 step 10/400 spa loss 3\r bar 3/9 \n2026 step 20/400 deu loss 2\n"
+    assert last_progress(log) == (20, 400)
+
+
+def test_the_app_serves_at_once_and_builds_the_demo_in_the_background(tmp_path):
+    """`gradlens app` must not make a newcomer wait for the demo: the server answers while the
+    demo is built by a detached process whose log the Runs page follows."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from conftest import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRADLENS_RUNS": str(tmp_path / "runs"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gradlens", "app", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline, ok = time.time() + 90, False
+        while time.time() < deadline and not ok:
+            try:
+                ok = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
+                                            timeout=2).read() == b"ok"
+            except OSError:
+                time.sleep(0.5)
+        assert ok, "the app did not answer within 90 s"
+        demo = tmp_path / "runs" / "demo"
+        assert (demo / "probe.log").exists() and (demo / "probe.pid").exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        try:
+            os.killpg(int((tmp_path / "runs" / "demo" / "probe.pid").read_text()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass

@@ -150,3 +150,33 @@ def test_training_on_manifests_scores_the_whole_dev_manifest(tmp_path):
     assert {r["split"] for r in evals} == {"dev"}
     assert {(r["language"], r["n"]) for r in evals} == {("spa", 3), ("deu", 3), ("all", 6)}
     assert "no test manifest given: test not evaluated" in (out / "log.txt").read_text()
+
+
+@pytest.mark.slow
+def test_the_demo_model_is_trained_by_gradlens_cached_and_loads_as_a_snapshot(tmp_path,
+                                                                              monkeypatch):
+    """The embedded default probes a model that already does the task: gradlens' own loop
+    trains the tiny model (a few steps here), keeps it in the cache and loads it offline."""
+    import dataclasses
+
+    from gradlens.train.pretrain import RECIPE, model_dir, pretrained_tiny
+    from probes.models import load_model
+
+    monkeypatch.setenv("GRADLENS_CACHE", str(tmp_path / "cache"))
+    cfg = dataclasses.replace(RECIPE, steps=3, eval_every=3, eval_size=1, checkpoint_every=3,
+                              log_every=1)
+    seen = []
+    path = pretrained_tiny(["spa", "deu"], cfg=cfg, on_step=lambda d, t, r: seen.append(d))
+    assert path == model_dir(["spa", "deu"], 0, cfg) and seen == [1, 2, 3]
+    assert (path / "training" / "metrics.jsonl").exists() and not path.with_name(
+        path.name + ".training").exists()
+    lm = load_model(str(path), ["spa", "deu"])
+    assert lm.lang_token_id("spa") != lm.lang_token_id("deu")
+    from gradlens.corpus import SpokenNumbers
+
+    fresh = load_model("tiny", ["spa", "deu"], SpokenNumbers(["spa", "deu"]).texts())
+    name = "text_decoder.layers.0.ffn.fc1.weight"
+    assert not torch.equal(dict(lm.model.named_parameters())[name],
+                           dict(fresh.model.named_parameters())[name])  # it trained
+    again = pretrained_tiny(["spa", "deu"], cfg=cfg, on_step=lambda d, t, r: seen.append(d))
+    assert again == path and seen == [1, 2, 3]  # read from the cache, not trained again

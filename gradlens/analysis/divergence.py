@@ -82,6 +82,33 @@ def corrected_gram(y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarr
     return gram / np.where(pairs > 0, pairs, np.nan)[:, None, None]
 
 
+def paired_gram(y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Covariance ``[..., L, L]`` of the languages' per-step gradients over the steps, from
+    ``y`` ``[S, L, r]``: how alike the languages respond to the same batch (steps are paired,
+    the same numbers in every language). ``weights`` ``[B, S]``: bootstrap multiplicities."""
+    S, L, r = y.shape
+    w = np.ones((1, S)) if weights is None else np.asarray(weights, dtype=np.float64)
+    n = w.sum(1)                                                    # [B]
+    flat = y.reshape(S, L * r)
+    mean = (w @ flat / n[:, None]).reshape(-1, L, r)                # [B, L, r]
+    own = np.einsum("sar,sbr->sab", y, y).reshape(S, L * L)
+    second = (w @ own).reshape(-1, L, L)                            # sum_s w_s y_s y_s^T
+    cov = (second - n[:, None, None] * mean @ mean.transpose(0, 2, 1)) / (n - 1)[:, None, None]
+    return cov[0] if weights is None else cov
+
+
+def covariance_similarity(cov: np.ndarray) -> np.ndarray:
+    """Correlations ``[..., L, L]`` from covariances (0 for a language that never varies)."""
+    c = np.asarray(cov, dtype=np.float64)
+    d = np.sqrt(np.clip(np.diagonal(c, axis1=-2, axis2=-1), 0.0, None))
+    safe = np.where(d > 0, d, 1.0)
+    sim = np.clip(c / safe[..., :, None] / safe[..., None, :], -1.0, 1.0)
+    sim = np.where((d[..., :, None] > 0) & (d[..., None, :] > 0), sim, 0.0)
+    L = c.shape[-1]
+    sim[..., np.arange(L), np.arange(L)] = 1.0
+    return sim
+
+
 def corrected_similarity(gram: np.ndarray) -> np.ndarray:
     """``rho`` ``[..., L, L]`` from corrected Gram matrices: clipped to [-1, 1], 0 for a language
     without signal (``G_aa <= 0``), diagonal 1."""

@@ -19,8 +19,8 @@ import numpy as np
 from gradlens.analysis.alignment import Alignment, default_rank, subspace_alignment
 from gradlens.analysis.divergence import (Conflict, Divergence, TaskDivergence, bh_qvalues,
                                           bootstrap_weights, corrected_gram, corrected_similarity,
-                                          language_divergence, step_coordinates, task_conflict,
-                                          task_divergence)
+                                          covariance_similarity, language_divergence, paired_gram,
+                                          step_coordinates, task_conflict, task_divergence)
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.views import unit_of, unit_sketches, units
 from gradlens.store import Run
@@ -173,11 +173,30 @@ def boot_similarities(evidence: list[ModuleEvidence]) -> np.ndarray:
     return corrected_similarity(sum(e.divergence.boot_grams.astype(np.float64) for e in evidence))
 
 
-def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Noise-corrected similarity ``[L, L]`` of unit ``key`` for ``task``, and its bootstrap
-    replicates ``[B, L, L]``: summed from the run's module evidence for the primary task, read
-    from the sketches for another."""
+SIMILARITIES = {
+    "mean": "mean gradients (noise-corrected cosine: do the languages want the same update?)",
+    "paired": "paired steps (correlation over the same batches: do the languages respond alike "
+              "to the same utterances?)",
+}
+
+
+def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str,
+                    kind: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Similarity ``[L, L]`` of unit ``key`` for ``task`` and its bootstrap replicates over the
+    steps ``[B, L, L]``. ``kind`` (``SIMILARITIES``): ``mean``, the noise-corrected cosine of the
+    mean gradients (summed from the run's module evidence for the primary task, read from the
+    sketches for another); ``paired``, the correlation of the languages' per-step gradients
+    over the steps, which pair the same numbers in every language."""
+    if kind not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
+    if kind == "paired":
+        x = unit_sketches(run, key)[:, :, run.tasks.index(task)].astype(np.float64)
+        if x.shape[0] < 3:
+            raise ValueError(f"a paired-step similarity needs at least 3 completed steps, "
+                             f"{run.path} has {x.shape[0]}")
+        y = step_coordinates(x)
+        return (covariance_similarity(paired_gram(y)),
+                covariance_similarity(paired_gram(y, bootstrap_weights(x.shape[0]))))
     primary, _ = task_indices(run.tasks)
     if run.tasks.index(task) == primary:
         names = set(run.modules.name[i] for i in unit_of(run, key))
@@ -191,6 +210,16 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
     y = step_coordinates(x)
     return (corrected_similarity(corrected_gram(y)),
             corrected_similarity(corrected_gram(y, bootstrap_weights(x.shape[0]))))
+
+
+def strongest_unit(evidence: list[ModuleEvidence], groups: dict[str, list[int]]) -> str | None:
+    """Of ``groups`` (unit name -> module indices, as ``views.units`` gives), the unit whose
+    languages diverge most surely beyond noise: the largest sum of its modules' excess interval
+    lower ends above 0. ``None`` when no module has any: then no unit carries language signal."""
+    sure = {name: sum(max(evidence[i].divergence.excess_ci[0], 0.0) for i in members)
+            for name, members in groups.items()}
+    best = max(sure, key=sure.get, default=None)
+    return best if best is not None and sure[best] > 0 else None
 
 
 RANKINGS = {

@@ -131,6 +131,13 @@ def mantel(a: np.ndarray, b: np.ndarray, permutations: int = 999, seed: int = 0)
     return Mantel(r, p, permutations)
 
 
+def family_distance(languages: list[str]) -> np.ndarray:
+    """``[L, L]``: 0 between languages of one family branch (``gradlens.languages``: Romance,
+    Germanic, Slavic, ...), 1 otherwise; a language outside the built-in set is its own."""
+    fams = [LANGUAGES[x].family if x in LANGUAGES else f"?{x}" for x in languages]
+    return np.array([[0.0 if a == b else 1.0 for b in fams] for a in fams])
+
+
 def typology_agreement(gradient_distance: np.ndarray, languages: list[str],
                        permutations: int = 999, seed: int = 0) -> dict[str, Mantel]:
     """Mantel test of ``gradient_distance`` ``[L, L]`` against each URIEL distance kind."""

@@ -1,0 +1,73 @@
+"""The embedded default's model that already does the task: tiny SeamlessM4T trained on spoken numbers.
+
+Real use probes a pretrained SeamlessM4T, whose gradients carry what it learnt about each
+language; a randomly initialised model's gradients mostly carry its initialisation. So the demo
+first trains the tiny model on the spoken-numbers corpus of its languages with gradlens' own
+training loop (a fully shared plan, ST + λ·ASR with MGCM), then probes it. The trained model
+is kept as a ``save_pretrained`` directory in the user's cache (never in git), keyed on the
+recipe, the languages and the seed, and loads like any local SeamlessM4T snapshot. A killed
+training resumes from its last checkpoint.
+
+    python -c "from gradlens.train.pretrain import pretrained_tiny; print(pretrained_tiny(['spa', 'deu']))"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from gradlens.plan import new_plan
+from gradlens.store import cache_dir
+from gradlens.train.config import LOG, TrainConfig
+
+RECIPE_VERSION = 1  # bump when the recipe changes: trained models are keyed on it
+RECIPE = TrainConfig(steps=400, batch_size=8, learning_rate=2e-3, warmup_steps=40,
+                     eval_every=400, eval_size=16, checkpoint_every=50, log_every=10,
+                     device="cpu")
+
+
+def model_dir(languages: list[str], seed: int = 0, cfg: TrainConfig = RECIPE) -> Path:
+    """Where the trained model of ``languages`` lives in the cache."""
+    recipe = json.dumps([RECIPE_VERSION, sorted(languages), seed, dataclasses.asdict(cfg)],
+                        sort_keys=True)
+    return cache_dir() / "models" / f"tiny-trained-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
+def pretrained_tiny(languages: list[str], seed: int = 0, cfg: TrainConfig = RECIPE,
+                    on_step: Callable[[int, int, dict], None] | None = None) -> Path:
+    """The tiny model trained on ``languages``' spoken numbers: its directory, trained first if
+    the cache lacks it (``on_step(done, total, record)`` after every step)."""
+    from gradlens.corpus import SpokenNumbers
+    from gradlens.train.loop import CHECKPOINT, train
+    from gradlens.train.routing import RoutedModel
+    from probes.models import load_model
+
+    final = model_dir(languages, seed, cfg)
+    if (final / "config.json").exists():
+        return final
+    cfg = dataclasses.replace(cfg, seed=seed)
+    plan = new_plan("tiny", languages)
+    work = final.with_name(final.name + ".training")
+    train(cfg, plan, work, on_step)
+    lm = load_model("tiny", languages, SpokenNumbers(languages, seed).texts(), seed=seed)
+    RoutedModel(lm.model, plan).load(work / CHECKPOINT)
+    tmp = final.with_name(f"{final.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    lm.model.save_pretrained(str(tmp))
+    lm.tokenizer.save_pretrained(str(tmp))
+    lm.feature_extractor.save_pretrained(str(tmp))
+    (tmp / "training").mkdir()
+    for name in ("metrics.jsonl", LOG):  # how it learnt, kept with it
+        if (work / name).exists():
+            shutil.copy(work / name, tmp / "training" / name)
+    try:
+        tmp.rename(final)
+    except OSError:  # another process finished first; theirs is the same recipe
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return final
