@@ -105,7 +105,7 @@ def main() -> None:
         print(f"{name:60s} {seconds:9.3f} {seconds / read_all:12.3f}")
     planted = PLANTED
     print(f"sanity: the planted language-specific {planted} ranks #{ranked.index(planted) + 1} "
-          f"by cross/self ratio, with {planted_groups} groups; the 10 % plan splits "
+          f"by excess divergence, with {planted_groups} groups; the 10 % plan splits "
           f"{len(plan['modules'])} module(s)"
           + (", it among them" if planted in plan["modules"] else
              ", not it (over the budget)" if planted in skipped else ", not it"))

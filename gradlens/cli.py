@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -266,8 +266,10 @@ def cmd_app(args) -> int:
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
            "--server.address", args.address, "--server.port", str(args.port),
            "--browser.gatherUsageStats", "false"]
-    print(f"gradlens: serving on http://{args.address}:{args.port}")
-    return subprocess.call(cmd)
+    print(f"gradlens: serving on http://{args.address}:{args.port}", flush=True)
+    # Streamlit takes this process's place: stopping `gradlens app` (Ctrl-C, or a signal to its
+    # pid) stops the server, with no child left serving on the port
+    os.execv(sys.executable, cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

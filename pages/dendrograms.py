@@ -25,7 +25,10 @@ key = c2.selectbox("Unit", options, key=f"dend_unit_{granularity}",
 task = c3.selectbox("Task", meta["tasks"], key="dend_task")
 method = c4.selectbox("Linkage", METHODS, key="dend_method")
 measure = st.radio("Similarity", list(SIMILARITIES), format_func=SIMILARITIES.get,
-                key="dend_kind", horizontal=True)
+                key="dend_kind", horizontal=True, index=list(SIMILARITIES).index("paired"),
+                help="Paired steps show how alike languages respond to the same utterances, "
+                     "where language families show (docs/results.md); the plan's groups come "
+                     "from the mean gradients")
 
 clustering = ui.clustering(run, key, task, method, measure)
 fig = dendrogram_figure(clustering, f"{key} · {task} · {measure}")

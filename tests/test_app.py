@@ -92,9 +92,10 @@ def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
     assert "bootstrap support" in verdict or "No grouping of these languages is supported" in verdict
     assert "silhouette" in verdict
     assert "bootstrap support %{text}" in _spec(charts[0])  # every internal node is labelled
-    at.radio(key="dend_kind").set_value("paired").run()
+    assert "· paired" in _spec(charts[0])  # opens on the paired similarity
+    at.radio(key="dend_kind").set_value("mean").run()
     _clean(at)
-    assert "· paired" in _spec(at.get("plotly_chart")[0])
+    assert "· mean" in _spec(at.get("plotly_chart")[0])
     assert {m.label for m in at.metric} == {"Agreement with URIEL genetic distance (Mantel r)",
                                              "Agreement with URIEL phonological distance (Mantel r)"}
     assert "decoder 3" in _spec(charts[2]) and "encoder 0" in _spec(charts[2])

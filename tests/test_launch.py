@@ -97,9 +97,14 @@ def test_the_app_serves_at_once_and_builds_the_demo_in_the_background(tmp_path):
         assert ok, "the app did not answer within 90 s"
         demo = tmp_path / "runs" / "demo"
         assert (demo / "probe.log").exists() and (demo / "probe.pid").exists()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, signal.SIGTERM)  # its pid alone, as a user would: no server outlives it
         proc.wait(timeout=30)
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
         try:
             os.killpg(int((tmp_path / "runs" / "demo" / "probe.pid").read_text()), signal.SIGKILL)
         except (OSError, ValueError):

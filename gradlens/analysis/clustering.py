@@ -99,6 +99,20 @@ def _clades(z: np.ndarray, L: int) -> list[frozenset[int]]:
     return members[L:]
 
 
+def checked_similarity(similarity: np.ndarray, languages: list[str], what: str) -> np.ndarray:
+    """``similarity`` as float64 ``[L, L]`` for ``L = len(languages) >= 2``, finite; else a
+    ValueError naming ``what`` needed it."""
+    sim = np.asarray(similarity, dtype=np.float64)
+    L = len(languages)
+    if sim.shape != (L, L):
+        raise ValueError(f"similarity is {sim.shape}, expected ({L}, {L}) for {L} languages")
+    if L < 2:
+        raise ValueError(f"{what} needs at least two languages")
+    if not np.all(np.isfinite(sim)):
+        raise ValueError("similarity has NaN or infinite entries")
+    return sim
+
+
 def cluster_similarity(similarity: np.ndarray, languages: list[str], method: str = "average",
                        replicates: np.ndarray | None = None) -> Clustering:
     """Cluster ``languages`` from a similarity matrix ``[L, L]``; with ``replicates``
@@ -106,12 +120,8 @@ def cluster_similarity(similarity: np.ndarray, languages: list[str], method: str
     support."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    sim = np.asarray(similarity, dtype=np.float64)
+    sim = checked_similarity(similarity, languages, "clustering")
     L = len(languages)
-    if sim.shape != (L, L):
-        raise ValueError(f"similarity is {sim.shape}, expected ({L}, {L}) for {L} languages")
-    if L < 2:
-        raise ValueError("clustering needs at least two languages")
     z, dist, used = _linkage(sim, method)
     coph = float(cophenet(z, used)[0]) if L > 2 and used.std() > 0 else 1.0
     support = None

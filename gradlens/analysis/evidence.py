@@ -180,6 +180,10 @@ SIMILARITIES = {
 }
 
 
+_ESTIMATORS = {"mean": (corrected_gram, corrected_similarity),
+               "paired": (paired_gram, covariance_similarity)}
+
+
 def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str,
                     kind: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """Similarity ``[L, L]`` of unit ``key`` for ``task`` and its bootstrap replicates over the
@@ -189,27 +193,19 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
     over the steps, which pair the same numbers in every language."""
     if kind not in SIMILARITIES:
         raise ValueError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
-    if kind == "paired":
-        x = unit_sketches(run, key)[:, :, run.tasks.index(task)].astype(np.float64)
-        if x.shape[0] < 3:
-            raise ValueError(f"a paired-step similarity needs at least 3 completed steps, "
-                             f"{run.path} has {x.shape[0]}")
-        y = step_coordinates(x)
-        return (covariance_similarity(paired_gram(y)),
-                covariance_similarity(paired_gram(y, bootstrap_weights(x.shape[0]))))
     primary, _ = task_indices(run.tasks)
-    if run.tasks.index(task) == primary:
+    if kind == "mean" and run.tasks.index(task) == primary:
         names = set(run.modules.name[i] for i in unit_of(run, key))
         chosen = [e for e in evidence if e.module in names]
         if len(chosen) == len(names):
             return similarity_of(chosen), boot_similarities(chosen)
+    gram, normalise = _ESTIMATORS[kind]
     x = unit_sketches(run, key)[:, :, run.tasks.index(task)].astype(np.float64)
     if x.shape[0] < 3:
-        raise ValueError(f"a noise-corrected similarity needs at least 3 completed steps, "
+        raise ValueError(f"a {kind} similarity needs at least 3 completed steps, "
                          f"{run.path} has {x.shape[0]}")
     y = step_coordinates(x)
-    return (corrected_similarity(corrected_gram(y)),
-            corrected_similarity(corrected_gram(y, bootstrap_weights(x.shape[0]))))
+    return normalise(gram(y)), normalise(gram(y, bootstrap_weights(x.shape[0])))
 
 
 def strongest_unit(evidence: list[ModuleEvidence], groups: dict[str, list[int]]) -> str | None:

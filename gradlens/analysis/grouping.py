@@ -29,6 +29,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sklearn.metrics import silhouette_score
 
+from gradlens.analysis.clustering import checked_similarity
+
 EXACT_MAX = 12
 
 
@@ -177,14 +179,8 @@ class LanguageGrouping:
 
     def fit(self, similarity: np.ndarray, languages: list[str]) -> "LanguageGrouping":
         """``similarity`` ``[L, L]`` symmetric, e.g. cosine of the languages' mean gradients."""
-        sim = np.asarray(similarity, dtype=np.float64)
+        sim = checked_similarity(similarity, languages, "grouping")
         L = len(languages)
-        if sim.shape != (L, L):
-            raise ValueError(f"similarity is {sim.shape}, expected ({L}, {L}) for {L} languages")
-        if L < 2:
-            raise ValueError("grouping needs at least two languages")
-        if not np.all(np.isfinite(sim)):
-            raise ValueError("similarity has NaN or infinite entries")
         if self.n_groups is not None and not 1 <= self.n_groups <= L:
             raise ValueError(f"n_groups must be between 1 and {L}, got {self.n_groups}")
         if self.n_groups is not None:

@@ -36,7 +36,7 @@ class TrainConfig:
     mgcm: bool = field(default=True, metadata={"help": "project conflicting ASR gradients per module"})
     eval_every: int = field(default=100, metadata={"help": "evaluate every this many steps"})
     eval_size: int = field(default=8, metadata={"help": "utterances per language and split "
-                                                         "(0: a whole manifest)"})
+                                                         "(0: the whole split)"})
     max_new_tokens: int = field(default=24, metadata={"help": "longest generated translation"})
     checkpoint_every: int = field(default=100, metadata={"help": "checkpoint every this many steps"})
     log_every: int = field(default=10, metadata={"help": "write the loss every this many steps"})
