@@ -55,6 +55,30 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     return c
 
 
+def superblock(path: str | Path) -> tuple[int, int]:
+    """``(status_flags, stored_eof)`` of a version 2 or 3 superblock at offset 0 (read only).
+
+    ``stored_eof`` is the end-of-file address HDF5 recorded: a file shorter than it was cut.
+    Raises ``ValueError`` naming the file as ``clear_status_flags`` does.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:8] != _SIGNATURE:
+            raise ValueError(f"{path}: not an HDF5 file (no HDF5 signature at offset 0)")
+        version, size_offsets = head[8], head[9]
+        if version not in (2, 3):
+            raise ValueError(f"{path}: superblock version {version}; only versions 2 and 3 are handled")
+        body = head + fh.read(4 * size_offsets)
+        raw = fh.read(4)
+    if len(body) < 12 + 4 * size_offsets or len(raw) < 4:
+        raise ValueError(f"{path}: the file ends inside its superblock")
+    if lookup3(body) != struct.unpack("<I", raw)[0]:
+        raise ValueError(f"{path}: superblock checksum does not verify")
+    eof = int.from_bytes(body[12 + 2 * size_offsets: 12 + 3 * size_offsets], "little")
+    return body[11], eof
+
+
 def clear_status_flags(path: str | Path) -> bool:
     """Zero the superblock's status flags of ``path``; return whether any were set.
 

@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 
 from gradlens import __version__
-from gradlens.h5repair import clear_status_flags
+from gradlens.h5repair import clear_status_flags, superblock
 
 SCHEMA = 1
 GRADS_FILE = "grads.h5"
@@ -237,6 +237,34 @@ def being_written(path: str | Path) -> bool:
     return False
 
 
+def _open_for_reading(path: Path) -> h5py.File:
+    """Open ``path`` read-only: in SWMR mode only while a probe holds its write lock.
+
+    HDF5 skips its truncation check in SWMR mode and then retries metadata reads without end,
+    so a finished run opens without SWMR (a cut file is refused at once), after the superblock's
+    recorded end of file is checked against the file's size. A run whose writer was killed keeps
+    HDF5's writer flags (cleared when the probe resumes); it needs SWMR to be read, once that
+    same check has passed.
+    """
+    live = being_written(path)
+    swmr = live
+    if not live:
+        try:
+            flags, eof = superblock(path)
+        except ValueError as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
+            raise RunError(f"{path}: not a readable HDF5 file ({reason})") from None
+        size = path.stat().st_size
+        if size < eof:
+            raise RunError(f"{path}: truncated: the file has {size:,} bytes, its superblock "
+                           f"records {eof:,} (a copy or download was cut short)")
+        swmr = flags != 0
+    try:
+        return h5py.File(path, "r", libver="latest", swmr=swmr, locking=False)
+    except (OSError, RuntimeError) as exc:  # h5py raises either for a corrupt file
+        raise RunError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
 class Run:
     """Read a ``grads.h5`` (schema 1), also while a probe is still writing it.
 
@@ -247,10 +275,7 @@ class Run:
         self.path = grads_path(path)
         if not self.path.exists():
             raise RunError(f"{self.path}: no such run file")
-        try:
-            self._file = h5py.File(self.path, "r", libver="latest", swmr=True, locking=False)
-        except (OSError, RuntimeError) as exc:  # h5py raises either for a corrupt superblock
-            raise RunError(f"{self.path}: not a readable HDF5 file ({exc})") from None
+        self._file = _open_for_reading(self.path)
         try:
             self._validate()
             f = self._file

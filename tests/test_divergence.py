@@ -139,7 +139,7 @@ def test_on_a_real_run_every_module_has_finite_evidence(tiny_run):
             d = language_divergence(x, run.languages, replicates=99)
             c = task_conflict(x, run.languages)
             assert np.isfinite(d.divergence) and d.cross.shape == (4, 4)
-            assert 0 < d.p_value <= 1 and np.allclose(np.diag(d.cross), 0)
+            assert 0 < d.p_value <= 1 and np.isfinite(d.excess_ci).all()
             assert c.cosine.shape == (len(run.done_steps), 4) and 0 <= c.rate <= 1
 
 

@@ -116,3 +116,30 @@ def test_bad_files_give_clear_errors(tmp_path):
         Run(tmp_path / "other.h5")
     with pytest.raises(RunError, match="no such run file"):
         Run(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("cut", ["100", "half", "4096 short"])
+def test_a_truncated_run_is_refused_at_once_naming_the_file(tiny_run, tmp_path, cut):
+    """A cut file used to hang every reader (SWMR skips HDF5's truncation check and retries
+    without end) or, cut by 4 KB, to be analysed silently. Now: a named error within seconds,
+    from the CLI as from the library."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    run = tmp_path / "cut"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("*.lock", "*.pt", "analysis"))
+    grads = run / "grads.h5"
+    size = grads.stat().st_size
+    new = {"100": 100, "half": size // 2, "4096 short": size - 4096}[cut]
+    with open(grads, "r+b") as fh:
+        fh.truncate(new)
+    with pytest.raises(RunError, match=f"{grads}: truncated: the file has {new:,} bytes"):
+        Run(run)
+    for command in (["info", str(run)], ["analyze", str(run)], ["plan", str(run)]):
+        proc = subprocess.run([sys.executable, "-m", "gradlens", *command], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and "truncated" in proc.stderr, proc.stderr[-500:]
+        assert "Traceback" not in proc.stderr
