@@ -55,28 +55,32 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     return c
 
 
-def superblock(path: str | Path) -> tuple[int, int]:
-    """``(status_flags, stored_eof)`` of a version 2 or 3 superblock at offset 0 (read only).
-
-    ``stored_eof`` is the end-of-file address HDF5 recorded: a file shorter than it was cut.
-    Raises ``ValueError`` naming the file as ``clear_status_flags`` does.
-    """
-    path = Path(path)
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:8] != _SIGNATURE:
-            raise ValueError(f"{path}: not an HDF5 file (no HDF5 signature at offset 0)")
-        version, size_offsets = head[8], head[9]
-        if version not in (2, 3):
-            raise ValueError(f"{path}: superblock version {version}; only versions 2 and 3 are handled")
-        body = head + fh.read(4 * size_offsets)
-        raw = fh.read(4)
+def _verified_superblock(fh, path: Path) -> bytes:
+    """The version 2 or 3 superblock at offset 0 of the open file ``fh``, without its checksum,
+    the checksum verified; ``ValueError`` naming ``path`` otherwise."""
+    head = fh.read(12)
+    if len(head) < 12 or head[:8] != _SIGNATURE:
+        raise ValueError(f"{path}: not an HDF5 file (no HDF5 signature at offset 0)")
+    version, size_offsets = head[8], head[9]
+    if version not in (2, 3):
+        raise ValueError(f"{path}: superblock version {version}; only versions 2 and 3 are handled")
+    body = head + fh.read(4 * size_offsets)
+    raw = fh.read(4)
     if len(body) < 12 + 4 * size_offsets or len(raw) < 4:
         raise ValueError(f"{path}: the file ends inside its superblock")
     if lookup3(body) != struct.unpack("<I", raw)[0]:
-        raise ValueError(f"{path}: superblock checksum does not verify")
-    eof = int.from_bytes(body[12 + 2 * size_offsets: 12 + 3 * size_offsets], "little")
-    return body[11], eof
+        raise ValueError(f"{path}: superblock checksum does not verify; not touching the file")
+    return body
+
+
+def superblock(path: str | Path) -> tuple[int, int]:
+    """``(status_flags, stored_eof)`` of ``path``'s superblock (read only). ``stored_eof`` is the
+    end-of-file address HDF5 recorded: a file shorter than it was cut."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        body = _verified_superblock(fh, path)
+    size_offsets = body[9]
+    return body[11], int.from_bytes(body[12 + 2 * size_offsets: 12 + 3 * size_offsets], "little")
 
 
 def clear_status_flags(path: str | Path) -> bool:
@@ -87,17 +91,7 @@ def clear_status_flags(path: str | Path) -> bool:
     """
     path = Path(path)
     with open(path, "r+b") as fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:8] != _SIGNATURE:
-            raise ValueError(f"{path}: not an HDF5 file (no HDF5 signature at offset 0)")
-        version, size_offsets = head[8], head[9]
-        if version not in (2, 3):
-            raise ValueError(f"{path}: superblock version {version}; only versions 2 and 3 are handled")
-        length = 12 + 4 * size_offsets
-        body = head + fh.read(length - 12)
-        stored = struct.unpack("<I", fh.read(4))[0]
-        if lookup3(body) != stored:
-            raise ValueError(f"{path}: superblock checksum does not verify; not touching the file")
+        body = _verified_superblock(fh, path)
         if body[11] == 0:
             return False
         fixed = body[:11] + b"\0" + body[12:]

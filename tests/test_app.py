@@ -294,3 +294,19 @@ def test_a_one_task_run_has_no_conflicts_to_show(tiny_run, tmp_path, monkeypatch
     at = _page("conflicts")
     _clean(at)
     assert any("conflicts need ST and ASR" in i.value for i in at.info)
+
+
+def test_the_runs_page_follows_the_demo_while_its_model_trains(tmp_path, monkeypatch):
+    """Before the demo's grads.h5 exists, its training is followed from its log."""
+    import os
+
+    demo = tmp_path / "runs" / "demo"
+    demo.mkdir(parents=True)
+    (demo / "probe.log").write_text("demo 1/2: training\r 3/400\n"
+                                    "2026-11-23 16:00:00 step 120/400 spa loss 3.1\n")
+    (demo / "probe.pid").write_text(str(os.getpid()))  # a live process stands in for it
+    monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path / "runs"))
+    at = _app().run()
+    _clean(at)
+    texts = [p.proto.text for p in at.get("progress")]
+    assert any("demo: training the model it will probe, step 120 of 400" in t for t in texts)

@@ -120,8 +120,7 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
     """
     x = np.asarray(sketches, dtype=np.float64)
     primary, aux = task_indices(tasks)
-    divergence = language_divergence(x, languages, primary,
-                                     boot_weights=bootstrap_weights(x.shape[0]))
+    divergence = language_divergence(x, languages, primary)  # the run's shared step draws
     grouping = LanguageGrouping(n_groups).fit(divergence.similarity, languages)
     r = default_rank(x.shape[0]) if rank is None else rank
     alignment = subspace_alignment(x, languages, r, primary) if r >= 1 else None
