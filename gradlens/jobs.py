@@ -30,6 +30,7 @@ takes a string); plan and output paths must lie in the runs directory.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -192,6 +193,18 @@ def entry_argv(spec: str, out: str, gpus: int, python: str = sys.executable) -> 
     return [python, "-m", "gradlens.train", spec, "--out", out]
 
 
+@contextlib.contextmanager
+def _submit_lock(root: Path):
+    """An exclusive ``flock`` on ``<runs>/jobs.submit.lock`` (blocks until the holder is done)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "jobs.submit.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def submit(plan_path: str | Path, config, backend: str = "local", name: str | None = None,
            gpus: int = 0, shared: bool = False, ray_address: str | None = None) -> Job:
     """Register a training job for the plan at ``plan_path`` and start it.
@@ -216,29 +229,34 @@ def submit(plan_path: str | Path, config, backend: str = "local", name: str | No
     if backend == "ray" and not address:
         raise JobError("the ray backend needs the cluster's address: set RAY_ADDRESS "
                        "(e.g. http://127.0.0.1:8265) or pass --ray-address")
-    try:
-        old = registry.get(job_id)
-    except JobError:
-        old = None
-    if old is not None:
-        if old.active:
-            raise JobError(f"job {job_id} is {old.state}; follow it with "
-                           f"`python -m gradlens jobs logs {job_id}` or cancel it first")
+    # check-then-register under one lock: two submits of the same job can never both pass
+    with _submit_lock(root):
         try:
-            same = (json.loads((directory / CONFIG).read_text()) == cfg
-                    and json.loads((directory / PLAN).read_text())["modules"] == plan["modules"])
-        except FileNotFoundError:  # its directory was removed: start afresh
-            same = True
-        if not same:
-            raise JobError(f"job {job_id} exists with another plan or config; pick another name")
-    elif directory.exists() and any(directory.iterdir()):
-        raise JobError(f"{directory} exists and is not a job; pick another name")
-    write_spec(directory, config, plan)
-    job = registry.put(Job(
-        id=job_id, backend=backend, state="queued", reason="", kind=plan_kind(plan),
-        plan_source=str(source.relative_to(root.resolve())), created=old.created if old else time.time(),
-        started=None, finished=None, pid=None, worker_pid=None,
-        ray_address=address if backend == "ray" else None, ray_id=None, gpus=int(gpus), config=cfg))
+            old = registry.get(job_id)
+        except JobError:
+            old = None
+        if old is not None:
+            if old.active:
+                raise JobError(f"job {job_id} is {old.state}; follow it with "
+                               f"`python -m gradlens jobs logs {job_id}` or cancel it first")
+            try:
+                same = (json.loads((directory / CONFIG).read_text()) == cfg
+                        and json.loads((directory / PLAN).read_text())["modules"]
+                        == plan["modules"])
+            except FileNotFoundError:  # its directory was removed: start afresh
+                same = True
+            if not same:
+                raise JobError(f"job {job_id} exists with another plan or config; "
+                               "pick another name")
+        elif directory.exists() and any(directory.iterdir()):
+            raise JobError(f"{directory} exists and is not a job; pick another name")
+        write_spec(directory, config, plan)
+        job = registry.put(Job(
+            id=job_id, backend=backend, state="queued", reason="", kind=plan_kind(plan),
+            plan_source=str(source.relative_to(root.resolve())),
+            created=old.created if old else time.time(), started=None, finished=None, pid=None,
+            worker_pid=None, ray_address=address if backend == "ray" else None, ray_id=None,
+            gpus=int(gpus), config=cfg))
     try:
         if backend == "local":
             argv = [sys.executable, "-m", "gradlens.jobs", "supervise", str(directory.resolve())]

@@ -11,6 +11,7 @@ JSON or YAML and round-trip exactly; ``diff`` lists what changed per module.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def validate(plan: Any, known_modules: list[str] | None = None, source: str = "p
             faults.append("'languages' must be a list of language codes (strings)")
         else:
             lang_set = set(languages)
-            repeated = sorted({x for x in languages if languages.count(x) > 1})
+            repeated = sorted(x for x, n in Counter(languages).items() if n > 1)
             if repeated:
                 faults.append(f"'languages' repeats {repeated}")
             if len(languages) < 2:
@@ -95,7 +96,7 @@ def module_faults(name, entry, languages: set[str] | None, known: list[str] | No
         return faults + [f"{where}: 'groups' must hold language codes (strings)"]
     if any(len(g) == 0 for g in groups):
         faults.append(f"{where}: a group is empty")
-    repeated = sorted({x for x in flat if flat.count(x) > 1})
+    repeated = sorted(x for x, n in Counter(flat).items() if n > 1)
     if repeated:
         faults.append(f"{where}: language(s) {repeated} appear in more than one group")
     if languages is not None:
@@ -171,7 +172,13 @@ def load_plan(path: str | Path, known_modules: list[str] | None = None) -> dict:
     path = Path(path)
     if not path.exists():
         raise PlanError(["file not found"], str(path))
-    return loads(path.read_text(encoding="utf-8"), _fmt(path), known_modules, str(path))
+    if not path.is_file():
+        raise PlanError(["is a directory, not a plan file (.json, .yaml or .yml)"], str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError([f"not UTF-8 text (byte {exc.start})"], str(path)) from None
+    return loads(text, _fmt(path), known_modules, str(path))
 
 
 # -- comparing and costing ----------------------------------------------------------------------

@@ -241,3 +241,32 @@ def test_a_plan_naming_an_unknown_module_fails_with_the_validators_words(runs):
     assert failed.state == "failed"
     assert failed.reason.startswith("exit status 1: gradlens.plan.PlanError")
     assert "speech_encoder.encoder.layers.9.ffn1" in failed.reason
+
+
+@pytest.mark.slow
+def test_two_simultaneous_submits_of_one_job_start_it_once(runs):
+    """The registry's check-then-register is one locked step: of two submits racing for the same
+    job, exactly one starts it and the other is told it is already queued or running."""
+    import threading
+
+    for race in ("race0", "race1", "race2", "race3"):  # each a fresh race for a fresh job
+        barrier = threading.Barrier(2)
+        outcomes = []
+
+        def go():
+            barrier.wait()
+            try:
+                outcomes.append(submit(runs / "probe" / "plan.json", QUICK, name=race))
+            except JobError as exc:
+                outcomes.append(exc)
+
+        threads = [threading.Thread(target=go) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        started = [o for o in outcomes if not isinstance(o, JobError)]
+        refused = [o for o in outcomes if isinstance(o, JobError)]
+        assert len(started) == 1 and len(refused) == 1, outcomes
+        assert f"job {race} is queued" in str(refused[0]) or "is running" in str(refused[0])
+    assert sorted(j.id for j in Registry(runs).jobs()) == ["race0", "race1", "race2", "race3"]

@@ -165,3 +165,16 @@ def test_decisions_must_be_reasons_by_module():
     plan["decisions"] = {"m1": 0.3}
     with pytest.raises(PlanError, match="'decisions' must map module names"):
         validate(plan)
+
+
+def test_odd_plan_files_get_named_errors_and_big_plans_validate(tmp_path):
+    with pytest.raises(PlanError, match="is a directory, not a plan file"):
+        load_plan(tmp_path)
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(PlanError, match=r"bin.json: not UTF-8 text \(byte 0\)"):
+        load_plan(tmp_path / "bin.json")
+    many = [f"l{i:05d}" for i in range(20_000)]
+    plan = new_plan("tiny", many + ["l00007"])
+    plan["modules"]["m"] = {"groups": [many[:10_000], many[10_000:]]}
+    with pytest.raises(PlanError, match=r"'languages' repeats \['l00007'\]"):
+        validate(plan)  # counted once (Counter), not 20,000 list scans of 20,000
