@@ -117,14 +117,26 @@ class Registry:
         return con
 
     def _job(self, row) -> Job:
+        """A row as a ``Job``; its id is checked again (a tampered row must not lead a path out
+        of the runs directory)."""
         d = dict(row)
+        try:
+            run_dir_for(str(d["id"]))
+        except ValueError as exc:
+            raise JobError(f"{self.path}: a job row has an id that is no job name ({exc})") from None
         d["config"] = json.loads(d["config"] or "{}")
         return Job(**d)
 
     def jobs(self) -> list[Job]:
-        """Every job, newest first."""
+        """Every job, newest first (rows whose id is no job name are left out)."""
+        out = []
         with self._connect() as con:
-            return [self._job(r) for r in con.execute("SELECT * FROM jobs ORDER BY created DESC")]
+            for row in con.execute("SELECT * FROM jobs ORDER BY created DESC"):
+                try:
+                    out.append(self._job(row))
+                except JobError:
+                    continue
+        return out
 
     def get(self, job_id: str) -> Job:
         with self._connect() as con:
@@ -361,11 +373,26 @@ def _ray_refresh(registry: Registry, job: Job) -> Job:
 
 
 # -- following and controlling ----------------------------------------------------------------
+def supervising(job: Job, root: Path | None = None) -> bool:
+    """Whether ``job.pid`` is this job's supervisor: alive, and its command line names
+    ``gradlens.jobs supervise`` and the job's directory. A pid stored before a reboot may
+    belong to another process by now; it must never be signalled as the job's."""
+    if not job.pid or not alive(job.pid):
+        return False
+    try:
+        argv = Path(f"/proc/{job.pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    words = [a.decode(errors="replace") for a in argv]
+    directory = str(job.dir(root).resolve())
+    return "gradlens.jobs" in words and "supervise" in words and directory in words
+
+
 def refresh_job(registry: Registry, job: Job) -> Job:
     """``job`` with its state brought up to date, when it is active."""
     if not job.active:
         return job
-    if job.backend == "local" and job.pid and not alive(job.pid):
+    if job.backend == "local" and job.pid and not supervising(job, registry.root):
         job = registry.get(job.id)  # the supervisor may have just written the end
         if job.active:
             job = registry.update(job.id, state="failed", finished=time.time(),
@@ -402,7 +429,7 @@ def cancel(job_id: str, registry: Registry | None = None, wait: float = 10.0) ->
                 return job
             time.sleep(0.5)
         return job
-    if job.pid and alive(job.pid):
+    if supervising(job, registry.root):
         os.killpg(job.pid, signal.SIGTERM)
         deadline = time.time() + wait
         while time.time() < deadline and alive(job.pid):

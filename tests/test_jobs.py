@@ -270,3 +270,42 @@ def test_two_simultaneous_submits_of_one_job_start_it_once(runs):
         assert len(started) == 1 and len(refused) == 1, outcomes
         assert f"job {race} is queued" in str(refused[0]) or "is running" in str(refused[0])
     assert sorted(j.id for j in Registry(runs).jobs()) == ["race0", "race1", "race2", "race3"]
+
+
+def test_a_stored_pid_of_another_process_is_never_signalled(runs):
+    """After a reboot a job's stored pid may belong to anything: cancel and refresh check that
+    it is the job's supervisor before trusting or signalling it."""
+    from gradlens.jobs import Job
+
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                start_new_session=True)
+    try:
+        registry = Registry(runs)
+        (runs / "old").mkdir()
+        registry.put(Job(id="old", backend="local", state="running", reason="", kind="shared",
+                         plan_source="probe/plan.json", created=time.time(), started=time.time(),
+                         finished=None, pid=stranger.pid, worker_pid=None, ray_address=None,
+                         ray_id=None, gpus=0, config={}))
+        job = cancel("old", registry, wait=1)
+        assert job.state == "cancelled" and stranger.poll() is None  # the stranger lives on
+        registry.update("old", state="running", finished=None)
+        job = next(j for j in refresh(registry) if j.id == "old")
+        assert job.state == "failed" and "is gone" in job.reason
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_tampered_registry_row_cannot_lead_a_path_outside(runs):
+    import sqlite3
+
+    registry = Registry(runs)
+    registry.jobs()  # creates the table
+    with sqlite3.connect(registry.path) as con:
+        con.execute("INSERT INTO jobs (id, backend, state, created, gpus, config) "
+                    "VALUES ('../escape', 'local', 'running', 0, 0, '{}')")
+    assert registry.jobs() == []
+    with pytest.raises(JobError, match="id that is no job name"):
+        registry.get("../escape")
+    assert not (runs.parent / "escape").exists()
