@@ -280,14 +280,23 @@ class Run:
             self._validate()
             f = self._file
             self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
-            self.languages = [s.decode() if isinstance(s, bytes) else s for s in f["languages"][:]]
-            self.tasks = [s.decode() if isinstance(s, bytes) else s for s in f["tasks"][:]]
+            self._probe_config = _json_object(self.attrs["probe_config"], "probe_config")
+            self._model_config = _json_object(self.attrs["model_config"], "model_config")
+            self.languages = [_text(s) for s in f["languages"][:]]
+            self.tasks = [_text(s) for s in f["tasks"][:]]
             self.modules = ModuleTable(
-                name=[s.decode() for s in f["modules/name"][:]],
-                n_params=f["modules/n_params"][:],
-                kind=[s.decode() for s in f["modules/kind"][:]],
-                exact=f["modules/exact"][:],
+                name=[_text(s) for s in f["modules/name"][:]],
+                n_params=f["modules/n_params"][:].astype(np.int64),
+                kind=[_text(s) for s in f["modules/kind"][:]],
+                exact=f["modules/exact"][:].astype(bool),
             )
+        except RunError:
+            self._file.close()
+            raise
+        except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
+            self._file.close()  # whatever else a damaged file raises: named, never a traceback
+            raise RunError(f"{self.path}: malformed run file ({type(exc).__name__}: "
+                           f"{str(exc)[:300]})") from None
         except BaseException:
             self._file.close()
             raise
@@ -297,16 +306,30 @@ class Run:
         missing = [a for a in _ATTRS if a not in f.attrs]
         if missing:
             raise RunError(f"{self.path}: not a gradlens run (missing attribute(s) {missing})")
-        if int(f.attrs["schema"]) != SCHEMA:
+        try:
+            schema = int(f.attrs["schema"])
+        except (TypeError, ValueError):
+            raise RunError(f"{self.path}: attribute schema is {f.attrs['schema']!r}, expected "
+                           f"{SCHEMA}") from None
+        if schema != SCHEMA:
             raise RunError(f"{self.path}: schema {f.attrs['schema']}, this gradlens reads {SCHEMA}")
         gone = [p for p in _REQUIRED if p not in f]
         if gone:
             raise RunError(f"{self.path}: missing dataset(s) {gone}")
         L, T, M = len(f["languages"]), len(f["tasks"]), len(f["modules/name"])
-        k = int(f.attrs["sketch_dim"])
-        if f["sketch"].shape[1:] != (L, T, M, k):
-            raise RunError(f"{self.path}: /sketch has shape {f['sketch'].shape}, "
-                           f"expected (S, {L}, {T}, {M}, {k})")
+        try:
+            k = int(f.attrs["sketch_dim"])
+        except (TypeError, ValueError):
+            raise RunError(f"{self.path}: attribute sketch_dim is {f.attrs['sketch_dim']!r}, "
+                           "expected an integer") from None
+        expected = {"sketch": (L, T, M, k), "sq_norm": (L, T, M), "loss": (L, T), "steps/done": ()}
+        for name, rest in expected.items():
+            if f[name].shape[1:] != rest:
+                raise RunError(f"{self.path}: /{name} has shape {f[name].shape}, expected "
+                               f"(S{''.join(f', {d}' for d in rest)})")
+        for name in ("modules/n_params", "modules/kind", "modules/exact"):
+            if f[name].shape != (M,):
+                raise RunError(f"{self.path}: /{name} has shape {f[name].shape}, expected ({M},)")
 
     # -- metadata -------------------------------------------------------------------------------
     @property
@@ -329,11 +352,11 @@ class Run:
 
     @property
     def probe_config(self) -> dict:
-        return json.loads(self.attrs["probe_config"])
+        return self._probe_config
 
     @property
     def model_config(self) -> dict:
-        return json.loads(self.attrs["model_config"])
+        return self._model_config
 
     def refresh(self) -> None:
         """See steps appended since opening (SWMR)."""
@@ -342,8 +365,12 @@ class Run:
 
     @property
     def done_steps(self) -> np.ndarray:
-        """Indices of the completed steps, ascending."""
-        return np.flatnonzero(self._file["steps/done"][:])
+        """Indices of the completed steps, ascending: only those whose rows a reader can see
+        in every dataset (during a write, ``steps/done`` may already be longer than the data)."""
+        f = self._file
+        seen = min(f[name].shape[0] for name in ("sketch", "sq_norm", "loss"))
+        done = np.flatnonzero(f["steps/done"][:])
+        return done[done < seen]
 
     @property
     def planned_steps(self) -> int:
@@ -393,6 +420,21 @@ class Run:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _json_object(text, name: str) -> dict:
+    """A JSON object attribute, or a ``ValueError`` naming it."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"attribute {name} is not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"attribute {name} is {type(value).__name__}, expected a JSON object")
+    return value
 
 
 def _plain(value):

@@ -143,3 +143,56 @@ def test_a_truncated_run_is_refused_at_once_naming_the_file(tiny_run, tmp_path, 
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and "truncated" in proc.stderr, proc.stderr[-500:]
         assert "Traceback" not in proc.stderr
+
+
+def _damage(path, how):
+    with h5py.File(path, "r+") as f:
+        if how == "probe_config not JSON":
+            f.attrs["probe_config"] = "{not json"
+        elif how == "probe_config a list":
+            f.attrs["probe_config"] = "[1, 2]"
+        elif how == "schema a string":
+            f.attrs["schema"] = "one"
+        elif how == "sketch_dim a string":
+            f.attrs["sketch_dim"] = "big"
+        elif how == "sq_norm reshaped":
+            data = f["sq_norm"][:]
+            del f["sq_norm"]
+            f["sq_norm"] = data[..., :1]
+        elif how == "loss missing a task":
+            data = f["loss"][:]
+            del f["loss"]
+            f["loss"] = data[:, :, :1]
+        elif how == "n_params short":
+            data = f["modules/n_params"][:]
+            del f["modules/n_params"]
+            f["modules/n_params"] = data[:-1]
+
+
+@pytest.mark.parametrize("how", ["probe_config not JSON", "probe_config a list",
+                                 "schema a string", "sketch_dim a string", "sq_norm reshaped",
+                                 "loss missing a task", "n_params short"])
+def test_malformed_runs_give_a_named_error(tiny_run, tmp_path, how):
+    import shutil
+
+    run = tmp_path / "bad"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("*.lock", "*.pt", "analysis"))
+    _damage(run / "grads.h5", how)
+    with pytest.raises(RunError, match=str(run / "grads.h5")):
+        Run(run)
+
+
+def test_readers_see_only_steps_whose_rows_exist(tiny_run, tmp_path):
+    """During a write ``steps/done`` can run past the rows a reader sees; such steps are not
+    done for the reader (it used to raise IndexError)."""
+    import shutil
+
+    run = tmp_path / "ahead"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("*.lock", "*.pt", "analysis"))
+    with h5py.File(run / "grads.h5", "r+") as f:
+        n = f["steps/done"].shape[0]
+        f["steps/done"].resize((n + 2,))
+        f["steps/done"][n:] = True
+    with Run(run) as r:
+        assert r.done_steps.tolist() == list(range(n))
+        assert r.sketch(0).shape[0] == n
