@@ -250,12 +250,14 @@ def plan_rows(plan: dict) -> list[dict]:
 
 def plan_from_rows(rows: list[dict], base: dict, proposed: dict | None = None,
                    known_modules: list[str] | None = None,
-                   evidence: dict[str, dict] | None = None) -> tuple[dict, list[list[str]]]:
+                   evidence: dict[str, dict] | None = None,
+                   n_params: dict[str, int] | None = None) -> tuple[dict, list[list[str]]]:
     """The plan the table describes, and each row's faults (``[]`` for a good row).
 
     ``base`` gives the model, languages and source run; a module's ``edited`` is true where
     its groups differ from ``proposed`` (or ``proposed`` lacks it); its evidence comes from
-    ``proposed``, else from ``evidence`` (module -> fields).
+    ``proposed``, else from ``evidence`` (module -> fields). With ``n_params``, each module's
+    ``extra_params`` is what its groups cost as they are now, not as they were proposed.
     """
     plan = new_plan(base["model"], base["languages"], base.get("source_run"))
     if "decisions" in base:  # the analysis's reason for each module stays with the plan
@@ -282,6 +284,8 @@ def plan_from_rows(rows: list[dict], base: dict, proposed: dict | None = None,
         before = proposed_modules.get(name)
         entry["evidence"] = dict((before or {}).get("evidence") or (evidence or {}).get(name) or {})
         entry["edited"] = before is None or _canonical(before["groups"]) != _canonical(entry["groups"])
+        if n_params is not None and name in n_params:
+            entry["evidence"]["extra_params"] = (len(entry["groups"]) - 1) * int(n_params[name])
         plan["modules"][name] = entry
     return plan, faults
 

@@ -53,7 +53,7 @@ edited = left.data_editor(
         "edited": st.column_config.CheckboxColumn("edited", disabled=True)})
 rows = edited.to_dict("records")
 plan, faults = plan_from_rows(rows, work, proposed, modules,
-                              {e.module: evidence_fields(e) for e in evidence})
+                              {e.module: evidence_fields(e) for e in evidence}, meta["n_params"])
 checks = pd.DataFrame({"module": [r.get("module") for r in rows],
                        "check": ["; ".join(f) if f else "ok" for f in faults]})
 right.dataframe(checks, hide_index=True, width="stretch", key="plan_checks")

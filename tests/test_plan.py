@@ -178,3 +178,16 @@ def test_odd_plan_files_get_named_errors_and_big_plans_validate(tmp_path):
     plan["modules"]["m"] = {"groups": [many[:10_000], many[10_000:]]}
     with pytest.raises(PlanError, match=r"'languages' repeats \['l00007'\]"):
         validate(plan)  # counted once (Counter), not 20,000 list scans of 20,000
+
+
+def test_an_edited_row_exports_what_its_groups_cost_now():
+    from gradlens.plan import plan_csv, plan_from_rows
+
+    proposed = new_plan("tiny", ["spa", "ita", "deu", "rus"])
+    proposed["modules"]["m1"] = {"groups": [["spa", "ita"], ["deu", "rus"]],
+                                 "evidence": {"extra_params": 128}, "edited": False}
+    rows = [{"module": "m1", "groups": "spa | ita | deu | rus"}]       # 4 groups: 3 copies more
+    plan, faults = plan_from_rows(rows, proposed, proposed, ["m1"], n_params={"m1": 128})
+    assert faults == [[]] and plan["modules"]["m1"]["evidence"]["extra_params"] == 384
+    assert "384" in plan_csv(plan)
+    assert proposed["modules"]["m1"]["evidence"]["extra_params"] == 128  # the proposal untouched
