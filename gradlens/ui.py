@@ -32,6 +32,7 @@ def init_state() -> None:
     st.session_state["app_ran"] = True
     st.session_state.setdefault("run", None)
     st.session_state.setdefault("plan_work", {})  # run path -> the plan being edited
+    st.session_state.setdefault("plan_base", {})  # run path -> the proposal it started from
 
 
 def run_paths() -> list[Path]:

@@ -22,6 +22,16 @@ budget = st.slider("Parameter budget (fraction of the model)", 0.0, 0.5, 0.1, 0.
 proposed = propose_plan(evidence, budget, total, meta["model"], meta["languages"], str(run))
 saved_path = run / "plan.json"
 work = st.session_state["plan_work"].get(str(run))
+base = st.session_state["plan_base"].get(str(run), proposed)  # what the table started from
+version = st.session_state.setdefault("plan_version", 0)
+
+
+def start_from(plan: dict, origin: dict) -> None:
+    st.session_state["plan_work"][str(run)] = plan
+    st.session_state["plan_base"][str(run)] = origin
+    st.session_state["plan_version"] = version + 1
+
+
 if work is None:
     work = proposed
     if saved_path.exists():
@@ -31,10 +41,21 @@ if work is None:
         except PlanError as exc:
             st.error(f"The saved plan cannot be used: {exc}. Starting from the proposed plan.")
     st.session_state["plan_work"][str(run)] = work
-version = st.session_state.setdefault("plan_version", 0)
+    st.session_state["plan_base"][str(run)] = base = proposed
+pending = st.session_state.get(f"plan_editor_{version}") or {}
+edited = bool(diff(base, work)) or any(pending.get(k) for k in ("edited_rows", "added_rows",
+                                                                 "deleted_rows"))
+if not edited and diff(base, proposed):
+    start_from(proposed, proposed)  # nothing edited: the table follows the budget
+    st.rerun()
+if edited and diff(base, proposed):
+    st.info(f"The table holds your edits, made on the plan proposed at another budget; at "
+            f"{budget:.0%} the proposal splits {len(proposed['modules'])} module(s).")
+    if st.button(f"Re-propose at {budget:.0%} (drops your edits)", key="plan_repropose"):
+        start_from(proposed, proposed)
+        st.rerun()
 if st.button("Start again from the proposed plan", key="plan_reset"):
-    st.session_state["plan_work"][str(run)] = proposed
-    st.session_state["plan_version"] = version + 1
+    start_from(proposed, proposed)
     st.rerun()
 
 st.caption("One row per module that is not shared by all languages. Groups: languages split by "
@@ -70,8 +91,8 @@ c3.metric("Budget", f"{allowed:,}", f"{budget:.0%}", delta_color="off")
 st.progress(min(cost / allowed, 1.0) if allowed else (1.0 if cost else 0.0),
             text="over the budget" if cost > allowed else "within the budget")
 
-changes = diff(proposed, plan)
-st.subheader("Against the proposed plan")
+changes = diff(base, plan)
+st.subheader("Your changes to the proposed plan")
 if changes:
     st.dataframe(pd.DataFrame([{"module": c.module, "change": c.change,
                                 "proposed": format_groups(c.before) if c.before else "shared",

@@ -310,3 +310,46 @@ def test_the_runs_page_follows_the_demo_while_its_model_trains(tmp_path, monkeyp
     _clean(at)
     texts = [p.proto.text for p in at.get("progress")]
     assert any("demo: training the model it will probe, step 120 of 400" in t for t in texts)
+
+
+def test_the_plan_follows_the_budget_until_a_person_edits_it(tiny_run, tmp_path, monkeypatch):
+    """A budget change re-proposes an unedited plan; with edits in the table it says so and
+    offers a one-click re-proposal; the diff lists only what the person changed."""
+    with Run(tiny_run) as src:
+        modules, langs, k = src.modules, src.languages, src.sketch_dim
+    rng = np.random.default_rng(0)
+    L, M, S = len(langs), len(modules), 20
+    directions = rng.normal(size=(2, M, k))
+    group = np.array([0, 0, 1, 1])                            # spa ita | deu rus, everywhere
+    out = tmp_path / "runs" / "planted"
+    with RunWriter(out, languages=langs, tasks=["st", "asr"], modules=modules, sketch_dim=k,
+                   sketch_seed=0, model="tiny", model_config={},
+                   probe_config={"steps": S, "tasks": ["st", "asr"]}) as w:
+        for step in range(S):
+            mean = directions[group]                          # [L, M, k]
+            x = mean[:, None] + 0.5 * rng.normal(size=(L, 2, M, k))
+            w.append(step, x.astype(np.float16), np.ones((L, 2, M), np.float32),
+                     np.ones((L, 2), np.float32))
+    monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path / "runs"))
+    at = _page("sharing_plan")
+    at.slider(key="plan_budget").set_value(0.0).run()
+    _clean(at)
+    assert at.metric[0].value == "0"                          # nothing fits in no budget
+    at.slider(key="plan_budget").set_value(0.5).run()
+    _clean(at)
+    split = int(at.metric[0].value)
+    assert split > 0 and not at.info                          # the table followed the budget
+    assert any("No change from the proposed plan" in c.value for c in at.caption)
+    key = f"plan_editor_{at.session_state['plan_version']}"
+    at.session_state[key] = {"edited_rows": {}, "deleted_rows": [0], "added_rows": []}
+    at.run()
+    _clean(at)
+    assert int(at.metric[0].value) == split - 1
+    diffs = [df.value for df in at.dataframe if "change" in df.value.columns]
+    assert len(diffs) == 1 and list(diffs[0]["change"]) == ["removed"]  # the person's one edit
+    at.slider(key="plan_budget").set_value(0.3).run()
+    _clean(at)
+    assert any("The table holds your edits" in i.value for i in at.info)
+    at.button(key="plan_repropose").click().run()
+    _clean(at)
+    assert not at.info and any("No change from the proposed plan" in c.value for c in at.caption)
