@@ -121,7 +121,7 @@ def test_paired_steps_find_languages_that_respond_alike_to_the_same_items():
     groups apart, the paired-step similarity recovers them with full bootstrap support."""
     from gradlens.analysis.clustering import cluster_similarity
     from gradlens.analysis.divergence import (bootstrap_weights, corrected_gram,
-                                              corrected_similarity, covariance_similarity,
+                                              corrected_similarity,
                                               paired_gram)
 
     rng = np.random.default_rng(0)
@@ -134,10 +134,10 @@ def test_paired_steps_find_languages_that_respond_alike_to_the_same_items():
     langs = list("abcdef")
     by_mean = corrected_similarity(corrected_gram(x))
     assert by_mean[0, 5] > 0.9                              # one update for everyone
-    paired = covariance_similarity(paired_gram(x))
+    paired = corrected_similarity(paired_gram(x))
     assert paired[0, 1] > 0.5 > abs(paired[0, 5])
     tree = cluster_similarity(paired, langs, "average",
-                              covariance_similarity(paired_gram(x, bootstrap_weights(S))))
+                              corrected_similarity(paired_gram(x, bootstrap_weights(S))))
     clades = [set(c) for c in tree.supported_clades()]
     assert set("abc") in clades and set("def") in clades
     assert all(c <= set("abc") or c <= set("def") for c in clades)  # none mixes the groups

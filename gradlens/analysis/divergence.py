@@ -99,21 +99,10 @@ def paired_gram(y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     return cov[0] if weights is None else cov
 
 
-def covariance_similarity(cov: np.ndarray) -> np.ndarray:
-    """Correlations ``[..., L, L]`` from covariances (0 for a language that never varies)."""
-    c = np.asarray(cov, dtype=np.float64)
-    d = np.sqrt(np.clip(np.diagonal(c, axis1=-2, axis2=-1), 0.0, None))
-    safe = np.where(d > 0, d, 1.0)
-    sim = np.clip(c / safe[..., :, None] / safe[..., None, :], -1.0, 1.0)
-    sim = np.where((d[..., :, None] > 0) & (d[..., None, :] > 0), sim, 0.0)
-    L = c.shape[-1]
-    sim[..., np.arange(L), np.arange(L)] = 1.0
-    return sim
-
-
 def corrected_similarity(gram: np.ndarray) -> np.ndarray:
-    """``rho`` ``[..., L, L]`` from corrected Gram matrices: clipped to [-1, 1], 0 for a language
-    without signal (``G_aa <= 0``), diagonal 1."""
+    """``rho`` ``[..., L, L]`` from Gram matrices (corrected, or the covariances of
+    ``paired_gram``): ``G_ab / sqrt(G_aa G_bb)`` clipped to [-1, 1], 0 for a language without
+    signal (``G_aa <= 0``), diagonal 1."""
     g = np.asarray(gram, dtype=np.float64)
     d = np.diagonal(g, axis1=-2, axis2=-1)
     ok = d > 0

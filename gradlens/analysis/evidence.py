@@ -19,7 +19,7 @@ import numpy as np
 from gradlens.analysis.alignment import Alignment, default_rank, subspace_alignment
 from gradlens.analysis.divergence import (Conflict, Divergence, TaskDivergence, bh_qvalues,
                                           bootstrap_weights, corrected_gram, corrected_similarity,
-                                          covariance_similarity, language_divergence, paired_gram,
+                                          language_divergence, paired_gram,
                                           step_coordinates, task_conflict, task_divergence)
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.views import unit_of, unit_sketches, units
@@ -178,9 +178,7 @@ SIMILARITIES = {
               "to the same utterances?)",
 }
 
-
-_ESTIMATORS = {"mean": (corrected_gram, corrected_similarity),
-               "paired": (paired_gram, covariance_similarity)}
+_GRAMS = {"mean": corrected_gram, "paired": paired_gram}
 
 
 def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str,
@@ -198,13 +196,14 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
         chosen = [e for e in evidence if e.module in names]
         if len(chosen) == len(names):
             return similarity_of(chosen), boot_similarities(chosen)
-    gram, normalise = _ESTIMATORS[kind]
+    gram = _GRAMS[kind]
     x = unit_sketches(run, key)[:, :, run.tasks.index(task)].astype(np.float64)
     if x.shape[0] < 3:
         raise ValueError(f"a {kind} similarity needs at least 3 completed steps, "
                          f"{run.path} has {x.shape[0]}")
     y = step_coordinates(x)
-    return normalise(gram(y)), normalise(gram(y, bootstrap_weights(x.shape[0])))
+    return (corrected_similarity(gram(y)),
+            corrected_similarity(gram(y, bootstrap_weights(x.shape[0]))))
 
 
 def strongest_unit(evidence: list[ModuleEvidence], groups: dict[str, list[int]]) -> str | None:
