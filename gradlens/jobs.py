@@ -300,6 +300,14 @@ def _last_error(directory: Path) -> str:
     return ""
 
 
+def _die_with_parent() -> None:
+    """In the worker, before it runs: Linux sends it SIGKILL when its supervisor dies."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def supervise(directory: Path) -> int:
     """Run a local job's entry point as a child and record how it ends (the detached part)."""
     registry = Registry(directory.parent)
@@ -318,7 +326,10 @@ def supervise(directory: Path) -> int:
     signal.signal(signal.SIGTERM, on_term)
     slot = open(directory.parent / LOCAL_SLOT, "a")
     fcntl.flock(slot, fcntl.LOCK_EX)  # queued until the job before it ends; freed at our exit
-    child = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL)
+    # the worker dies with its supervisor (SIGKILL on the parent's death: no trainer left
+    # running unwatched), and holds the slot's lock too, so no job starts beside it
+    child = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, pass_fds=(slot.fileno(),),
+                             preexec_fn=_die_with_parent)
     registry.update(job.id, state="running", started=time.time(), worker_pid=child.pid, reason="")
     code = child.wait()
     if cancelled:

@@ -309,3 +309,36 @@ def test_a_tampered_registry_row_cannot_lead_a_path_outside(runs):
     with pytest.raises(JobError, match="id that is no job name"):
         registry.get("../escape")
     assert not (runs.parent / "escape").exists()
+
+
+@pytest.mark.slow
+def test_killing_the_supervisor_kills_its_worker_and_the_job_resumes_once(runs):
+    """SIGKILL to the supervisor alone used to leave the trainer running unwatched; a resubmit
+    then ran a second trainer in the same directory (duplicated, out-of-order metrics)."""
+    job = submit(runs / "probe" / "plan.json", SLOW, name="orphan")
+    registry = Registry()
+    job = wait_for(registry, "orphan", {"running"})
+    wait_for_step(job, 1)
+    os.kill(job.pid, signal.SIGKILL)                       # the supervisor only
+    deadline = time.time() + 30
+    while alive(job.worker_pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not alive(job.worker_pid)                       # the worker died with it
+    failed = wait_for(registry, "orphan", {"failed"}, timeout=30)
+    assert "without reporting" in failed.reason
+    resumed = submit(runs / "probe" / "plan.json", SLOW, name="orphan")
+    resumed = wait_for(registry, "orphan", {"running"})
+    wait_for_step(resumed, 2)
+    cancel("orphan", registry)
+    steps = [r["step"] for r in read_metrics(job.dir() / "metrics.jsonl") if r["kind"] == "train"]
+    assert steps == sorted(set(steps))                     # one trainer: no step written twice
+
+
+def test_a_second_trainer_is_refused_the_same_job_directory(tmp_path):
+    from gradlens.train.loop import _claim
+
+    first = _claim(tmp_path)
+    with pytest.raises(RuntimeError, match="another trainer is writing"):
+        _claim(tmp_path)
+    first.close()
+    _claim(tmp_path).close()                               # free again once the first ends

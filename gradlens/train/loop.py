@@ -159,6 +159,20 @@ def _checkpoint_dir(out: Path) -> Path | None:
     return None
 
 
+def _claim(out: Path):
+    """An exclusive ``flock`` on ``out/train.lock``: two trainers never write one job directory
+    (their metrics and checkpoints would interleave). Raises when another holds it."""
+    import fcntl
+
+    fh = open(out / "train.lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RuntimeError(f"{out}: another trainer is writing this job directory") from None
+    return fh
+
+
 def save_checkpoint(out: Path, routed: RoutedModel, optim, sched, step: int) -> None:
     new, cur, old = out / (CHECKPOINT + ".new"), out / CHECKPOINT, out / (CHECKPOINT + ".old")
     shutil.rmtree(new, ignore_errors=True)
@@ -253,6 +267,7 @@ def train(cfg: TrainConfig, plan: dict, out: str | Path,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     world = init_world()
+    lock = _claim(out) if world.main else None  # held while this trainer writes ``out``
     log = Log(out / LOG if world.main else None)
     device = pick_device(cfg.device)
     if device.type == "cuda" and world.size > 1:
@@ -334,6 +349,7 @@ def train(cfg: TrainConfig, plan: dict, out: str | Path,
             log(f"already finished: step {start} of {cfg.steps}")
         else:
             log("finished")
+        lock.close()
     return last_eval
 
 
