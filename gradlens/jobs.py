@@ -222,7 +222,8 @@ def submit(plan_path: str | Path, config, backend: str = "local", name: str | No
     """Register a training job for the plan at ``plan_path`` and start it.
 
     ``shared=True`` trains the fully shared baseline with the plan's model and languages.
-    Submitting a job that exists and is not active, with the same plan and config, resumes it.
+    Submitting a job that failed or was cancelled, with the same plan and config, resumes it; a
+    job that succeeded is never touched again.
     """
     from gradlens.train.config import CONFIG, PLAN, write_spec
 
@@ -251,6 +252,9 @@ def submit(plan_path: str | Path, config, backend: str = "local", name: str | No
             if old.active:
                 raise JobError(f"job {job_id} is {old.state}; follow it with "
                                f"`python -m gradlens jobs logs {job_id}` or cancel it first")
+            if old.state == "succeeded":  # a finished job's record and plan copy never change
+                raise JobError(f"job {job_id} has already succeeded; its record stays as it is "
+                               "(pass --name to train this plan again as a new job)")
             try:
                 same = (json.loads((directory / CONFIG).read_text()) == cfg
                         and json.loads((directory / PLAN).read_text())["modules"]

@@ -78,10 +78,10 @@ def test_a_local_job_runs_detached_to_success_and_a_fresh_process_reads_it(runs)
                          text=True, env={**os.environ, "GRADLENS_RUNS": str(runs)}, check=True)
     assert job.id in out.stdout and "succeeded" in out.stdout
 
-    again = submit(runs / "probe" / "plan.json", QUICK)  # the same command: resumes, nothing left
-    assert again.id == job.id and again.created == job.created
-    assert wait_for(registry, job.id, {"succeeded", "failed"}).state == "succeeded"
-    assert "already finished: step 6 of 6" in logs(registry.get(job.id))
+    plan_copy = (directory / "plan.json").read_bytes()
+    with pytest.raises(JobError, match="already succeeded; its record stays as it is"):
+        submit(runs / "probe" / "plan.json", QUICK)    # the same command leaves it untouched
+    assert registry.get(job.id) == done and (directory / "plan.json").read_bytes() == plan_copy
 
 
 @pytest.mark.slow

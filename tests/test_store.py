@@ -138,6 +138,8 @@ def test_a_truncated_run_is_refused_at_once_naming_the_file(tiny_run, tmp_path, 
         fh.truncate(new)
     with pytest.raises(RunError, match=f"{grads}: truncated: the file has {new:,} bytes"):
         Run(run)
+    if cut != "half":  # the commands read through Run alike: one cut size shows it for them
+        return
     for command in (["info", str(run)], ["analyze", str(run)], ["plan", str(run)]):
         proc = subprocess.run([sys.executable, "-m", "gradlens", *command], cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
