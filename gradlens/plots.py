@@ -138,8 +138,10 @@ def budget_figure(modules: list[str], extra: list[int], budget: int) -> go.Figur
     return fig
 
 
-def spectrum_figure(correlations, angles, pair: tuple[str, str]) -> go.Figure:
-    """Canonical correlations and principal angles (degrees) of one language pair."""
+def spectrum_figure(correlations, angles, pair: tuple[str, str],
+                    chance: float | None = None) -> go.Figure:
+    """Canonical correlations and principal angles (degrees) of one language pair; ``chance``
+    draws the pair's mean correlation with the steps shuffled (what no alignment gives)."""
     from plotly.subplots import make_subplots
 
     idx = list(range(1, len(correlations) + 1))
@@ -148,6 +150,9 @@ def spectrum_figure(correlations, angles, pair: tuple[str, str]) -> go.Figure:
     fig.add_trace(go.Bar(x=idx, y=list(correlations), name="ρ", marker_color="#1f77b4"), 1, 1)
     fig.add_trace(go.Bar(x=idx, y=[float(a) * 180 / 3.141592653589793 for a in angles],
                          name="θ", marker_color="#ff7f0e"), 1, 2)
+    if chance is not None:
+        fig.add_hline(y=chance, line_dash="dash", line_color="#d62728", row=1, col=1,
+                      annotation_text=f"chance {chance:.2f}", annotation_position="top right")
     fig.update_yaxes(range=[0, 1], row=1, col=1)
     fig.update_yaxes(range=[0, 90], row=1, col=2)
     fig.update_xaxes(title_text="component", dtick=1)

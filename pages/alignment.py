@@ -42,7 +42,7 @@ def pair_section() -> None:
     first = p1.selectbox("Language", langs, index=0, key="align_a")
     second = p2.selectbox("against", [x for x in langs if x != first], index=0, key="align_b")
     i, j = langs.index(first), langs.index(second)
-    spec = spectrum_figure(a.correlations[i, j], a.angles[i, j], (first, second))
+    spec = spectrum_figure(a.correlations[i, j], a.angles[i, j], (first, second), a.chance[i, j])
     st.plotly_chart(spec, key="align_spectrum")
     table = pd.DataFrame({"canonical correlation": a.correlations[i, j],
                           "principal angle (degrees)": np.degrees(a.angles[i, j])},

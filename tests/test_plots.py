@@ -34,6 +34,10 @@ def test_spectrum_in_degrees():
     fig = spectrum_figure([0.9, 0.2], [0.0, np.pi / 2], ("spa", "deu"))
     assert list(fig.data[0].y) == [0.9, 0.2]
     assert np.allclose(fig.data[1].y, [0, 90]) and fig.layout.title.text == "spa vs deu"
+    assert not fig.layout.shapes
+    with_chance = spectrum_figure([0.9, 0.2], [0.0, np.pi / 2], ("spa", "deu"), chance=0.38)
+    assert with_chance.layout.shapes[0].y0 == 0.38
+    assert "chance 0.38" in with_chance.layout.annotations[-1].text
 
 
 def test_lines_one_per_series():
