@@ -212,13 +212,22 @@ class RunWriter:
         self.close()
 
 
-def _acquire_lock(path: Path):
-    lock = open(path.with_name(path.name + ".lock"), "w")
+def try_lock(lock_path: Path):
+    """An exclusive ``flock`` on ``lock_path`` (created if missing): the open file, which holds
+    the lock until closed or the process ends; ``None`` when another process holds it."""
+    lock = open(lock_path, "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.close()
-        raise RunError(f"{path} is being written by another probe (its lock file is held)") from None
+        return None
+    return lock
+
+
+def _acquire_lock(path: Path):
+    lock = try_lock(path.with_name(path.name + ".lock"))
+    if lock is None:
+        raise RunError(f"{path} is being written by another probe (its lock file is held)")
     return lock
 
 

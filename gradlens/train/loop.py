@@ -162,15 +162,12 @@ def _checkpoint_dir(out: Path) -> Path | None:
 def _claim(out: Path):
     """An exclusive ``flock`` on ``out/train.lock``: two trainers never write one job directory
     (their metrics and checkpoints would interleave). Raises when another holds it."""
-    import fcntl
+    from gradlens.store import try_lock
 
-    fh = open(out / "train.lock", "w")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise RuntimeError(f"{out}: another trainer is writing this job directory") from None
-    return fh
+    lock = try_lock(out / "train.lock")
+    if lock is None:
+        raise RuntimeError(f"{out}: another trainer is writing this job directory")
+    return lock
 
 
 def save_checkpoint(out: Path, routed: RoutedModel, optim, sched, step: int) -> None:
