@@ -77,7 +77,7 @@ def cmd_info(args) -> int:
     return 0
 
 
-def _evidence(run, args):
+def _evidence(run, rank: int | None = None, groups: int | None = None):
     from tqdm import tqdm
 
     from gradlens.analysis.evidence import cached_run_evidence, run_evidence
@@ -87,9 +87,9 @@ def _evidence(run, args):
             bar.set_postfix_str(name[-40:], refresh=False)
             bar.update(done - bar.n)
 
-        if args.rank is None and args.groups is None:  # the settings the app uses: share them
+        if rank is None and groups is None:  # the settings the app uses: share them
             return cached_run_evidence(run, on_module)
-        return run_evidence(run, args.rank, args.groups, on_module)
+        return run_evidence(run, rank, groups, on_module)
 
 
 def cmd_analyze(args) -> int:
@@ -97,7 +97,7 @@ def cmd_analyze(args) -> int:
     from gradlens.store import Run
 
     with Run(args.run) as run:
-        evidence = _evidence(run, args)
+        evidence = _evidence(run, args.rank, args.groups)
         out = Path(args.out) if args.out else run.path.parent / "analysis"
         written = write_analysis(out, run.path.parent.name, evidence, run.tasks,
                                  len(run.done_steps), args.permutations)
@@ -112,7 +112,7 @@ def cmd_plan(args) -> int:
     from gradlens.store import Run
 
     with Run(args.run) as run:
-        evidence = _evidence(run, args)
+        evidence = _evidence(run, args.rank, args.groups)
         total = int(run.modules.n_params.sum())
         plan = propose_plan(evidence, args.budget, total, run.model, run.languages,
                             str(run.path.parent), args.alpha)
@@ -248,7 +248,7 @@ def ensure_demo() -> Path:
     with bar:
         probe(cfg, runs_dir(), on_step=on_step)
     with Run(out) as run:  # analysed once here, so the app's first visit reads it back
-        _evidence(run, argparse.Namespace(rank=None, groups=None))
+        _evidence(run)
     return out
 
 
@@ -260,7 +260,7 @@ def cmd_demo(args) -> int:
 def cmd_app(args) -> int:
     from gradlens.launch import start_demo
 
-    if not demo_done() and start_demo():
+    if not demo_done() and start_demo(runs_dir() / DEMO_NAME):
         print("gradlens: building the demo run in the background (follow it on the Runs page)")
     app = Path(__file__).resolve().parent.parent / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",

@@ -60,10 +60,10 @@ def start_probe(name: str, languages: list[str], steps: int, model: str = "tiny"
     return out
 
 
-def start_demo() -> bool:
-    """Start ``gradlens demo`` detached into ``runs/demo`` unless it already runs; return
-    whether it was started. Its log is the run's ``probe.log``, so the Runs page follows it."""
-    out = runs_dir() / "demo"
+def start_demo(out: Path) -> bool:
+    """Start ``gradlens demo`` detached, building the demo run ``out``, unless it already runs;
+    return whether it was started. Its log is the run's ``probe.log``, so the Runs page
+    follows it."""
     try:
         if alive(int((out / PROBE_PID).read_text())):
             return False

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gradlens.analysis.allocation import diverges
 from gradlens.analysis.clustering import SUPPORTED, Clustering
 from gradlens.analysis.evidence import ModuleEvidence, rank_modules, similarity_of
 from gradlens.analysis.grouping import LanguageGrouping
@@ -107,8 +108,7 @@ def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str]
     else:
         lines.append("agreement with URIEL (gradient distance vs typological distance, Mantel): "
                      + "; ".join(f"{k} r={m.r:.3f} p={m.p:.3f}" for k, m in typology.items()))
-    found = [e for e in evidence if e.q_value is not None and e.q_value < 0.05
-             and e.divergence.excess_ci[0] > 0]
+    found = [e for e in evidence if diverges(e)]
     lines.append(f"{len(found)} of {len(evidence)} modules diverge beyond noise (BH q < 0.05, "
                  "excess interval above 0)" + ("" if found else ": the data support no split"))
     lines.append(f"top {top} modules by excess divergence (beyond noise; 95 % interval, q-value):")

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
-from gradlens.analysis.allocation import RULE, allocate, extra_cost
+from gradlens.analysis.allocation import RULE, allocate, diverges, extra_cost
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import budget_figure, heatmap_figure, ranking_figure
 from gradlens.report import evidence_table, matrix_frame
@@ -56,7 +56,7 @@ cross_section()
 top = st.slider("Modules shown in the ranking", 5, len(evidence), min(20, len(evidence)),
                 key="div_top")
 ranked = rank_modules(evidence)[:top]
-significant = {e.module for e in ranked if (e.q_value or 1.0) < 0.05 and e.divergence.excess_ci[0] > 0}
+significant = {e.module for e in ranked if diverges(e)}
 rank_fig = ranking_figure([e.module for e in ranked], [e.excess for e in ranked],
                           "Modules by divergence beyond noise (red: BH q < 0.05 and interval above 0)",
                           "excess divergence", line=0.0, highlight=significant,

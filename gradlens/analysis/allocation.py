@@ -53,6 +53,13 @@ def _q(e: ModuleEvidence) -> float:
     return e.divergence.p_value if e.q_value is None else e.q_value
 
 
+def diverges(e: ModuleEvidence, alpha: float = ALPHA) -> bool:
+    """Whether ``e``'s languages diverge beyond noise: q < ``alpha`` (p for a unit analysed
+    alone) and the excess divergence's interval above 0. The one rule the plan, the summary
+    and the pages apply."""
+    return _q(e) < alpha and e.divergence.excess_ci[0] > 0
+
+
 def shared_reason(e: ModuleEvidence, alpha: float) -> str | None:
     """Why ``e`` cannot be a candidate, or ``None`` when it is one."""
     d = e.divergence

@@ -170,7 +170,8 @@ def null_divergence(y: np.ndarray, replicates: int = NULL_REPLICATES, seed: int 
     u = mean.T @ weight
     norm = np.linalg.norm(u)
     nu = np.sqrt(S / n) * scale[:, None] * (u / norm if norm > 0 else u)[None]   # [L, r]
-    if 2 ** n <= replicates:
+    exhaustive = 2 ** n <= replicates
+    if exhaustive:
         signs = 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
     else:
         signs = np.random.default_rng([seed, S, 2]).choice([-1.0, 1.0], size=(replicates, n))
@@ -178,7 +179,6 @@ def null_divergence(y: np.ndarray, replicates: int = NULL_REPLICATES, seed: int 
     cross = (np.einsum("ar,sbr->sab", nu, z) + np.einsum("sar,br->sab", z, nu))  # [n, L, L]
     fixed = n * nu @ nu.T + np.einsum("sar,sbr->ab", z, z)
     out, reached = [], 0
-    exhaustive = 2 ** n <= replicates
     for lo in range(0, len(signs), chunk):
         v = signs[lo: lo + chunk]
         total = n * nu[None] + (v @ flat).reshape(-1, L, r)
@@ -234,11 +234,6 @@ class Divergence:
         return self.divergence - self.null_mean
 
     @property
-    def ratio(self) -> float:
-        """``divergence / null_mean``: 1 when the languages differ by noise alone."""
-        return self.divergence / self.null_mean if self.null_mean > 0 else float("inf")
-
-    @property
     def no_signal(self) -> list[str]:
         """Languages whose mean gradient in this unit is indistinguishable from noise."""
         return [lang for lang, r in zip(self.languages, self.reliability) if not r > 0]
@@ -252,12 +247,11 @@ class Divergence:
 
 
 def language_divergence(sketches: np.ndarray, languages: list[str], task: int = 0,
-                        replicates: int = NULL_REPLICATES, seed: int = 0,
-                        boot_weights: np.ndarray | None = None) -> Divergence:
+                        replicates: int = NULL_REPLICATES, seed: int = 0) -> Divergence:
     """Divergence of ``sketches[:, :, task]`` (``[S, L, T, D]``; at least 3 steps, 2 languages).
 
-    ``boot_weights`` ``[B, S]``: the step multiplicities of the interval (default
-    ``bootstrap_weights(S)``).
+    The interval resamples steps with ``bootstrap_weights(S, seed=seed)``: the same draws for
+    every module analysed with the same seed, so their replicates add.
     """
     x = np.asarray(sketches, dtype=np.float64)[:, :, task]         # [S, L, D]
     S, L = x.shape[:2]
@@ -269,11 +263,9 @@ def language_divergence(sketches: np.ndarray, languages: list[str], task: int = 
     y = step_coordinates(x)
     gram = corrected_gram(y)
     rho = corrected_similarity(gram)
-    iu = np.triu_indices(L, 1)
-    delta = float((1.0 - rho[iu]).mean())
+    delta = float(divergence_of(gram))
     null = null_divergence(y, replicates, seed, observed=delta)
-    weights = bootstrap_weights(S, seed=seed) if boot_weights is None else boot_weights
-    boot = corrected_gram(y, weights)
+    boot = corrected_gram(y, bootstrap_weights(S, seed=seed))
     boot_delta = divergence_of(boot[np.isfinite(boot).all((1, 2))])
     alpha = (1 - CI_LEVEL) / 2
     null_mean = float(null.mean())

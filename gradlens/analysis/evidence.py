@@ -71,10 +71,6 @@ class ModuleEvidence:
         return self.divergence.excess
 
     @property
-    def ratio(self) -> float:
-        return self.divergence.ratio
-
-    @property
     def cca_mean(self) -> float | None:
         return None if self.alignment is None else self.alignment.mean_off_diagonal()
 
