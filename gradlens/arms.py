@@ -1,0 +1,108 @@
+"""The arms of a plan experiment: the proposed plan and the baselines a reviewer asks for.
+
+Every arm but ``shared`` spends the same extra parameters as the proposed plan:
+
+- ``proposed``: the plan as given;
+- ``random-groups``: the same modules, each with the languages dealt at random into groups of
+  the same sizes;
+- ``random-modules``: for each proposed module a random other module of the same size (the
+  closest size where none is left), with random groups of the same sizes;
+- ``typology``: the same modules, each with as many groups cut from URIEL's genetic distance
+  (average linkage), so typology, not gradients, decides who shares;
+- ``shared``: every module shared. It has fewer parameters; it is not widened to equal ones,
+  since widening a pretrained model adds randomly initialised weights, which is another
+  intervention than sharing, so it is labelled as the smaller model it is.
+
+Random draws depend on the seed only, so an arm's plan is the same whenever it is rebuilt.
+
+    python -c "from gradlens.arms import random_partition; print(random_partition(list('abcde'), [2, 3], 0))"
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from gradlens.plan import extra_parameters, new_plan
+
+ARMS = {
+    "proposed": "the plan as given",
+    "random-groups": "the plan's modules, languages in random groups of the same sizes",
+    "random-modules": "random modules of the same sizes, random groups of the same sizes",
+    "typology": "the plan's modules, as many groups cut from URIEL genetic distance",
+    "shared": "every module shared (fewer parameters)",
+}
+
+
+def random_partition(languages: list[str], sizes: list[int], seed) -> list[list[str]]:
+    """``languages`` dealt at random into groups of ``sizes`` (which sum to their number)."""
+    if sum(sizes) != len(languages):
+        raise ValueError(f"group sizes {sizes} do not add up to {len(languages)} languages")
+    order = [languages[i] for i in np.random.default_rng(seed).permutation(len(languages))]
+    cuts = np.cumsum([0, *sizes])
+    return [sorted(order[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+def typology_partition(languages: list[str], n_groups: int, distance: np.ndarray) -> list[list[str]]:
+    """``n_groups`` groups cut from an average-linkage tree of ``distance`` ``[L, L]``."""
+    from scipy.cluster.hierarchy import cut_tree, linkage
+    from scipy.spatial.distance import squareform
+
+    d = np.asarray(distance, dtype=float)
+    d = (d + d.T) / 2
+    np.fill_diagonal(d, 0.0)
+    # cut_tree follows the merge order, so ties in the distance still give exactly n_groups
+    labels = cut_tree(linkage(squareform(d, checks=False), "average"), n_clusters=n_groups)[:, 0]
+    groups = [sorted(x for x, lab in zip(languages, labels) if lab == g) for g in sorted(set(labels))]
+    return sorted(groups, key=lambda g: languages.index(g[0]))
+
+
+def _module_seed(seed: int, arm: str, key: str) -> list[int]:
+    return [seed, *arm.encode(), *key.encode()]
+
+
+def build_arms(plan: dict, n_params: dict[str, int], seed: int,
+               typology: np.ndarray | None = None) -> dict[str, dict]:
+    """Each arm's plan for ``seed``. ``n_params`` sizes every module of the model (the candidates
+    of ``random-modules``); ``typology`` is the URIEL distance between the plan's languages
+    (``typology`` is left out without it)."""
+    langs = list(plan["languages"])
+    modules = plan["modules"]
+    if not modules:
+        raise ValueError("the plan splits no module, so every arm would be the shared model: "
+                         "there is nothing to compare")
+    unknown = sorted(set(modules) - set(n_params))
+    if unknown:
+        raise ValueError(f"plan module(s) {unknown} are not modules of the model")
+
+    def arm(name: str, entries: dict) -> dict:
+        out = new_plan(plan["model"], langs, plan.get("source_run"))
+        out["modules"] = {k: {"groups": g} for k, g in entries.items()}
+        return out
+
+    sizes = {k: [len(g) for g in e["groups"]] for k, e in modules.items()}
+    arms = {"proposed": copy.deepcopy(plan),
+            "random-groups": arm("random-groups", {
+                k: random_partition(langs, sizes[k], _module_seed(seed, "groups", k))
+                for k in modules})}
+    rng = np.random.default_rng([seed, 7])
+    free = sorted(set(n_params) - set(modules))
+    chosen = {}
+    for k in modules:  # the same size where one is left, else the closest
+        best = min(abs(n_params[m] - n_params[k]) for m in free)
+        pick = [m for m in free if abs(n_params[m] - n_params[k]) == best]
+        m = pick[int(rng.integers(len(pick)))]
+        free.remove(m)
+        chosen[m] = random_partition(langs, sizes[k], _module_seed(seed, "modules", m))
+    arms["random-modules"] = arm("random-modules", chosen)
+    if typology is not None:
+        arms["typology"] = arm("typology", {
+            k: typology_partition(langs, len(e["groups"]), typology) for k, e in modules.items()})
+    arms["shared"] = arm("shared", {})
+    return arms
+
+
+def extra_of(arms: dict[str, dict], n_params: dict[str, int]) -> dict[str, int]:
+    """Extra parameters each arm adds to the shared model."""
+    return {name: extra_parameters(p, n_params) for name, p in arms.items()}

@@ -1,0 +1,132 @@
+"""Plan experiments: arm construction, scoring and significance, resume, and a miniature run."""
+
+import json
+
+import numpy as np
+import pytest
+import sacrebleu
+from sacrebleu.significance import PairedTest
+
+from gradlens.arms import build_arms, extra_of, random_partition, typology_partition
+from gradlens.plan import new_plan, validate
+from gradlens.significance import holm, paired_test, seed_interval
+
+LANGS = ["spa", "ita", "deu", "nld", "rus", "ukr"]
+# a model's modules: same-sized ones in other layers, as transformers have
+N_PARAMS = {f"enc.layers.{i}.{m}": n for i in range(4)
+            for m, n in (("ffn", 1000), ("attn", 400), ("norm", 20))}
+
+
+def proposed() -> dict:
+    plan = new_plan("tiny", LANGS, "runs/x")
+    plan["modules"] = {"enc.layers.1.ffn": {"groups": [["spa", "nld", "ukr"], ["ita", "deu", "rus"]]},
+                       "enc.layers.2.attn": {"groups": [["spa"], ["ita", "deu"], ["nld", "rus", "ukr"]]}}
+    return plan
+
+
+def typology() -> np.ndarray:
+    fam = {"spa": 0, "ita": 0, "deu": 1, "nld": 1, "rus": 2, "ukr": 2}
+    return np.array([[0.0 if fam[a] == fam[b] else 1.0 for b in LANGS] for a in LANGS])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_every_arm_is_a_valid_plan_and_all_but_shared_spend_the_same_parameters(seed):
+    arms = build_arms(proposed(), N_PARAMS, seed, typology())
+    assert list(arms) == ["proposed", "random-groups", "random-modules", "typology", "shared"]
+    for plan in arms.values():
+        validate(plan, list(N_PARAMS))
+    extra = extra_of(arms, N_PARAMS)
+    assert extra["proposed"] == 1000 + 2 * 400
+    assert extra["random-groups"] == extra["random-modules"] == extra["typology"] == extra["proposed"]
+    assert extra["shared"] == 0 and arms["shared"]["modules"] == {}
+
+
+def test_random_arms_keep_group_sizes_and_draw_other_modules():
+    p = proposed()
+    arms = build_arms(p, N_PARAMS, 3, typology())
+    for key, entry in p["modules"].items():
+        assert sorted(map(len, arms["random-groups"]["modules"][key]["groups"])) == \
+            sorted(map(len, entry["groups"]))
+    picked = arms["random-modules"]["modules"]
+    assert not set(picked) & set(p["modules"])
+    assert sorted(N_PARAMS[k] for k in picked) == sorted(N_PARAMS[k] for k in p["modules"])
+    # the same seed rebuilds the same arms; another seed draws others
+    assert build_arms(p, N_PARAMS, 3, typology()) == arms
+    draws = {json.dumps(build_arms(p, N_PARAMS, s, typology())["random-groups"]["modules"],
+                        sort_keys=True) for s in range(8)}
+    assert len(draws) > 1
+
+
+def test_typology_groups_follow_the_distance_and_keep_the_group_count():
+    d = typology()
+    assert typology_partition(LANGS, 3, d) == [["ita", "spa"], ["deu", "nld"], ["rus", "ukr"]]
+    # ties everywhere still give exactly the number of groups asked for
+    flat = np.ones((6, 6)) - np.eye(6)
+    for g in (2, 4, 5):
+        assert len(typology_partition(LANGS, g, flat)) == g
+    arms = build_arms(proposed(), N_PARAMS, 0, d)
+    assert [len(e["groups"]) for e in arms["typology"]["modules"].values()] == [2, 3]
+
+
+def test_random_partition_is_a_partition_of_the_sizes():
+    groups = random_partition(LANGS, [1, 2, 3], 5)
+    assert sorted(map(len, groups)) == [1, 2, 3]
+    assert sorted(x for g in groups for x in g) == sorted(LANGS)
+    with pytest.raises(ValueError, match="do not add up"):
+        random_partition(LANGS, [2, 2], 0)
+
+
+def test_a_plan_that_splits_nothing_has_nothing_to_compare():
+    with pytest.raises(ValueError, match="nothing to compare"):
+        build_arms(new_plan("tiny", LANGS), N_PARAMS, 0)
+
+
+# -- significance -----------------------------------------------------------------------------
+REFS = [f"{a} thousand {b} hundred and {c}" for a in ("one", "two", "three", "four")
+        for b in ("five", "six", "seven") for c in ("eight", "nine", "ten", "eleven", "twelve")]
+
+
+def _system(keep_every: int, wrong: str) -> list[str]:
+    return [r if i % keep_every else wrong for i, r in enumerate(REFS)]
+
+
+def test_paired_test_matches_sacrebleus_randomisation_where_no_trial_ties():
+    a, b = _system(3, "one"), _system(5, "thousand two")
+    mine = paired_test(a, b, REFS, trials=500)
+    for m, metric in (("bleu", sacrebleu.BLEU()), ("chrf", sacrebleu.CHRF())):
+        _, res = PairedTest([("a", a), ("b", b)], {m: metric}, [REFS], test_type="ar",
+                            n_samples=500)()
+        theirs = next(v for k, v in res.items() if k != "System")
+        assert mine[m]["b"] == pytest.approx(theirs[1].score)
+        assert mine[m]["a"] == pytest.approx(theirs[0].score)
+        assert mine[m]["p"] == pytest.approx(theirs[1].p_value)
+        assert mine[m]["delta"] == pytest.approx(theirs[1].score - theirs[0].score)
+
+
+def test_identical_systems_are_not_significant_though_sacrebleu_says_they_are():
+    a = _system(3, "one")
+    assert paired_test(a, list(a), REFS, trials=200)["bleu"]["p"] == 1.0
+    _, res = PairedTest([("a", a), ("b", list(a))], {"bleu": sacrebleu.BLEU()}, [REFS],
+                        test_type="ar", n_samples=200)()
+    assert res["BLEU"][1].p_value < 0.01  # counts only strictly larger differences
+
+
+def test_a_clearly_better_system_is_significant():
+    worse, better = _system(2, "one"), _system(20, "one")
+    res = paired_test(worse, better, REFS, trials=500)
+    assert res["chrf"]["delta"] > 0 and res["chrf"]["p"] < 0.01
+
+
+def test_seed_interval_is_the_student_t_interval():
+    from scipy import stats
+
+    x = [30.1, 31.4, 29.8]
+    iv = seed_interval(x)
+    lo, hi = stats.t.interval(0.95, 2, loc=np.mean(x), scale=stats.sem(x))
+    assert (iv.low, iv.high) == pytest.approx((lo, hi))
+    assert seed_interval([3.0]).low is None
+
+
+def test_holm_adjusts_step_down_and_stays_monotone():
+    adj = holm({"a": 0.01, "b": 0.04, "c": 0.03})
+    assert adj == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
