@@ -211,7 +211,8 @@ class SpokenNumbers:
 
     name = "spoken-numbers"
 
-    def __init__(self, languages: list[str] | None = None, seed: int = 0):
+    def __init__(self, languages: list[str] | None = None, seed: int = 0,
+                 reversed_targets: tuple[str, ...] = ()):
         languages = list(languages or LANGUAGES)
         unknown = [code for code in languages if code not in LANGUAGES]
         if unknown:
@@ -220,6 +221,15 @@ class SpokenNumbers:
         self.languages = languages
         self.seed = seed
         self.kinds = common_kinds(languages)
+        self.reversed_targets = tuple(reversed_targets)
+        if self.reversed_targets:
+            self.name = CONTROL + ",".join(self.reversed_targets)
+
+    def translation(self, n: int, kind: str, lang: str) -> str:
+        """The English target of ``n`` spoken in ``lang``: in reversed word order for the
+        planted group of the positive control."""
+        text = write_number(n, kind, TARGET.code)
+        return " ".join(text.split()[::-1]) if lang in self.reversed_targets else text
 
     def example(self, lang: str, kind: str, n: int, seed: int | None = None) -> Example:
         """One utterance; ``seed`` (default the corpus's) varies its speed and pitch."""
@@ -236,7 +246,7 @@ class SpokenNumbers:
             src_lang=lang,
             tgt_lang=TARGET.code,
             transcript=text,
-            translation=write_number(n, kind, TARGET.code),
+            translation=self.translation(n, kind, lang),
             audio=to_16k(raw, Espeak.get().rate),
         )
 
@@ -283,10 +293,49 @@ class SpokenNumbers:
             train = numbers(kind, "train")
             values = train[np.linspace(0, len(train) - 1, per_language // len(_RANGES)).astype(int)]
             out += [write_number(int(n), kind, TARGET.code) for n in values]
+            if self.reversed_targets:
+                out += [self.translation(int(n), kind, self.reversed_targets[0]) for n in values]
             for lang in self.languages:
                 if kind in LANGUAGES[lang].kinds:
                     out += [write_number(int(n), kind, lang) for n in values]
         return out
+
+
+CONTROL = "spoken-numbers:reversed="
+# The positive control's run (``gradlens demo --control``): two languages of each of three
+# families, the planted group taking one of each, so neither typology nor the languages' own
+# differences can stand in for the planted conflict.
+CONTROL_LANGUAGES = ["spa", "ita", "deu", "nld", "rus", "ukr"]
+CONTROL_GROUP = ["spa", "nld", "ukr"]
+CONTROL_CORPUS = CONTROL + ",".join(CONTROL_GROUP)
+
+
+def open_corpus(name: str, languages: list[str], seed: int = 0):
+    """The corpus a probe or a training job names: ``spoken-numbers``; the positive control
+    ``spoken-numbers:reversed=spa,nld,ukr`` (the listed languages' English targets in reversed
+    word order, a conflict planted by construction); or a manifest TSV, checked to hold every
+    language."""
+    if name == "spoken-numbers":
+        return SpokenNumbers(languages, seed=seed)
+    if name.startswith(CONTROL):
+        group = tuple(x for x in name[len(CONTROL):].split(",") if x)
+        outside = sorted(set(group) - set(languages))
+        if not group or outside or len(group) == len(languages):
+            raise ValueError(
+                f"corpus {name!r}: the reversed group must be a non-empty proper subset of the "
+                f"languages {languages}" + (f"; {outside} are not among them" if outside else ""))
+        return SpokenNumbers(languages, seed=seed, reversed_targets=group)
+    corpus = Manifest(name, seed=seed)
+    missing = [code for code in languages if code not in corpus.languages]
+    if missing:
+        raise ValueError(f"{name}: no rows for language(s) {missing}; it has {corpus.languages}")
+    return corpus
+
+
+def is_spoken_numbers(name: str) -> bool:
+    """Whether ``name`` is the embedded corpus (natural or positive control), which scores its
+    own dev and test splits."""
+    return name == "spoken-numbers" or name.startswith(CONTROL)
 
 
 # -- manifests --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from gradlens.corpus import Manifest, SpokenNumbers
+from gradlens.corpus import open_corpus
 from gradlens.store import RunWriter
 from probes.capture import FlatGradients
 from probes.models import LoadedModel, load_model
@@ -43,7 +43,7 @@ class ProbeConfig:
 
     model: str = field(default="tiny", metadata={"help": "tiny, medium-random, a local path or a "
                                                          "local Hugging Face cache id"})
-    corpus: str = field(default="spoken-numbers", metadata={"help": "spoken-numbers or a manifest TSV"})
+    corpus: str = field(default="spoken-numbers", metadata={"help": "spoken-numbers, the positive control spoken-numbers:reversed=L1,L2 or a manifest TSV"})
     languages: list[str] = field(default_factory=lambda: list(DEMO_LANGUAGES),
                                  metadata={"help": "source languages (ISO 639-3)"})
     tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": "st and/or asr"})
@@ -68,17 +68,6 @@ class ProbeConfig:
         d = {k: v for k, v in self.stored().items() if k != "steps"}
         digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
         return runs_dir / f"{Path(self.model).name}-{digest}"
-
-
-def make_corpus(name: str, languages: list[str], seed: int):
-    """The spoken-numbers corpus, or the manifest at ``name`` checked to hold every language."""
-    if name == "spoken-numbers":
-        return SpokenNumbers(languages, seed=seed)
-    corpus = Manifest(name, seed=seed)
-    missing = [code for code in languages if code not in corpus.languages]
-    if missing:
-        raise ValueError(f"{name}: no rows for language(s) {missing}; it has {corpus.languages}")
-    return corpus
 
 
 def pick_device(name: str) -> torch.device:
@@ -151,7 +140,7 @@ def probe(cfg: ProbeConfig, runs_dir: Path = Path("runs"),
     if unknown:
         raise ValueError(f"unknown task(s) {unknown}; tasks are {list(TASKS)}")
     device = pick_device(cfg.device)
-    corpus = make_corpus(cfg.corpus, cfg.languages, cfg.seed)
+    corpus = open_corpus(cfg.corpus, cfg.languages, cfg.seed)
     lm = load_model(cfg.model, cfg.languages, corpus.texts(), seed=cfg.seed)
     lm.model.to(device).eval()
     grads = FlatGradients(lm.model, cfg.sketch_dim, cfg.seed)

@@ -25,30 +25,32 @@ LOG = "log.txt"
 class TrainConfig:
     """How to train a plan (the plan itself gives the model and the languages)."""
 
-    steps: int = field(default=300, metadata={"help": "optimizer steps"})
+    steps: int = field(default=400, metadata={"help": "optimizer steps"})
     batch_size: int = field(default=8, metadata={"help": "utterances per step (one language)"})
     learning_rate: float = field(default=2e-3, metadata={"help": "AdamW peak learning rate (suits the tiny model; ~1e-4 for a pretrained Medium)"})
-    warmup_steps: int = field(default=20, metadata={"help": "linear warm-up, then linear decay"})
+    warmup_steps: int = field(default=40, metadata={"help": "linear warm-up, then linear decay"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     clip_norm: float = field(default=1.0, metadata={"help": "gradient norm clipping"})
     temperature: float = field(default=5.0, metadata={"help": "language sampling p ∝ n^(1/T)"})
     aux_weight: float = field(default=0.3, metadata={"help": "λ of the auxiliary ASR loss (0: ST only)"})
     mgcm: bool = field(default=True, metadata={"help": "project conflicting ASR gradients per module"})
     eval_every: int = field(default=100, metadata={"help": "evaluate every this many steps"})
-    eval_size: int = field(default=8, metadata={"help": "utterances per language and split "
-                                                         "(0: the whole split)"})
+    eval_size: int = field(default=16, metadata={"help": "utterances per language and split "
+                                                          "(0: the whole split)"})
+    eval_batch_size: int = field(default=32, metadata={"help": "utterances per generate call"})
     max_new_tokens: int = field(default=24, metadata={"help": "longest generated translation"})
     checkpoint_every: int = field(default=100, metadata={"help": "checkpoint every this many steps"})
     log_every: int = field(default=10, metadata={"help": "write the loss every this many steps"})
-    corpus: str = field(default="spoken-numbers", metadata={"help": "spoken-numbers or a training "
-                                                                    "manifest TSV"})
+    corpus: str = field(default="spoken-numbers", metadata={"help": "spoken-numbers, the positive "
+                                                                    "control spoken-numbers:reversed=L1,L2 or a training manifest TSV"})
     dev: str = field(default="", metadata={"help": "dev manifest (with a manifest corpus)"})
     test: str = field(default="", metadata={"help": "test manifest (with a manifest corpus)"})
     seed: int = field(default=0, metadata={"help": "seed of model init and batches"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
+        for name in ("steps", "batch_size", "eval_every", "eval_batch_size", "checkpoint_every",
+                     "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"training config: {name} must be at least 1, got {getattr(self, name)}")
         if self.temperature <= 0:

@@ -141,11 +141,10 @@ def average_gradients(params: list[torch.nn.Parameter], world: World) -> None:
 # -- the loop ---------------------------------------------------------------------------------
 def corpora(cfg: TrainConfig, languages: list[str]):
     """The training corpus and the corpus of each evaluation split (None: not evaluated)."""
-    from gradlens.corpus import Manifest
-    from probes.loop import make_corpus
+    from gradlens.corpus import Manifest, is_spoken_numbers, open_corpus
 
-    corpus = make_corpus(cfg.corpus, languages, cfg.seed)
-    if cfg.corpus == "spoken-numbers":
+    corpus = open_corpus(cfg.corpus, languages, cfg.seed)
+    if is_spoken_numbers(cfg.corpus):
         return corpus, {split: corpus for split in SPLITS}
     return corpus, {split: Manifest(getattr(cfg, split), seed=cfg.seed) if getattr(cfg, split)
                     else None for split in SPLITS}
@@ -188,8 +187,8 @@ def translate(lm, batcher, examples, cfg: TrainConfig, device: torch.device) -> 
     out = [""] * len(examples)
     for tgt in dict.fromkeys(ex.tgt_lang for ex in examples):  # one target per generate call
         where = [i for i, ex in enumerate(examples) if ex.tgt_lang == tgt]
-        for lo in range(0, len(where), cfg.batch_size):
-            chunk = where[lo: lo + cfg.batch_size]
+        for lo in range(0, len(where), cfg.eval_batch_size):
+            chunk = where[lo: lo + cfg.eval_batch_size]
             with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
                                                  enabled=device.type == "cuda"):
                 ids = lm.model.generate(**batcher.features([examples[i] for i in chunk]),

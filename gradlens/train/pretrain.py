@@ -26,6 +26,9 @@ from gradlens.store import cache_dir
 from gradlens.train.config import LOG, TrainConfig
 
 RECIPE_VERSION = 1  # bump when the recipe changes: trained models are keyed on it
+# fields added since that only change how evaluation runs, not the trained weights: left out of
+# the key, so models already trained stay found
+_EVAL_ONLY = ("eval_batch_size",)
 RECIPE = TrainConfig(steps=400, batch_size=8, learning_rate=2e-3, warmup_steps=40,
                      eval_every=400, eval_size=16, checkpoint_every=50, log_every=10,
                      device="cpu")
@@ -33,8 +36,8 @@ RECIPE = TrainConfig(steps=400, batch_size=8, learning_rate=2e-3, warmup_steps=4
 
 def model_dir(languages: list[str], seed: int = 0, cfg: TrainConfig = RECIPE) -> Path:
     """Where the trained model of ``languages`` lives in the cache."""
-    recipe = json.dumps([RECIPE_VERSION, sorted(languages), seed, dataclasses.asdict(cfg)],
-                        sort_keys=True)
+    fields = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _EVAL_ONLY}
+    recipe = json.dumps([RECIPE_VERSION, sorted(languages), seed, fields], sort_keys=True)
     return cache_dir() / "models" / f"tiny-trained-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
 
@@ -42,7 +45,7 @@ def pretrained_tiny(languages: list[str], seed: int = 0, cfg: TrainConfig = RECI
                     on_step: Callable[[int, int, dict], None] | None = None) -> Path:
     """The tiny model trained on ``languages``' spoken numbers: its directory, trained first if
     the cache lacks it (``on_step(done, total, record)`` after every step)."""
-    from gradlens.corpus import SpokenNumbers
+    from gradlens.corpus import open_corpus
     from gradlens.train.loop import CHECKPOINT, train
     from gradlens.train.routing import RoutedModel
     from probes.models import load_model
@@ -54,7 +57,7 @@ def pretrained_tiny(languages: list[str], seed: int = 0, cfg: TrainConfig = RECI
     plan = new_plan("tiny", languages)
     work = final.with_name(final.name + ".training")
     train(cfg, plan, work, on_step)
-    lm = load_model("tiny", languages, SpokenNumbers(languages, seed).texts(), seed=seed)
+    lm = load_model("tiny", languages, open_corpus(cfg.corpus, languages, seed).texts(), seed=seed)
     RoutedModel(lm.model, plan).load(work / CHECKPOINT)
     tmp = final.with_name(f"{final.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
