@@ -20,8 +20,10 @@ from pathlib import Path
 from gradlens.store import runs_dir
 
 
-def _add_dataclass_flags(parser: argparse.ArgumentParser, cls) -> None:
+def _add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
     for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         flag = "--" + f.name.replace("_", "-")
         helptext = f"{f.metadata.get('help', '')} (default: {default})"
@@ -204,47 +206,173 @@ def cmd_jobs(args) -> int:
     return 0
 
 
+def cmd_experiment(args) -> int:
+    import hashlib
+    import json
+
+    from gradlens import experiment as ex
+    from gradlens.analysis.allocation import propose_plan
+    from gradlens.arms import ARMS
+    from gradlens.analysis.typology import uriel_distance
+    from gradlens.launch import run_dir_for
+    from gradlens.plan import load_plan
+    from gradlens.store import Run
+    from gradlens.train.config import TrainConfig
+
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    with Run(args.run) as run:
+        # the jobs train on the corpus the run probed, unless told otherwise
+        corpus = args.corpus or run.probe_config.get("corpus", "spoken-numbers")
+        cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                             if f.name not in ("seed", "corpus")}, corpus=corpus)
+        n_params = {str(k): int(v) for k, v in zip(run.modules.name, run.modules.n_params)}
+        if args.plan:
+            plan = load_plan(args.plan, sorted(n_params))
+        else:
+            evidence = _evidence(run, None, None)
+            plan = propose_plan(evidence, args.budget, sum(n_params.values()), run.model,
+                                run.languages, str(run.path.parent), args.alpha)
+        run_name = run.path.parent.name
+    if not plan["modules"]:
+        print("gradlens: the plan splits no module (no module diverges beyond noise at this "
+              "false discovery rate): every arm would be the shared model, so there is nothing "
+              "to compare", file=sys.stderr)
+        return 1
+    arms = args.arms.split(",") if args.arms else list(ARMS)
+    typology = None
+    if "typology" in arms:
+        try:
+            typology = uriel_distance(plan["languages"], "genetic")
+        except ValueError as exc:
+            print(f"gradlens: no typology arm ({exc})", file=sys.stderr)
+            arms.remove("typology")
+    seeds = list(range(args.seeds))
+    digest = hashlib.sha256(json.dumps([plan["modules"], seeds, dataclasses.asdict(cfg), arms],
+                                       sort_keys=True).encode()).hexdigest()[:8]
+    name = args.name or f"exp-{run_name}-{digest}"[:48]
+    directory = run_dir_for(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = ex.create(directory, plan, n_params, seeds, cfg, typology, args.budget, arms)
+    print(f"experiment {name}: {len(spec['arms'])} arms × {len(seeds)} seed(s) in {directory}")
+    for arm, entry in spec["arms"].items():
+        print(f"  {arm:15s} {entry['extra_params']:>9,} extra parameters  {entry['description']}")
+    started = ex.launch(directory, args.backend, args.ray_address)
+    print(f"submitted {len(started)} job(s); the others have succeeded or are running")
+    if args.detach:
+        return 0
+    if not _follow_experiment(directory):
+        return 1
+    results = ex.collect(directory, args.trials)
+    print(format_results(results))
+    print(f"wrote {directory / ex.RESULTS} and {directory / ex.SCORES}")
+    return 0 if results["complete"] else 1
+
+
+def _follow_experiment(directory: Path) -> bool:
+    """A progress bar over every job's steps until none is queued or running; whether all of
+    them succeeded. Ctrl-C leaves the jobs running."""
+    import time
+
+    from tqdm import tqdm
+
+    from gradlens import experiment as ex
+
+    rows = ex.status(directory)
+    try:
+        with tqdm(total=ex.progress(rows)[1], desc=directory.name, unit="step") as bar:
+            while True:
+                rows = ex.status(directory)
+                bar.n = ex.progress(rows)[0]
+                states = [r["state"] for r in rows]
+                bar.set_postfix(done=f"{states.count('succeeded')}/{len(rows)} jobs",
+                                running=",".join(r["job"].rsplit("-", 2)[-2] + "/" + str(r["seed"])
+                                                 for r in rows if r["state"] == "running"))
+                bar.refresh()
+                if not any(s in ("queued", "running") for s in states):
+                    break
+                time.sleep(2)
+    except KeyboardInterrupt:
+        print("\nstopped following; the jobs go on (run the same command to follow them again)")
+        return False
+    for r in rows:
+        if r["state"] != "succeeded":
+            print(f"  {r['job']}: {r['state']}" + (f" ({r['reason']})" if r["reason"] else ""))
+    return all(r["state"] == "succeeded" for r in rows)
+
+
+def format_results(results: dict) -> str:
+    """The arms' test scores (mean and 95 % interval over seeds) and the reference arm's
+    differences from each baseline, as text."""
+    def iv(d: dict) -> str:
+        return (f"{d['mean']:6.2f} [{d['low']:6.2f}, {d['high']:6.2f}]" if d["low"] is not None
+                else f"{d['mean']:6.2f} (one seed)")
+
+    lines = [f"test scores over seeds (mean [95 % t interval]); {results['jobs_done']} of "
+             f"{results['jobs']} jobs done, {results['test_utterances']} test utterances per seed"]
+    for arm, entry in results["arms"].items():
+        sc = entry["scores"]["all"]
+        lines.append(f"  {arm:15s} BLEU {iv(sc['bleu'])}  chrF {iv(sc['chrf'])}  "
+                     f"extra {entry['extra_params']:,}")
+    ref = results["reference"]
+    for arm, c in results["comparisons"].items():
+        lines.append(f"  {ref} − {arm}: " + "; ".join(
+            f"{m} {iv(c[m]['delta'])} p={c[m]['p']:.3g} (Holm {c[m]['p_holm']:.3g})"
+            for m in ("bleu", "chrf")))
+    return "\n".join(lines)
+
+
 DEMO_NAME = "demo"
+CONTROL_NAME = "control"
 DEMO_STEPS = 24
 
 
-def demo_config(model: str = "tiny"):
+def demo_config(model: str = "tiny", control: bool = False):
     """The demo probe: ``model`` is the trained tiny model's directory (``ensure_demo``); steps
-    probe it at one parameter state, so they are exchangeable, as the divergence null assumes."""
-    from probes.loop import ProbeConfig
+    probe it at one parameter state, so they are exchangeable, as the divergence null assumes.
+    ``control``: the positive control's languages and corpus, into ``runs/control``."""
+    from gradlens.corpus import CONTROL_CORPUS, CONTROL_LANGUAGES
+    from probes.loop import DEMO_LANGUAGES, ProbeConfig
 
     return ProbeConfig(model=model, steps=DEMO_STEPS, train_steps_between=0, sketch_dim=512,
-                       out=str(runs_dir() / DEMO_NAME))
+                       languages=list(CONTROL_LANGUAGES if control else DEMO_LANGUAGES),
+                       corpus=CONTROL_CORPUS if control else "spoken-numbers",
+                       out=str(runs_dir() / (CONTROL_NAME if control else DEMO_NAME)))
 
 
-def demo_done() -> bool:
+def demo_done(control: bool = False) -> bool:
     from gradlens.store import Run, RunError
 
     try:
-        with Run(runs_dir() / DEMO_NAME) as run:
+        with Run(runs_dir() / (CONTROL_NAME if control else DEMO_NAME)) as run:
             return len(run.done_steps) >= DEMO_STEPS
     except RunError:
         return False
 
 
-def ensure_demo() -> Path:
+def ensure_demo(control: bool = False) -> Path:
     """Make (or finish) the demo run on the embedded default, with progress bars: train the
-    tiny model on the spoken numbers (cached), then probe it."""
+    tiny model on the spoken numbers (cached), then probe it. ``control``: the same on the
+    positive control, whose planted group's English targets are in reversed word order."""
+    import dataclasses
+
     from tqdm import tqdm
 
-    from gradlens.train.pretrain import RECIPE, pretrained_tiny
-    from probes.loop import DEMO_LANGUAGES, probe
-
     from gradlens.store import Run
+    from gradlens.train.pretrain import RECIPE, pretrained_tiny
+    from probes.loop import probe
 
-    out = runs_dir() / DEMO_NAME
-    if demo_done():
+    cfg = demo_config(control=control)
+    out = Path(cfg.out)
+    if demo_done(control):
         return out
-    with tqdm(total=RECIPE.steps, desc="demo 1/2: training tiny SeamlessM4T on spoken numbers",
-              unit="step") as bar:
-        model = pretrained_tiny(DEMO_LANGUAGES, on_step=lambda done, total, _: bar.update(done - bar.n))
-    cfg = demo_config(str(model))
-    bar, on_step = _progress(cfg.steps, "demo 2/2: probing it (CPU)")
+    recipe = dataclasses.replace(RECIPE, corpus=cfg.corpus)
+    with tqdm(total=recipe.steps, desc=f"{out.name} 1/2: training tiny SeamlessM4T on "
+              f"{cfg.corpus}", unit="step") as bar:
+        model = pretrained_tiny(cfg.languages, cfg=recipe,
+                                on_step=lambda done, total, _: bar.update(done - bar.n))
+    cfg = dataclasses.replace(cfg, model=str(model))
+    bar, on_step = _progress(cfg.steps, f"{out.name} 2/2: probing it (CPU)")
     with bar:
         probe(cfg, runs_dir(), on_step=on_step)
     with Run(out) as run:  # analysed once here, so the app's first visit reads it back
@@ -253,7 +381,7 @@ def ensure_demo() -> Path:
 
 
 def cmd_demo(args) -> int:
-    print(ensure_demo())
+    print(ensure_demo(args.control))
     return 0
 
 
@@ -319,6 +447,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detach", action="store_true", help="submit and return without following")
     _add_dataclass_flags(p, TrainConfig)
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("experiment", help="does the plan help? train the proposed plan and its "
+                       "baselines at equal extra parameters over seeds, and compare them")
+    p.add_argument("run", help="run directory whose plan is tested")
+    p.add_argument("--plan", default=None, help="test this plan instead of proposing one")
+    p.add_argument("--budget", type=float, default=0.1,
+                   help="extra parameters of the proposed plan, as a fraction (default: 0.1)")
+    p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate of the "
+                   "proposal (default: 0.05)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default: 3)")
+    p.add_argument("--arms", default=None, help="comma-separated arms (default: all of "
+                   "proposed, random-groups, random-modules, typology, shared)")
+    p.add_argument("--name", default=None, help="experiment name (default: from the run, plan, "
+                   "seeds and config, so the same command resumes)")
+    p.add_argument("--backend", choices=BACKENDS, default="local", help="where jobs run "
+                   "(default: local, one at a time)")
+    p.add_argument("--ray-address", default=None, help="Ray dashboard address (default: $RAY_ADDRESS)")
+    p.add_argument("--trials", type=int, default=None, help="randomisation trials of each "
+                   "paired test (default: 4000)")
+    p.add_argument("--detach", action="store_true", help="submit and return without following")
+    p.add_argument("--corpus", default=None, help="corpus the jobs train on (default: the one "
+                   "the run probed)")
+    _add_dataclass_flags(p, TrainConfig, skip=("seed", "corpus"))
+    p.set_defaults(func=cmd_experiment)
     p = sub.add_parser("jobs", help="list training jobs, show a job's log, or cancel it")
     p.add_argument("action", nargs="?", choices=("list", "logs", "cancel"), default="list")
     p.add_argument("job", nargs="?", default=None, help="job id (for logs and cancel)")
@@ -327,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_jobs)
     p = sub.add_parser("demo", help="make the demo run on the embedded default if it is missing: "
                        "train the tiny model on spoken numbers (cached), then probe it")
+    p.add_argument("--control", action="store_true", help="the positive control instead: six "
+                   "languages, three of whose English targets are in reversed word order "
+                   "(a conflict planted by construction), into runs/control")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("app", help="serve the Streamlit app; the demo run is built in the "
                        "background if missing")
@@ -343,10 +497,12 @@ def main(argv: list[str] | None = None) -> int:
     from probes.models import ModelNotFound
     from gradlens.plan import PlanError
     from gradlens.jobs import JobError
+    from gradlens.experiment import ExperimentError
 
     try:
         return args.func(args)
-    except (RunError, ManifestError, ModelNotFound, PlanError, JobError, KeyError, ValueError) as exc:
+    except (RunError, ManifestError, ModelNotFound, PlanError, JobError, ExperimentError,
+            KeyError, ValueError) as exc:
         print(f"gradlens: error: {exc}", file=sys.stderr)
         return 2
 

@@ -130,3 +130,58 @@ def test_seed_interval_is_the_student_t_interval():
 def test_holm_adjusts_step_down_and_stays_monotone():
     adj = holm({"a": 0.01, "b": 0.04, "c": 0.03})
     assert adj == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
+
+
+# -- a miniature experiment, end to end -------------------------------------------------------
+@pytest.mark.slow
+def test_a_two_arm_one_seed_experiment_runs_end_to_end_and_resumes(tiny_run, tmp_path, monkeypatch):
+    """The command a researcher runs: real jobs through the registry, then scores, a CSV and
+    the paired test; the same command again submits nothing and gives the same results."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import stop_jobs
+    from gradlens import experiment as ex
+    from gradlens.plan import save_plan
+
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_run, runs / "small")
+    monkeypatch.setenv("GRADLENS_RUNS", str(runs))
+    plan = new_plan("tiny", ["spa", "ita", "deu", "rus"], str(runs / "small"))
+    plan["modules"] = {"text_decoder.layers.1.ffn": {"groups": [["spa", "ita"], ["deu", "rus"]]}}
+    save_plan(plan, runs / "small" / "plan.json")
+    argv = [sys.executable, "-m", "gradlens", "experiment", str(runs / "small"),
+            "--plan", str(runs / "small" / "plan.json"), "--arms", "proposed,shared",
+            "--seeds", "1", "--name", "mini", "--steps", "4", "--batch-size", "2",
+            "--warmup-steps", "1", "--eval-every", "2", "--eval-size", "2",
+            "--checkpoint-every", "2", "--trials", "200"]
+    env = {**os.environ, "GRADLENS_RUNS": str(runs)}
+    try:
+        first = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "submitted 2 job(s)" in first.stdout
+        results = ex.read_results(runs / "mini")
+        assert results["complete"] and results["jobs_done"] == 2
+        assert set(results["arms"]) == {"proposed", "shared"}
+        # 4 languages × 2 test utterances, the same for both arms; checkpoint chosen on dev
+        assert results["test_utterances"] == 8
+        for arm in ("proposed", "shared"):
+            assert results["arms"][arm]["steps"]["0"] in (2, 4)
+            assert set(results["arms"][arm]["scores"]) == {"spa", "ita", "deu", "rus", "all"}
+        spec = ex.read_spec(runs / "mini")
+        assert spec["arms"]["shared"]["extra_params"] == 0
+        assert spec["arms"]["proposed"]["extra_params"] > 0
+        cmp = results["comparisons"]["shared"]
+        for m in ("bleu", "chrf"):
+            assert 0 < cmp[m]["p"] <= 1 and cmp[m]["p_holm"] >= cmp[m]["p"]
+        csv_lines = (runs / "mini" / "scores.csv").read_text().splitlines()
+        assert csv_lines[0] == "arm,seed,step,language,n,bleu,chrf" and len(csv_lines) == 1 + 2 * 5
+
+        again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "submitted 0 job(s)" in again.stdout
+        assert ex.read_results(runs / "mini")["arms"] == results["arms"]
+    finally:
+        stop_jobs(runs)

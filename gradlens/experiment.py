@@ -1,0 +1,336 @@
+"""Does the plan help? A plan experiment: every arm (``gradlens.arms``) trained over seeds as
+ordinary jobs, each scored on one fixed test set at its checkpoint chosen on dev.
+
+An experiment lives in ``runs/<name>/``:
+
+- ``experiment.json``: what it compares (schema ``gradlens.experiment/1``): the proposed plan,
+  the seeds, the training config, every arm's description and extra parameters, and the job
+  of each (arm, seed), named ``<name>-<arm>-s<seed>`` (``runs/<job>/``, in the job registry);
+- ``plans/<arm>-s<seed>.json``: the plan each job trains;
+- ``results.json`` and ``scores.csv``, written by ``collect`` from the jobs that succeeded.
+
+A job's checkpoint is its evaluation with the best dev chrF over all languages (the later one
+on a tie), and its test hypotheses at that step are what is scored. The test set is fixed for
+every arm and seed (``SpokenNumbers.evaluation_set``, or the test manifest). Running the same
+``launch`` again resumes: jobs that succeeded are kept, running ones followed, failed or
+cancelled ones resumed from their last checkpoint.
+
+    python -m gradlens experiment runs/demo --budget 0.1 --seeds 3
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gradlens.arms import ARMS, build_arms, extra_of
+from gradlens.metrics import METRICS as METRICS_FILE
+from gradlens.metrics import last_step, read_metrics
+from gradlens.plan import load_plan, save_plan, validate
+from gradlens.significance import METRICS, corpus_scores, holm, paired_test, seed_interval
+
+SCHEMA = "gradlens.experiment/1"
+SPEC = "experiment.json"
+RESULTS = "results.json"
+SCORES = "scores.csv"
+PLANS = "plans"
+ALL = "all"
+
+
+class ExperimentError(ValueError):
+    """An experiment that cannot be created, read or collected; names the file and the field."""
+
+
+def job_id(name: str, arm: str, seed: int) -> str:
+    return f"{name}-{arm}-s{seed}"
+
+
+def is_experiment(directory: Path) -> bool:
+    return (Path(directory) / SPEC).is_file()
+
+
+# -- creating ---------------------------------------------------------------------------------
+def create(directory: Path, plan: dict, n_params: dict[str, int], seeds: list[int], config,
+           typology: np.ndarray | None = None, budget: float | None = None,
+           arms: list[str] | None = None) -> dict:
+    """Write the experiment's spec and every arm's plan into ``directory``; return the spec.
+
+    The same plan, seeds and config again return the existing spec (a resume); anything else
+    in an existing experiment is refused, so its jobs never mix two designs.
+    """
+    validate(plan, sorted(n_params), "proposed plan")
+    wanted = list(ARMS) if arms is None else list(arms)
+    unknown = sorted(set(wanted) - set(ARMS))
+    if unknown or "proposed" not in wanted:
+        raise ExperimentError(f"arms {unknown or wanted}: choose among {list(ARMS)}, with "
+                              "'proposed' among them (the others are compared with it)")
+    if "typology" in wanted and typology is None:
+        raise ExperimentError("the typology arm needs the URIEL distance of the languages")
+    cfg = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
+    if is_experiment(directory):
+        old = read_spec(directory)
+        if ((old["plan"]["modules"], old["seeds"], old["config"], sorted(old["arms"]))
+                != (plan["modules"], seeds, cfg, sorted(wanted))):
+            raise ExperimentError(f"{directory / SPEC}: an experiment with another plan, seeds or "
+                                  "config exists here; pick another name")
+        return old
+    name = Path(directory).name
+    (Path(directory) / PLANS).mkdir(parents=True, exist_ok=True)
+    described: dict[str, dict] = {}
+    jobs: dict[str, dict[str, str]] = {}
+    for seed in seeds:
+        for arm, arm_plan in build_arms(plan, n_params, seed, typology).items():
+            if arm not in wanted:
+                continue
+            save_plan(arm_plan, Path(directory) / PLANS / f"{arm}-s{seed}.json", sorted(n_params))
+            extra = extra_of({arm: arm_plan}, n_params)[arm]
+            described.setdefault(arm, {"description": ARMS[arm], "extra_params": extra,
+                                  "modules": sorted(arm_plan["modules"])})
+            jobs.setdefault(arm, {})[str(seed)] = job_id(name, arm, seed)
+    spec = {"schema": SCHEMA, "name": name, "created": time.time(), "budget": budget,
+            "source_run": plan.get("source_run"), "plan": plan, "seeds": seeds, "config": cfg,
+            "total_params": int(sum(n_params.values())), "arms": described, "jobs": jobs}
+    tmp = Path(directory) / (SPEC + ".tmp")
+    tmp.write_text(json.dumps(spec, indent=2), encoding="utf-8")
+    tmp.replace(Path(directory) / SPEC)
+    return spec
+
+
+def read_spec(directory: Path) -> dict:
+    path = Path(directory) / SPEC
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExperimentError(f"{path}: not found; is {directory} an experiment?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ExperimentError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(spec, dict) or spec.get("schema") != SCHEMA:
+        raise ExperimentError(f"{path}: 'schema' must be {SCHEMA!r}")
+    for key in ("plan", "seeds", "config", "arms", "jobs"):
+        if key not in spec:
+            raise ExperimentError(f"{path}: missing key {key!r}")
+    return spec
+
+
+def jobs_of(spec: dict) -> list[tuple[str, int, str]]:
+    """(arm, seed, job id) of every job, seed by seed so that early results cover all arms."""
+    return [(arm, int(seed), spec["jobs"][arm][str(seed)])
+            for seed in spec["seeds"] for arm in spec["arms"]]
+
+
+# -- running ----------------------------------------------------------------------------------
+def launch(directory: Path, backend: str = "local", ray_address: str | None = None) -> list[str]:
+    """Submit every job that has not succeeded and is not running; return the ids submitted."""
+    from gradlens.jobs import JobError, Registry, refresh_job, submit
+    from gradlens.train.config import TrainConfig
+
+    spec = read_spec(directory)
+    registry = Registry()
+    started = []
+    for arm, seed, jid in jobs_of(spec):
+        try:
+            job = refresh_job(registry, registry.get(jid))
+            if job.active or job.state == "succeeded":
+                continue
+        except JobError:
+            pass  # not submitted yet
+        cfg = TrainConfig.from_dict({**spec["config"], "seed": seed}, str(Path(directory) / SPEC))
+        submit(Path(directory) / PLANS / f"{arm}-s{seed}.json", cfg, backend, name=jid,
+               ray_address=ray_address)
+        started.append(jid)
+    return started
+
+
+def status(directory: Path) -> list[dict]:
+    """One row per job: arm, seed, job, state (``not submitted`` before it is), steps done."""
+    from gradlens.jobs import JobError, Registry, refresh_job
+    from gradlens.store import runs_dir
+
+    spec = read_spec(directory)
+    registry = Registry()
+    rows = []
+    for arm, seed, jid in jobs_of(spec):
+        try:
+            job = refresh_job(registry, registry.get(jid))
+            state, reason = job.state, job.reason
+        except JobError:
+            state, reason = "not submitted", ""
+        records = read_metrics(runs_dir() / jid / METRICS_FILE)
+        rows.append({"arm": arm, "seed": seed, "job": jid, "state": state, "reason": reason,
+                     "step": last_step(records), "steps": int(spec["config"]["steps"])})
+    return rows
+
+
+def progress(rows: list[dict]) -> tuple[int, int]:
+    """Steps done and steps in all, over every job."""
+    done = sum(r["steps"] if r["state"] == "succeeded" else min(r["step"], r["steps"])
+               for r in rows)
+    return done, sum(r["steps"] for r in rows)
+
+
+# -- scoring ----------------------------------------------------------------------------------
+def selected_step(records: list[dict]) -> int | None:
+    """The evaluation step with the best dev chrF over all languages (the later on a tie);
+    None before any dev evaluation."""
+    dev = [(r["chrf"], r["step"]) for r in records
+           if r.get("kind") == "eval" and r.get("split") == "dev" and r.get("language") == ALL]
+    return max(dev)[1] if dev else None
+
+
+def test_rows(job_dir: Path, step: int) -> list[dict]:
+    """The scored test hypotheses of a job at ``step``: language, id, ref, hyp."""
+    path = job_dir / "hyps" / f"test-{step:06d}.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ExperimentError(f"{path}: missing; the job evaluated test at step {step} but its "
+                              "hypotheses are gone") from None
+    try:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise ExperimentError(f"{path}: not JSON lines ({exc})") from None
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or not all(k in r for k in ("language", "id", "ref", "hyp")):
+            raise ExperimentError(f"{path}: line {i + 1} needs language, id, ref and hyp")
+    return sorted(rows, key=lambda r: (r["language"], r["id"]))
+
+
+def by_language(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Corpus BLEU and chrF per language and over all of them."""
+    langs = list(dict.fromkeys(r["language"] for r in rows))
+    out = {lang: corpus_scores([r["hyp"] for r in rows if r["language"] == lang],
+                               [r["ref"] for r in rows if r["language"] == lang]) for lang in langs}
+    out[ALL] = corpus_scores([r["hyp"] for r in rows], [r["ref"] for r in rows])
+    return out
+
+
+def aggregate(outputs: dict[str, dict[int, list[dict]]], reference: str = "proposed",
+              trials: int | None = None) -> dict:
+    """Arms compared from their test outputs ``outputs[arm][seed]`` (rows sorted alike).
+
+    Per arm and language: the mean over seeds with its 95 % t interval. Per baseline: the
+    difference of ``reference`` minus it, paired by seed, with its t interval, and paired
+    approximate randomisation over the seeds both have, Holm-adjusted over the baselines.
+    """
+    scores = {arm: {seed: by_language(rows) for seed, rows in per.items()}
+              for arm, per in outputs.items()}
+    arms = {}
+    for arm, per in scores.items():
+        langs = list(next(iter(per.values()))) if per else []
+        arms[arm] = {"seeds": sorted(per), "scores": {
+            lang: {m: seed_interval([per[s][lang][m] for s in per]).as_dict() for m in METRICS}
+            for lang in langs}}
+    comparisons: dict[str, dict] = {}
+    ref = outputs.get(reference, {})
+    for arm, per in outputs.items():
+        if arm == reference:
+            continue
+        seeds = sorted(set(per) & set(ref))
+        if not seeds:
+            continue
+        for s in seeds:
+            if [r["id"] for r in per[s]] != [r["id"] for r in ref[s]]:
+                raise ExperimentError(f"{arm} seed {s} was tested on other utterances than "
+                                      f"{reference}: the test set must be the same for every arm")
+        pooled_ref = [r["hyp"] for s in seeds for r in ref[s]]
+        pooled = [r["hyp"] for s in seeds for r in per[s]]
+        refs = [r["ref"] for s in seeds for r in ref[s]]
+        test = paired_test(pooled, pooled_ref, refs, **({"trials": trials} if trials else {}))
+        comparisons[arm] = {"seeds": seeds, **{m: {
+            "delta": seed_interval([scores[reference][s][ALL][m] - scores[arm][s][ALL][m]
+                                    for s in seeds]).as_dict(),
+            "pooled_delta": test[m]["delta"], "p": test[m]["p"]} for m in METRICS}}
+    for m in METRICS:
+        adjusted = holm({arm: c[m]["p"] for arm, c in comparisons.items()})
+        for arm, c in comparisons.items():
+            c[m]["p_holm"] = adjusted[arm]
+    return {"reference": reference, "arms": arms, "comparisons": comparisons}
+
+
+def job_outputs(spec: dict) -> tuple[dict[str, dict[int, list[dict]]], dict[str, dict[int, int]]]:
+    """Test outputs at the dev-chosen step of every job that succeeded, and that step."""
+    from gradlens.jobs import JobError, Registry
+    from gradlens.store import runs_dir
+
+    registry = Registry()
+    outputs: dict[str, dict[int, list[dict]]] = {}
+    steps: dict[str, dict[int, int]] = {}
+    for arm, seed, jid in jobs_of(spec):
+        try:
+            if registry.get(jid).state != "succeeded":
+                continue
+        except JobError:
+            continue
+        step = selected_step(read_metrics(runs_dir() / jid / METRICS_FILE))
+        if step is None:
+            raise ExperimentError(f"{runs_dir() / jid / METRICS_FILE}: the job succeeded without a "
+                                  "dev evaluation, so no checkpoint can be chosen")
+        outputs.setdefault(arm, {})[seed] = test_rows(runs_dir() / jid, step)
+        steps.setdefault(arm, {})[seed] = step
+    return outputs, steps
+
+
+def collect(directory: Path, trials: int | None = None) -> dict:
+    """Score every succeeded job; write ``results.json`` and ``scores.csv``; return the results."""
+    spec = read_spec(directory)
+    outputs, steps = job_outputs(spec)
+    results = aggregate(outputs, trials=trials) if outputs else {
+        "reference": "proposed", "arms": {}, "comparisons": {}}
+    for arm, entry in results["arms"].items():
+        entry["steps"] = {str(s): steps[arm][s] for s in entry["seeds"]}
+        entry["extra_params"] = spec["arms"][arm]["extra_params"]
+    n_jobs = sum(len(v) for v in spec["jobs"].values())
+    results.update(complete=sum(len(v) for v in outputs.values()) == n_jobs,
+                   jobs_done=sum(len(v) for v in outputs.values()), jobs=n_jobs,
+                   test_utterances=len(next(iter(next(iter(outputs.values())).values())))
+                   if outputs else 0, collected=time.time())
+    out = Path(directory)
+    (out / (RESULTS + ".tmp")).write_text(json.dumps(results, indent=2), encoding="utf-8")
+    (out / (RESULTS + ".tmp")).replace(out / RESULTS)
+    (out / SCORES).write_text(scores_csv(outputs, steps), encoding="utf-8")
+    return results
+
+
+def scores_csv(outputs: dict[str, dict[int, list[dict]]], steps: dict[str, dict[int, int]]) -> str:
+    """One row per arm, seed and language (and ``all``): the chosen step, BLEU and chrF."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["arm", "seed", "step", "language", "n", *METRICS])
+    for arm, per in outputs.items():
+        for seed, rows in sorted(per.items()):
+            for lang, sc in by_language(rows).items():
+                n = sum(1 for r in rows if lang in (ALL, r["language"]))
+                w.writerow([arm, seed, steps[arm][seed], lang, n,
+                            *(f"{sc[m]:.2f}" for m in METRICS)])
+    return buf.getvalue()
+
+
+def read_results(directory: Path) -> dict | None:
+    try:
+        return json.loads((Path(directory) / RESULTS).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def side_by_side(outputs: dict[str, dict[int, list[dict]]], arms: list[str], seed: int,
+                 n: int = 6) -> list[dict]:
+    """A few test utterances where the arms' hypotheses differ: id, reference, one per arm."""
+    have = [a for a in arms if seed in outputs.get(a, {})]
+    if not have:
+        return []
+    rows = {a: {r["id"]: r for r in outputs[a][seed]} for a in have}
+    ids = list(rows[have[0]])
+    differing = [i for i in ids if len({rows[a][i]["hyp"] for a in have if i in rows[a]}) > 1]
+    picked = (differing + [i for i in ids if i not in differing])[:n]
+    return [{"id": i, "reference": rows[have[0]][i]["ref"],
+             **{a: rows[a][i]["hyp"] for a in have if i in rows[a]}} for i in picked]
+
+
+def load_arm_plan(directory: Path, arm: str, seed: int) -> dict:
+    return load_plan(Path(directory) / PLANS / f"{arm}-s{seed}.json")
