@@ -99,5 +99,6 @@ nav = st.navigation([
     st.Page("pages/conflicts.py", title="Conflicts", icon=":material/compare_arrows:"),
     st.Page("pages/sharing_plan.py", title="Sharing plan", icon=":material/edit_note:"),
     st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
+    st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
 ])
 nav.run()

@@ -207,14 +207,9 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    import hashlib
-    import json
-
     from gradlens import experiment as ex
     from gradlens.analysis.allocation import propose_plan
     from gradlens.arms import ARMS
-    from gradlens.analysis.typology import uriel_distance
-    from gradlens.launch import run_dir_for
     from gradlens.plan import load_plan
     from gradlens.store import Run
     from gradlens.train.config import TrainConfig
@@ -226,35 +221,23 @@ def cmd_experiment(args) -> int:
         corpus = args.corpus or run.probe_config.get("corpus", "spoken-numbers")
         cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                              if f.name not in ("seed", "corpus")}, corpus=corpus)
-        n_params = {str(k): int(v) for k, v in zip(run.modules.name, run.modules.n_params)}
         if args.plan:
-            plan = load_plan(args.plan, sorted(n_params))
+            plan = load_plan(args.plan, list(run.modules.name))
         else:
-            evidence = _evidence(run, None, None)
-            plan = propose_plan(evidence, args.budget, sum(n_params.values()), run.model,
-                                run.languages, str(run.path.parent), args.alpha)
-        run_name = run.path.parent.name
+            plan = propose_plan(_evidence(run), args.budget, int(run.modules.n_params.sum()),
+                                run.model, run.languages, str(run.path.parent), args.alpha)
     if not plan["modules"]:
         print("gradlens: the plan splits no module (no module diverges beyond noise at this "
               "false discovery rate): every arm would be the shared model, so there is nothing "
               "to compare", file=sys.stderr)
         return 1
     arms = args.arms.split(",") if args.arms else list(ARMS)
-    typology = None
-    if "typology" in arms:
-        try:
-            typology = uriel_distance(plan["languages"], "genetic")
-        except ValueError as exc:
-            print(f"gradlens: no typology arm ({exc})", file=sys.stderr)
-            arms.remove("typology")
-    seeds = list(range(args.seeds))
-    digest = hashlib.sha256(json.dumps([plan["modules"], seeds, dataclasses.asdict(cfg), arms],
-                                       sort_keys=True).encode()).hexdigest()[:8]
-    name = args.name or f"exp-{run_name}-{digest}"[:48]
-    directory = run_dir_for(name)
-    directory.mkdir(parents=True, exist_ok=True)
-    spec = ex.create(directory, plan, n_params, seeds, cfg, typology, args.budget, arms)
-    print(f"experiment {name}: {len(spec['arms'])} arms × {len(seeds)} seed(s) in {directory}")
+    directory, spec, notes = ex.prepare(Path(args.run), plan, list(range(args.seeds)), cfg, arms,
+                                        args.name, None if args.plan else args.budget)
+    for note in notes:
+        print(f"gradlens: {note}", file=sys.stderr)
+    print(f"experiment {directory.name}: {len(spec['arms'])} arms × {args.seeds} seed(s) in "
+          f"{directory}")
     for arm, entry in spec["arms"].items():
         print(f"  {arm:15s} {entry['extra_params']:>9,} extra parameters  {entry['description']}")
     started = ex.launch(directory, args.backend, args.ray_address)

@@ -102,6 +102,49 @@ def create(directory: Path, plan: dict, n_params: dict[str, int], seeds: list[in
     return spec
 
 
+def default_name(run_name: str, plan: dict, seeds: list[int], config, arms: list[str]) -> str:
+    """The same run, plan, seeds, config and arms always name the same experiment, so the same
+    command resumes it."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps([plan["modules"], seeds, dataclasses.asdict(config), arms],
+                                       sort_keys=True).encode()).hexdigest()[:8]
+    return f"exp-{run_name}-{digest}"[:48]
+
+
+def prepare(run_dir: Path, plan: dict, seeds: list[int], config, arms: list[str] | None = None,
+            name: str | None = None, budget: float | None = None) -> tuple[Path, dict, list[str]]:
+    """Create (or find) the experiment testing ``plan``, probed in ``run_dir``: its directory,
+    its spec, and notes on what was left out (the typology arm where URIEL lacks a language)."""
+    from gradlens.analysis.typology import uriel_distance
+    from gradlens.launch import run_dir_for
+    from gradlens.store import Run
+
+    with Run(run_dir) as run:
+        n_params = {str(k): int(v) for k, v in zip(run.modules.name, run.modules.n_params)}
+        run_name = run.path.parent.name
+    arms = list(ARMS) if arms is None else list(arms)
+    notes, typology = [], None
+    if "typology" in arms:
+        try:
+            typology = uriel_distance(plan["languages"], "genetic")
+        except ValueError as exc:
+            notes.append(f"no typology arm ({exc})")
+            arms.remove("typology")
+    directory = run_dir_for(name or default_name(run_name, plan, seeds, config, arms))
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory, create(directory, plan, n_params, seeds, config, typology, budget, arms), notes
+
+
+def experiments(root: Path | None = None) -> list[Path]:
+    """Every experiment directory in the runs directory, newest first."""
+    from gradlens.store import runs_dir
+
+    root = root or runs_dir()
+    found = [p.parent for p in root.glob(f"*/{SPEC}")] if root.is_dir() else []
+    return sorted(found, key=lambda p: (p / SPEC).stat().st_mtime, reverse=True)
+
+
 def read_spec(directory: Path) -> dict:
     path = Path(directory) / SPEC
     try:
@@ -150,7 +193,9 @@ def launch(directory: Path, backend: str = "local", ray_address: str | None = No
 def status(directory: Path) -> list[dict]:
     """One row per job: arm, seed, job, state (``not submitted`` before it is), steps done."""
     from gradlens.jobs import JobError, Registry, refresh_job
+    from gradlens.launch import log_tail
     from gradlens.store import runs_dir
+    from gradlens.train.config import LOG
 
     spec = read_spec(directory)
     registry = Registry()
@@ -162,9 +207,21 @@ def status(directory: Path) -> list[dict]:
         except JobError:
             state, reason = "not submitted", ""
         records = read_metrics(runs_dir() / jid / METRICS_FILE)
+        dev = latest_dev(records)
         rows.append({"arm": arm, "seed": seed, "job": jid, "state": state, "reason": reason,
-                     "step": last_step(records), "steps": int(spec["config"]["steps"])})
+                     "step": last_step(records), "steps": int(spec["config"]["steps"]),
+                     "dev_step": dev[0] if dev else None, "dev_chrf": dev[1] if dev else None,
+                     "activity": log_tail(runs_dir() / jid / LOG, 1).split(" ", 2)[-1]
+                     if state == "running" else ""})
     return rows
+
+
+def latest_dev(records: list[dict]) -> tuple[int, float] | None:
+    """The step and dev chrF (all languages) of the latest evaluation: an intermediate score
+    while the job runs."""
+    dev = [(r["step"], r["chrf"]) for r in records
+           if r.get("kind") == "eval" and r.get("split") == "dev" and r.get("language") == ALL]
+    return max(dev) if dev else None
 
 
 def progress(rows: list[dict]) -> tuple[int, int]:
@@ -309,6 +366,18 @@ def scores_csv(outputs: dict[str, dict[int, list[dict]]], steps: dict[str, dict[
                 w.writerow([arm, seed, steps[arm][seed], lang, n,
                             *(f"{sc[m]:.2f}" for m in METRICS)])
     return buf.getvalue()
+
+
+def results(directory: Path, rows: list[dict]) -> dict | None:
+    """The results of the jobs that have succeeded: ``results.json`` while it covers them all,
+    else collected afresh; None before any job succeeded."""
+    done = sum(r["state"] == "succeeded" for r in rows)
+    if not done:
+        return None
+    stored = read_results(directory)
+    if stored is not None and stored.get("jobs_done") == done:
+        return stored
+    return collect(directory)
 
 
 def read_results(directory: Path) -> dict | None:

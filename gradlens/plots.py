@@ -168,6 +168,24 @@ def lines_figure(x, series: dict[str, list[float]], title: str, xaxis: str, yaxi
     if zero_line:
         fig.add_hline(y=0, line_dash="dash", line_color="#555")
     fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, height=400)
+    x = [v for v in x if v is not None]
+    if len(set(x)) == 1 and isinstance(x[0], (int, float)):  # one point: an axis from 0 to it
+        fig.update_xaxes(range=[0, x[0] * 1.1 + 1])
+    return fig
+
+
+def arms_figure(names: list[str], means: list[float], lows: list[float | None],
+                highs: list[float | None], title: str, yaxis: str,
+                labels: list[str] | None = None) -> go.Figure:
+    """One bar per arm at its mean, with its interval as an error bar (none where a bound is
+    missing, e.g. one seed); ``labels`` annotate the bars (e.g. fewer parameters)."""
+    up = [h - m if h is not None else 0 for m, h in zip(means, highs)]
+    down = [m - lo if lo is not None else 0 for m, lo in zip(means, lows)]
+    fig = go.Figure(go.Bar(x=names, y=means, text=labels, textposition="outside",
+                           error_y=dict(type="data", symmetric=False, array=up, arrayminus=down),
+                           marker_color=["#1f77b4" if i == 0 else "#9aa5b1"
+                                         for i in range(len(names))]))
+    fig.update_layout(title=title, yaxis_title=yaxis, height=380, showlegend=False)
     return fig
 
 

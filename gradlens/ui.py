@@ -71,7 +71,8 @@ def _meta(run: str, mtime: float) -> dict:
         return {"languages": r.languages, "tasks": r.tasks, "modules": r.modules.name,
                 "n_params": dict(zip(r.modules.name, map(int, r.modules.n_params))),
                 "layers": list(units(r, "layer")), "blocks": list(units(r, "block")),
-                "steps": len(r.done_steps), "model": r.model}
+                "steps": len(r.done_steps), "model": r.model,
+                "corpus": str(r.probe_config.get("corpus", "spoken-numbers"))}
 
 
 def meta(run: Path) -> dict:

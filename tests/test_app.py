@@ -13,7 +13,8 @@ from gradlens.plan import new_plan, save_plan
 from gradlens.store import Run, RunWriter
 
 APP = str(ROOT / "app.py")
-PAGES = ["dendrograms", "divergence", "alignment", "conflicts", "sharing_plan", "training"]
+PAGES = ["dendrograms", "divergence", "alignment", "conflicts", "sharing_plan", "training",
+         "experiments"]
 
 
 @pytest.fixture

@@ -183,5 +183,24 @@ def test_a_two_arm_one_seed_experiment_runs_end_to_end_and_resumes(tiny_run, tmp
         assert again.returncode == 0, again.stdout + again.stderr
         assert "submitted 0 job(s)" in again.stdout
         assert ex.read_results(runs / "mini")["arms"] == results["arms"]
+
+        # the Experiments page shows the arms, the paired comparison and the hypotheses
+        from streamlit.testing.v1 import AppTest
+
+        from conftest import ROOT
+
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+        at.switch_page("pages/experiments.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.selectbox(key="exp_pick").value == "mini"
+        frames = {tuple(df.value.columns)[0]: df.value for df in at.dataframe}
+        jobs = frames["arm"]
+        assert sorted(jobs["arm"]) == ["proposed", "shared"] and set(jobs["state"]) == {"succeeded"}
+        assert list(jobs["step"]) == ["4 / 4", "4 / 4"]
+        charts = at.get("plotly_chart")
+        assert len(charts) == 2 and all('"proposed"' in c.proto.spec for c in charts)
+        assert list(frames["baseline"]["baseline"]) == ["shared"]
+        hyps = frames["id"]
+        assert {"reference", "proposed", "shared"} <= set(hyps.columns) and len(hyps) > 0
     finally:
         stop_jobs(runs)

@@ -200,15 +200,19 @@ def translate(lm, batcher, examples, cfg: TrainConfig, device: torch.device) -> 
 
 
 def evaluate(routed: RoutedModel, lm, batcher, sets: dict, cfg: TrainConfig, step: int,
-             out: Path, device: torch.device) -> list[dict]:
-    """Translate each split's evaluation set, write the hypotheses, return the score records."""
+             out: Path, device: torch.device, log: Callable[[str], None] | None = None) -> list[dict]:
+    """Translate each split's evaluation set, write the hypotheses, return the score records;
+    ``log`` hears after each language how far the evaluation is."""
     routed.eval()
     records = []
     for split, corpus in sets.items():
         if corpus is None:
             continue
         rows = []
-        for lang in routed.languages:
+        for i, lang in enumerate(routed.languages):
+            if log:
+                log(f"evaluating at step {step}: {split}, {lang} ({i + 1} of "
+                    f"{len(routed.languages)} languages)")
             examples = corpus.evaluation_set(lang, split, cfg.eval_size)
             routed.set_language(lang)
             hyps = translate(lm, batcher, examples, cfg, device)
@@ -328,7 +332,7 @@ def train(cfg: TrainConfig, plan: dict, out: str | Path,
                     f"(st {record['loss_st']:.3f}, asr {record['loss_asr']:.3f}) "
                     f"lr {record['lr']:.2e} conflicts {record['conflicts']}")
             if world.main and (done % cfg.eval_every == 0 or done == cfg.steps):
-                last_eval = evaluate(routed, lm, batcher, eval_sets, cfg, done, out, device)
+                last_eval = evaluate(routed, lm, batcher, eval_sets, cfg, done, out, device, log)
                 for r in last_eval:
                     metrics.write(r)
                 log("eval step %d: " % done + ", ".join(

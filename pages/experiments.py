@@ -1,0 +1,177 @@
+"""Experiments: does the plan help? Start one from the run's saved plan, follow its jobs, and
+read the arms side by side with their intervals, per-language scores, significance and a few
+hypotheses next to their references."""
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from gradlens import experiment as ex
+from gradlens import ui
+from gradlens.arms import ARMS
+from gradlens.jobs import BACKENDS, JobError
+from gradlens.plan import PlanError, load_plan
+from gradlens.plots import arms_figure
+from gradlens.significance import METRICS
+from gradlens.train.config import TrainConfig
+
+st.header("Experiments")
+st.caption(
+    "An experiment trains the proposed plan and its baselines, at equal extra parameters, over "
+    "several seeds, as ordinary jobs (one at a time on the local backend). *random-groups* keeps "
+    "the plan's modules with languages dealt at random into groups of the same sizes; "
+    "*random-modules* splits random modules of the same sizes; *typology* groups languages by "
+    "URIEL genetic distance; *shared* splits nothing and so has fewer parameters. Each job's "
+    "checkpoint is its evaluation with the best dev chrF; every arm and seed is scored on the "
+    "same test utterances. Intervals are 95 % Student-t over seeds; p-values come from paired "
+    "approximate randomisation over the pooled seeds, Holm-adjusted over the baselines.")
+DEFAULTS = TrainConfig()
+LABEL = {"bleu": "BLEU", "chrf": "chrF"}
+
+
+def start_section(run) -> None:
+    path = run / "plan.json"
+    if not path.exists():
+        st.info("This run has no saved plan yet: save one on the Sharing plan page, then test "
+                "it here against its baselines.")
+        return
+    try:
+        plan = load_plan(path)
+    except PlanError as exc:
+        st.error(f"The saved plan cannot be tested: {exc}")
+        return
+    if not plan["modules"]:
+        st.info("The saved plan splits no module: every arm would be the shared model, so "
+                "there is nothing to compare.")
+        return
+    st.caption(f"`{path}`: {len(plan['modules'])} split module(s) on "
+               f"{' '.join(plan['languages'])}.")
+    with st.form("exp_form"):
+        c1, c2, c3, c4 = st.columns(4)
+        seeds = c1.number_input("Seeds", 1, 20, 3, key="exp_seeds")
+        steps = c2.number_input("Steps per job", 1, 1_000_000, DEFAULTS.steps, key="exp_steps")
+        every = c3.number_input("Evaluate every", 1, 100_000, DEFAULTS.eval_every, key="exp_every")
+        size = c4.number_input("Utterances per language scored", 1, 10_000, DEFAULTS.eval_size,
+                               key="exp_size")
+        arms = st.multiselect("Arms", list(ARMS), default=list(ARMS), key="exp_arms",
+                              format_func=lambda a: f"{a}: {ARMS[a]}")
+        c1, c2 = st.columns(2)
+        backend = c1.selectbox("Backend", BACKENDS, key="exp_backend")
+        address = c2.text_input("Ray address (ray backend)", os.environ.get("RAY_ADDRESS", ""),
+                                key="exp_ray_address", placeholder="http://127.0.0.1:8265")
+        go = st.form_submit_button("Start the experiment", type="primary")
+    if go:
+        corpus = ui.meta(run)["corpus"]  # the jobs train on the corpus the run probed
+        cfg = TrainConfig(steps=int(steps), eval_every=int(every), eval_size=int(size),
+                          checkpoint_every=int(every), corpus=corpus,
+                          warmup_steps=min(DEFAULTS.warmup_steps, int(steps)))
+        try:
+            with st.spinner("Writing the arms' plans and submitting their jobs…"):
+                directory, spec, notes = ex.prepare(run, plan, list(range(int(seeds))), cfg,
+                                                    ["proposed", *[a for a in arms if a != "proposed"]])
+                started = ex.launch(directory, backend, address or None)
+            for note in notes:
+                st.warning(note)
+            st.session_state["exp_pick"] = directory.name
+            st.success(f"{directory.name}: submitted {len(started)} job(s). They run on their "
+                       "own; closing this tab does not stop them.")
+        except (ex.ExperimentError, JobError, PlanError, ValueError) as exc:
+            st.error(str(exc))
+
+
+def jobs_table(rows: list[dict]) -> None:
+    done, total = ex.progress(rows)
+    finished = sum(r["state"] == "succeeded" for r in rows)
+    st.progress(done / max(1, total), text=f"{done:,} of {total:,} steps over {len(rows)} jobs; "
+                                            f"{finished} finished")
+    st.dataframe(pd.DataFrame([{
+        "arm": r["arm"], "seed": r["seed"], "state": r["state"],
+        "step": f"{r['step']} / {r['steps']}",
+        "dev chrF so far": None if r["dev_chrf"] is None else round(r["dev_chrf"], 2),
+        "at step": r["dev_step"], "now": r["activity"] or r["reason"]} for r in rows]),
+        hide_index=True, width="stretch", key="exp_jobs")
+    if any(r["dev_chrf"] is not None and r["state"] != "succeeded" for r in rows):
+        st.caption("*dev chrF so far* of unfinished jobs is intermediate: their last evaluation, "
+                   "not their result.")
+
+
+def results_section(directory, rows: list[dict]) -> None:
+    with st.spinner("Scoring the finished jobs and running the paired tests…"):
+        res = ex.results(directory, rows)
+    if res is None:
+        st.info("No job has finished yet: results appear as jobs finish.")
+        return
+    if not res["complete"]:
+        st.warning(f"Intermediate: {res['jobs_done']} of {res['jobs']} jobs have finished; the "
+                   "figures below cover those only.")
+    spec = ex.read_spec(directory)
+    names = list(res["arms"])
+    cols = st.columns(2)
+    for col, m in zip(cols, METRICS):
+        s = [res["arms"][a]["scores"]["all"][m] for a in names]
+        labels = [f"{res['arms'][a]['extra_params']:,} extra" if a != "shared"
+                  else "fewer parameters" for a in names]
+        fig = arms_figure(names, [x["mean"] for x in s], [x["low"] for x in s],
+                          [x["high"] for x in s],
+                          f"test {LABEL[m]} by arm (mean over seeds, 95 % interval)", LABEL[m], labels)
+        with col:
+            st.plotly_chart(fig, key=f"exp_arms_{m}")
+            ui.downloads(fig, f"{directory.name}_{m}", key=f"exp_dl_{m}")
+    st.caption(f"{res['test_utterances']} test utterances per seed, the same for every arm; "
+               "bars without an error bar have one seed.")
+    if res["comparisons"]:
+        st.subheader("Proposed against each baseline")
+        st.dataframe(pd.DataFrame([{
+            "baseline": arm, "seeds": len(c["seeds"]),
+            **{f"Δ {LABEL[m]}": round(c[m]["delta"]["mean"], 2) for m in METRICS},
+            **{f"Δ {LABEL[m]} 95 % interval": "one seed" if c[m]["delta"]["low"] is None else
+               f"[{c[m]['delta']['low']:.2f}, {c[m]['delta']['high']:.2f}]" for m in METRICS},
+            **{f"p {LABEL[m]} (Holm)": f"{c[m]['p']:.3g} ({c[m]['p_holm']:.3g})" for m in METRICS}}
+            for arm, c in res["comparisons"].items()]), hide_index=True, width="stretch",
+            key="exp_cmp")
+        st.caption("Δ is proposed minus the baseline, paired by seed. A difference whose interval "
+                   "covers 0, or whose Holm-adjusted p is above 0.05, is not evidence that the "
+                   "plan helps.")
+    st.subheader("Per language")
+    metric = st.radio("Score", METRICS, format_func=LABEL.get, horizontal=True, key="exp_metric")
+    table = pd.DataFrame({a: {lang: v[metric]["mean"] for lang, v in res["arms"][a]["scores"].items()}
+                          for a in names})
+    st.dataframe(table.round(2), width="stretch", key="exp_lang")
+    st.subheader("Hypotheses next to their references")
+    outputs, _ = ex.job_outputs(spec)
+    seed = st.selectbox("Seed", sorted({s for per in outputs.values() for s in per}),
+                        key="exp_seed")
+    st.dataframe(pd.DataFrame(ex.side_by_side(outputs, names, seed)), hide_index=True,
+                 width="stretch", key="exp_hyps")
+
+
+run = ui.current_run()
+if run is not None:
+    with st.expander("Start an experiment from this run's saved plan", expanded=False):
+        start_section(run)
+found = ex.experiments()
+if not found:
+    st.info(f"No experiments in `{ui.runs_dir()}` yet. Start one above, or from a shell: "
+            "`python -m gradlens experiment runs/<run> --seeds 3`.")
+else:
+    names = [p.name for p in found]
+    pick = st.selectbox("Experiment", names, key="exp_pick")
+    directory = found[names.index(pick)]
+    try:
+        rows = ex.status(directory)
+    except (ex.ExperimentError, JobError) as exc:
+        st.error(str(exc))
+        rows = []
+    if rows:
+        active = any(r["state"] in ("queued", "running") for r in rows)
+
+        @st.fragment(run_every=3.0 if active else None)
+        def follow() -> None:
+            now = ex.status(directory)
+            jobs_table(now)
+            if active and not any(r["state"] in ("queued", "running") for r in now):
+                st.rerun(scope="app")  # all ended: stop refreshing
+
+        follow()
+        results_section(directory, rows)
