@@ -204,3 +204,63 @@ def test_a_two_arm_one_seed_experiment_runs_end_to_end_and_resumes(tiny_run, tmp
         assert {"reference", "proposed", "shared"} <= set(hyps.columns) and len(hyps) > 0
     finally:
         stop_jobs(runs)
+
+
+# -- scoring and the experiment files, without training ----------------------------------------
+def _rows(lang_hyps: dict[str, list[str]]) -> list[dict]:
+    return [{"language": lang, "id": f"{lang}-{i}", "ref": REFS[i], "hyp": h}
+            for lang, hyps in lang_hyps.items() for i, h in enumerate(hyps)]
+
+
+def test_aggregate_scores_with_sacrebleu_and_pairs_the_arms_by_seed():
+    from gradlens.experiment import aggregate
+
+    good = {s: _rows({"spa": _system(7 + s, "one")[:30], "deu": _system(5, "two")[:30]})
+            for s in range(3)}
+    bad = {s: _rows({"spa": _system(2, "one")[:30], "deu": _system(2 + s, "two")[:30]})
+           for s in range(3)}
+    res = aggregate({"proposed": good, "shared": bad}, trials=300)
+    spa = [sacrebleu.corpus_chrf([r["hyp"] for r in good[s] if r["language"] == "spa"],
+                                 [[r["ref"] for r in good[s] if r["language"] == "spa"]]).score
+           for s in range(3)]
+    assert res["arms"]["proposed"]["scores"]["spa"]["chrf"]["mean"] == pytest.approx(np.mean(spa))
+    assert res["arms"]["proposed"]["scores"]["all"]["chrf"]["n"] == 3
+    cmp = res["comparisons"]["shared"]
+    assert cmp["seeds"] == [0, 1, 2]
+    assert cmp["chrf"]["delta"]["mean"] > 0 and cmp["chrf"]["delta"]["low"] > 0
+    assert cmp["chrf"]["p"] < 0.01 and cmp["chrf"]["p_holm"] == cmp["chrf"]["p"]  # one baseline
+
+
+def test_arms_tested_on_other_utterances_are_refused():
+    from gradlens.experiment import ExperimentError, aggregate
+
+    a = {0: _rows({"spa": REFS[:10]})}
+    b = {0: _rows({"spa": REFS[:10]})}
+    b[0][3]["id"] = "spa-other"
+    with pytest.raises(ExperimentError, match="same for every arm"):
+        aggregate({"proposed": a, "shared": b}, trials=50)
+
+
+def test_the_checkpoint_is_the_best_dev_evaluation():
+    from gradlens.experiment import selected_step
+
+    ev = [{"kind": "eval", "split": split, "language": "all", "step": step, "chrf": c}
+          for split, step, c in (("dev", 100, 40.0), ("test", 100, 99.0), ("dev", 200, 44.0),
+                                 ("dev", 300, 44.0), ("test", 300, 10.0))]
+    assert selected_step(ev) == 300  # ties go to the later step; test never decides
+    assert selected_step([r for r in ev if r["split"] == "test"]) is None
+
+
+def test_an_experiment_resumes_with_the_same_design_and_refuses_another(tmp_path):
+    from gradlens.experiment import ExperimentError, create, jobs_of
+    from gradlens.train.config import TrainConfig
+
+    cfg = TrainConfig(steps=10)
+    spec = create(tmp_path / "e", proposed(), N_PARAMS, [0, 1], cfg, typology())
+    assert len(jobs_of(spec)) == 10 and jobs_of(spec)[0] == ("proposed", 0, "e-proposed-s0")
+    assert (tmp_path / "e" / "plans" / "random-modules-s1.json").exists()
+    assert create(tmp_path / "e", proposed(), N_PARAMS, [0, 1], cfg, typology()) == spec
+    with pytest.raises(ExperimentError, match="another plan, seeds or config"):
+        create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2], cfg, typology())
+    with pytest.raises(ExperimentError, match="'proposed' among them"):
+        create(tmp_path / "f", proposed(), N_PARAMS, [0], cfg, typology(), arms=["shared"])
