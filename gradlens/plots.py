@@ -36,6 +36,15 @@ def _links(tree: dict, width: float) -> go.Scatter:
                       hoverinfo="skip", showlegend=False)
 
 
+def _leaf_axis(leaves: list[str], size: int = 12) -> dict:
+    """An x axis whose ticks are the leaves' names: always shown (on the page and in every
+    export), turned upright and smaller once many would collide (readable at 32 and more)."""
+    many = len(leaves) > 12
+    return dict(tickvals=[5 + 10 * i for i in range(len(leaves))], ticktext=list(leaves),
+                tickangle=-90 if many else 0, tickfont=dict(size=max(8, size - 3) if many else size),
+                showgrid=False, zeroline=False, showticklabels=True)
+
+
 def _node_positions(clustering: Clustering, leaf_order: list[int]) -> list[tuple[float, float]]:
     """``(x, height)`` of each internal node in linkage order, as scipy's dendrogram draws it."""
     L = len(clustering.languages)
@@ -48,7 +57,7 @@ def _node_positions(clustering: Clustering, leaf_order: list[int]) -> list[tuple
 
 
 def dendrogram_figure(clustering: Clustering, title: str = "") -> go.Figure:
-    """The language dendrogram of ``clustering``: leaves marked and coloured by family, each
+    """The language dendrogram of ``clustering``: leaves named and coloured by family, each
     internal node (but the root) labelled with its bootstrap support when it has one."""
     tree = _dendrogram(clustering.linkage, labels=clustering.languages, no_plot=True)
     fig = go.Figure(_links(tree, 1.5))
@@ -67,15 +76,15 @@ def dendrogram_figure(clustering: Clustering, title: str = "") -> go.Figure:
     for fam in sorted(set(families)):
         idx = [i for i, f in enumerate(families) if f == fam]
         fig.add_trace(go.Scatter(
-            x=[positions[i] for i in idx], y=[0.0] * len(idx), mode="markers+text", name=fam,
-            text=[leaves[i] for i in idx], textposition="bottom center",
-            marker=dict(size=12, color=colors[fam]),
+            x=[positions[i] for i in idx], y=[0.0] * len(idx), mode="markers", name=fam,
+            text=[leaves[i] for i in idx], marker=dict(size=12, color=colors[fam]),
             hovertemplate="%{text}<extra>" + fam + "</extra>"))
     fig.update_layout(
         title=title or f"Languages by gradient distance ({clustering.method} linkage)",
-        xaxis=dict(showticklabels=False, zeroline=False, showgrid=False),
+        xaxis=_leaf_axis(leaves),
         yaxis=dict(title="distance (1 − cos)", rangemode="tozero"),
-        legend=dict(title="family"), height=460, margin=dict(l=60, r=20, t=60, b=40))
+        legend=dict(title="family"), height=460 + (40 if len(leaves) > 12 else 0),
+        margin=dict(l=60, r=20, t=60, b=40))
     return fig
 
 
@@ -199,8 +208,8 @@ def grouped_bars_figure(table, title: str, yaxis: str) -> go.Figure:
 
 
 def small_multiples_figure(clusterings: dict[str, Clustering], columns: int = 4) -> go.Figure:
-    """One small dendrogram per unit (e.g. per layer, lowest to highest), leaves coloured by
-    family, so the reader sees how the clustering changes with depth."""
+    """One small dendrogram per unit (e.g. per layer, lowest to highest), leaves named and
+    coloured by family, so the reader sees how the clustering changes with depth."""
     from plotly.subplots import make_subplots
 
     names = list(clusterings)
@@ -224,7 +233,7 @@ def small_multiples_figure(clusterings: dict[str, Clustering], columns: int = 4)
                 legendgroup=fam, showlegend=fam not in shown,
                 hovertemplate="%{text}<extra>" + fam + "</extra>"), r, c)
             shown.add(fam)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_layout(height=230 * rows + 60, margin=dict(l=40, r=20, t=60, b=20),
-                      legend=dict(title="family"))
+        fig.update_xaxes(**_leaf_axis(leaves, size=10), row=r, col=c)
+    fig.update_layout(height=(260 if len(all_langs) <= 12 else 290) * rows + 60,
+                      margin=dict(l=40, r=20, t=60, b=20), legend=dict(title="family"))
     return fig

@@ -183,7 +183,7 @@ def _through_app() -> None:
     pages_dir = APP.parent / "pages"
     page = next(Path(f.filename).resolve() for f in inspect.stack()
                 if Path(f.filename).resolve().parent == pages_dir)
-    st.navigation([st.Page(APP, default=True), st.Page(page)], position="hidden")
+    st.navigation([st.Page(APP, title="Runs", default=True), st.Page(page)], position="hidden")
     st.switch_page(st.Page(page))
 
 

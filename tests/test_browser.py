@@ -46,3 +46,5 @@ def test_a_deep_link_as_a_fresh_servers_first_request_goes_through_the_app(tiny_
         assert "Self and cross divergence" in page.inner_text("body")
         assert page.get_by_text("Subspace alignment").count() >= 1  # app.py's navigation
         assert page.locator('[data-testid="stException"]').count() == 0
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text().split()
+        assert "Runs" in nav and "app" not in nav  # the home entry's title on every path

@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from gradlens.analysis.clustering import cluster_languages
-from gradlens.plots import (budget_figure, heatmap_figure, lines_figure, ranking_figure,
+from gradlens.plots import (budget_figure, dendrogram_figure, heatmap_figure, lines_figure, ranking_figure,
                             small_multiples_figure, spectrum_figure)
 
 LANGS = ["spa", "ita", "deu", "rus"]
@@ -54,3 +54,19 @@ def test_small_multiples_one_panel_per_unit_and_one_legend_entry_per_family():
     assert titles == list(clusterings)
     legend = [d.name for d in fig.data if d.showlegend]
     assert sorted(legend) == ["Germanic", "Romance", "Slavic"]
+
+
+def test_every_tree_names_its_leaves_and_stays_readable_at_32_languages():
+    from gradlens.languages import LANGUAGES
+
+    rng = np.random.default_rng(1)
+    fig = dendrogram_figure(cluster_languages(rng.normal(size=(4, 16)), LANGS))
+    assert sorted(fig.layout.xaxis.ticktext) == sorted(LANGS) and fig.layout.xaxis.tickangle == 0
+    many = sorted(LANGUAGES)[:32]
+    big = dendrogram_figure(cluster_languages(rng.normal(size=(32, 64)), many))
+    assert sorted(big.layout.xaxis.ticktext) == many
+    assert big.layout.xaxis.tickangle == -90 and big.layout.xaxis.tickfont.size >= 8
+    panels = small_multiples_figure({f"layer {i}": cluster_languages(rng.normal(size=(32, 64)), many)
+                                     for i in range(3)})
+    for axis in ("xaxis", "xaxis2", "xaxis3"):
+        assert sorted(panels.layout[axis].ticktext) == many
