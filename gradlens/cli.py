@@ -50,7 +50,8 @@ def _progress(total: int, desc: str):
 
 
 def cmd_probe(args) -> int:
-    from probes.loop import ProbeConfig, probe
+    from gradlens.probe_config import ProbeConfig
+    from probes.loop import probe
 
     cfg = ProbeConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ProbeConfig)})
     bar, on_step = _progress(cfg.steps, "probe")
@@ -315,7 +316,7 @@ def demo_config(model: str = "tiny", control: bool = False):
     probe it at one parameter state, so they are exchangeable, as the divergence null assumes.
     ``control``: the positive control's languages and corpus, into ``runs/control``."""
     from gradlens.corpus import CONTROL_CORPUS, CONTROL_LANGUAGES
-    from probes.loop import DEMO_LANGUAGES, ProbeConfig
+    from gradlens.probe_config import DEMO_LANGUAGES, ProbeConfig
 
     return ProbeConfig(model=model, steps=DEMO_STEPS, train_steps_between=0, sketch_dim=512,
                        languages=list(CONTROL_LANGUAGES if control else DEMO_LANGUAGES),
@@ -384,7 +385,7 @@ def cmd_app(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from probes.loop import ProbeConfig
+    from gradlens.probe_config import ProbeConfig
 
     parser = argparse.ArgumentParser(prog="gradlens", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -474,18 +475,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from gradlens.store import RunError
-    from gradlens.corpus import ManifestError
-    from probes.models import ModelNotFound
-    from gradlens.plan import PlanError
-    from gradlens.jobs import JobError
-    from gradlens.experiment import ExperimentError
+    from gradlens.errors import GradlensError
 
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RunError, ManifestError, ModelNotFound, PlanError, JobError, ExperimentError,
-            KeyError, ValueError) as exc:
+    # GradlensError: a run, plan, manifest, job, experiment or model named as bad; ValueError:
+    # a setting refused where it is checked (a config field, a corpus, a language)
+    except (GradlensError, KeyError, ValueError) as exc:
         print(f"gradlens: error: {exc}", file=sys.stderr)
         return 2
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gradlens.errors import GradlensError
 from gradlens.languages import LANGUAGES, TARGET
 
 SAMPLE_RATE = 16_000
@@ -339,7 +340,7 @@ def is_spoken_numbers(name: str) -> bool:
 
 
 # -- manifests --------------------------------------------------------------------------------
-class ManifestError(ValueError):
+class ManifestError(GradlensError):
     """A malformed manifest or a missing or unreadable audio file; says file, line and field."""
 
 

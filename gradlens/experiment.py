@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from gradlens.arms import ARMS, build_arms, extra_of
+from gradlens.errors import GradlensError
 from gradlens.metrics import METRICS as METRICS_FILE
 from gradlens.metrics import last_step, read_metrics
 from gradlens.plan import load_plan, save_plan, validate
@@ -43,7 +44,7 @@ PLANS = "plans"
 ALL = "all"
 
 
-class ExperimentError(ValueError):
+class ExperimentError(GradlensError):
     """An experiment that cannot be created, read or collected; names the file and the field."""
 
 

@@ -46,6 +46,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradlens.errors import GradlensError
 from gradlens.launch import ROOT, alive, log_tail, run_dir_for, start_detached
 from gradlens.plan import load_plan, new_plan
 from gradlens.store import runs_dir
@@ -63,7 +64,7 @@ _COLUMNS = ("id", "backend", "state", "reason", "kind", "plan_source", "created"
             "finished", "pid", "worker_pid", "ray_address", "ray_id", "gpus", "config")
 
 
-class JobError(ValueError):
+class JobError(GradlensError):
     """A job that cannot be submitted, found or controlled; says which job and why."""
 
 

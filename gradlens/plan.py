@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gradlens.errors import GradlensError
+
 SCHEMA = "gradlens.sharing-plan/1"
 _TOP_KEYS = {"schema", "model", "languages", "source_run", "modules", "decisions"}
 _REQUIRED_TOP = ("schema", "model", "languages", "modules")
 _MODULE_KEYS = {"groups", "evidence", "edited"}
 
 
-class PlanError(ValueError):
+class PlanError(GradlensError):
     """An invalid plan. ``faults`` lists each problem as its own sentence."""
 
     def __init__(self, faults: list[str], source: str = "plan"):

@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 
 from gradlens import __version__
+from gradlens.errors import GradlensError
 from gradlens.h5repair import clear_status_flags, superblock
 
 SCHEMA = 1
@@ -34,7 +35,7 @@ _ATTRS = ("schema", "created", "model", "model_config", "probe_config", "sketch_
 _EXTENDABLE = {"steps"}
 
 
-class RunError(ValueError):
+class RunError(GradlensError):
     """A run file that cannot be used, with the file and the reason in the message."""
 
 

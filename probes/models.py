@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from gradlens.errors import ModelNotFound
 from gradlens.store import cache_dir
 
 TINY_CONFIG = dict(
@@ -40,10 +41,6 @@ MEDIUM_CONFIG = dict(
 )
 TINY_VOCAB = 1200
 TOKENIZER_VERSION = 1  # bump when the tokenizer recipe changes: cached tokenizers are keyed on it
-
-
-class ModelNotFound(FileNotFoundError):
-    """A model that is neither a built-in name, nor a local path, nor in the local HF cache."""
 
 
 @dataclass

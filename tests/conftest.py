@@ -29,7 +29,8 @@ def runs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(runs_dir) -> Path:
     """A real run: 4 languages × 2 tasks × 5 steps (CCA of rank 1 needs 5), training between steps."""
-    from probes.loop import ProbeConfig, probe
+    from gradlens.probe_config import ProbeConfig
+    from probes.loop import probe
 
     return probe(ProbeConfig(**SMALL, out=str(runs_dir / "small")))
 

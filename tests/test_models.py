@@ -4,7 +4,8 @@ import torch
 
 from gradlens.corpus import SpokenNumbers
 from probes.loop import Batcher, loss_of
-from probes.models import MEDIUM_CONFIG, ModelNotFound, load_model, load_pretrained
+from gradlens.errors import ModelNotFound
+from probes.models import MEDIUM_CONFIG, load_model, load_pretrained
 
 LANGS = ["spa", "fin", "rus"]
 
@@ -86,7 +87,8 @@ def test_medium_config_is_the_medium_architecture():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_medium_random_probe_step_on_gpu(tmp_path):
-    from probes.loop import ProbeConfig, probe
+    from gradlens.probe_config import ProbeConfig
+    from probes.loop import probe
     from gradlens.store import Run
 
     out = probe(ProbeConfig(model="medium-random", languages=["spa", "deu"], steps=1,
