@@ -143,14 +143,29 @@ def module_evidence(run: Path, key: str) -> ModuleEvidence:
         with Run(run) as r:
             whole = saved_run_evidence(r)
         if whole is not None:
-            _evidence_store()[(str(run), _mtime(run))] = whole
+            _remember((str(run), _mtime(run)), whole)
     found = next((e for e in whole or [] if e.module == key), None)
     return found if found is not None else _unit_evidence(str(run), _mtime(run), key)
+
+
+KEEP_RUNS = 4  # runs whose whole-run evidence the server keeps in memory
 
 
 @st.cache_resource(show_spinner=False)
 def _evidence_store() -> dict:
     return {}
+
+
+def _remember(key: tuple[str, float], value: list[ModuleEvidence]) -> None:
+    """Keep ``value`` for ``(run, mtime)``: an older state of the same run is dropped (a live
+    probe changes its mtime every step) and at most ``KEEP_RUNS`` runs are kept, so the
+    server's memory does not grow with visits."""
+    store = _evidence_store()
+    for old in [k for k in store if k[0] == key[0] and k != key]:
+        del store[old]
+    store[key] = value
+    while len(store) > KEEP_RUNS:
+        del store[next(iter(store))]
 
 
 def evidence(run: Path) -> list[ModuleEvidence]:
@@ -165,8 +180,10 @@ def evidence(run: Path) -> list[ModuleEvidence]:
             bar.progress(done / total, text=f"Analysing modules: {done}/{total} · {name}")
 
         with Run(run) as r:
-            store[key] = cached_run_evidence(r, on_module=on_module)
+            whole = cached_run_evidence(r, on_module=on_module)
+        _remember(key, whole)
         bar.empty()
+        return whole
     return store[key]
 
 

@@ -164,3 +164,29 @@ def test_the_default_view_opens_where_languages_diverge_most_surely():
     ev = evidence({"a.0": ("shared", 100), "a.1": ("shared", 100), "b.0": ("clustered", 100)})
     assert strongest_unit(ev, {"a": [0, 1], "b": [2]}) == "b"
     assert strongest_unit(ev[:2], {"a": [0], "c": [1]}) is None
+
+
+def test_the_evidence_cache_is_data_not_code_and_round_trips(tmp_path):
+    """Arrays and a JSON structure only: every figure comes back; a structure naming any other
+    type, or an array that would need pickle, is refused (the caller recomputes)."""
+    import json
+
+    from gradlens.analysis.evidence import decode, encode, module_evidence
+
+    rng = np.random.default_rng(0)
+    e = module_evidence(rng.normal(size=(9, 3, 2, 64)), ["spa", "deu", "rus"], ["st", "asr"],
+                        "m", 64)
+    arrays: dict = {}
+    structure = json.loads(json.dumps(encode([e], arrays)))
+    np.savez(tmp_path / "c.npz", **arrays)
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as z:
+        back = decode(structure, z)[0]
+    assert back.summary() == e.summary()
+    assert np.array_equal(back.divergence.boot_grams, e.divergence.boot_grams)
+    assert back.alignment is not None and np.array_equal(back.alignment.chance, e.alignment.chance)
+    bad = json.loads(json.dumps(structure).replace('"ModuleEvidence"', '"Popen"'))
+    with pytest.raises(ValueError, match="unknown type 'Popen'"):
+        decode(bad, arrays)
+    np.savez(tmp_path / "p.npz", a0=np.array([object()], dtype=object))
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as z, pytest.raises(ValueError):
+        z["a0"]

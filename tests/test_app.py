@@ -354,3 +354,17 @@ def test_the_plan_follows_the_budget_until_a_person_edits_it(tiny_run, tmp_path,
     at.button(key="plan_repropose").click().run()
     _clean(at)
     assert not at.info and any("No change from the proposed plan" in c.value for c in at.caption)
+
+
+def test_the_servers_evidence_memory_is_bounded_and_keeps_one_state_per_run():
+    from gradlens import ui
+
+    ui._evidence_store().clear()
+    for mtime in range(5):  # a live probe: a new mtime at every step
+        ui._remember(("runs/live", float(mtime)), [])
+    assert list(ui._evidence_store()) == [("runs/live", 4.0)]
+    for i in range(10):
+        ui._remember((f"runs/r{i}", 1.0), [])
+    assert len(ui._evidence_store()) == ui.KEEP_RUNS
+    assert ("runs/r9", 1.0) in ui._evidence_store()
+    ui._evidence_store().clear()

@@ -232,53 +232,103 @@ def rank_modules(evidence: list[ModuleEvidence], by: str = "excess_divergence") 
 
 
 # -- kept on disk -------------------------------------------------------------------------------
-EVIDENCE_CACHE = "analysis/evidence.pkl"
+EVIDENCE_CACHE = "analysis/evidence.npz"
 # bump whenever what the analysis computes changes: a cache made by other code is stale
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
+CACHE_SCHEMA = 1
+_META = "__structure__"
 
 
-def _stamp(run: Run) -> tuple:
+def _stamp(run: Run) -> list:
     from gradlens import __version__
 
     stat = run.path.stat()
-    return (__version__, ANALYSIS_VERSION, stat.st_size, stat.st_mtime_ns)
+    return [CACHE_SCHEMA, __version__, ANALYSIS_VERSION, stat.st_size, stat.st_mtime_ns]
+
+
+def _frozen_types() -> dict[str, type]:
+    """The only types a cache may rebuild: the analysis's frozen results."""
+    return {t.__name__: t for t in (ModuleEvidence, Divergence, TaskDivergence, Conflict,
+                                    Alignment)}
+
+
+def encode(value, arrays: dict[str, np.ndarray]):
+    """``value`` as JSON-able structure; its arrays go into ``arrays`` (for an ``.npz``)."""
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(value):
+        return {"type": type(value).__name__,
+                "fields": {f.name: encode(getattr(value, f.name), arrays) for f in fields(value)}}
+    if isinstance(value, np.ndarray):
+        key = f"a{len(arrays)}"
+        arrays[key] = value
+        return {"array": key}
+    if isinstance(value, tuple):
+        return {"tuple": [encode(v, arrays) for v in value]}
+    if isinstance(value, list):
+        return [encode(v, arrays) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot keep a {type(value).__name__} in the evidence cache")
+
+
+def decode(node, arrays):
+    """The inverse of ``encode``: only the frozen result types are rebuilt; anything else in
+    the structure raises ValueError."""
+    if isinstance(node, list):
+        return [decode(v, arrays) for v in node]
+    if isinstance(node, dict):
+        if "array" in node:
+            return np.asarray(arrays[node["array"]])
+        if "tuple" in node:
+            return tuple(decode(v, arrays) for v in node["tuple"])
+        cls = _frozen_types().get(node.get("type"))
+        if cls is None:
+            raise ValueError(f"unknown type {node.get('type')!r} in the evidence cache")
+        return cls(**{k: decode(v, arrays) for k, v in node["fields"].items()})
+    return node
 
 
 def saved_run_evidence(run: Run) -> list[ModuleEvidence] | None:
-    """The evidence kept in ``<run>/analysis/evidence.pkl`` if it is current, else ``None``.
+    """The evidence kept in ``<run>/analysis/evidence.npz`` if it is current, else ``None``.
 
-    The file records the size and modification time of ``grads.h5`` and the gradlens version it
-    was made from; any difference (the run grew, gradlens changed) makes it stale. It is a cache
-    of this machine's own results, read back only from the run's own directory.
+    The file records its schema, the gradlens version and ``ANALYSIS_VERSION`` it was made by,
+    and the size and modification time of ``grads.h5``; any difference (the run grew, the
+    analysis changed) makes it stale. It holds arrays and a JSON structure only (no pickle),
+    so a cache from elsewhere is data, never code; a damaged or tampered one is recomputed.
     """
-    import pickle
+    import json
+    import zipfile
 
     try:
-        with open(run.path.parent / EVIDENCE_CACHE, "rb") as f:
-            saved = pickle.load(f)
-        if saved["stamp"] == _stamp(run):
-            return saved["evidence"]
-    except (OSError, EOFError, KeyError, TypeError, pickle.UnpicklingError, AttributeError):
-        pass
-    return None
+        with np.load(run.path.parent / EVIDENCE_CACHE, allow_pickle=False) as z:
+            saved = json.loads(str(z[_META]))
+            if saved.get("stamp") != _stamp(run):
+                return None
+            return decode(saved["evidence"], z)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError):
+        return None
 
 
 def cached_run_evidence(run: Run, on_module: Callable[[int, int, str], None] | None = None
                         ) -> list[ModuleEvidence]:
-    """``run_evidence`` with the default settings, kept in ``<run>/analysis/evidence.pkl``."""
-    import pickle
+    """``run_evidence`` with the default settings, kept in ``<run>/analysis/evidence.npz``."""
+    import json
 
     evidence = saved_run_evidence(run)
     if evidence is not None:
         return evidence
     stamp = _stamp(run)
     evidence = run_evidence(run, on_module=on_module)
+    arrays: dict[str, np.ndarray] = {}
+    structure = json.dumps({"stamp": stamp, "evidence": encode(evidence, arrays)})
     path = run.path.parent / EVIDENCE_CACHE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump({"stamp": stamp, "evidence": evidence}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **arrays, **{_META: np.array(structure)})
         tmp.replace(path)
     except OSError:
         pass  # a read-only run is analysed every time, not refused
