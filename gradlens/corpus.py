@@ -11,6 +11,7 @@ the ``espeakng-loader`` wheel ships (loaded with ctypes).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import struct
@@ -366,8 +367,16 @@ class Manifest:
         self.seed = seed
         if not self.path.exists():
             raise ManifestError(f"{self.path}: manifest not found")
+        if not self.path.is_file():
+            raise ManifestError(f"{self.path}: is a directory, not a manifest (a TSV file with the "
+                                f"columns {', '.join(MANIFEST_COLUMNS)})")
         self.rows: dict[str, list[tuple[int, dict]]] = {}
-        with open(self.path, newline="", encoding="utf-8") as fh:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{self.path}: not UTF-8 text (byte {exc.start}); a manifest is a "
+                                "UTF-8 TSV file") from None
+        with io.StringIO(text, newline="") as fh:
             reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
             header = reader.fieldnames or []
             missing = [c for c in MANIFEST_COLUMNS if c not in header]

@@ -232,6 +232,8 @@ def submit(plan_path: str | Path, config, backend: str = "local", name: str | No
     registry = Registry(root)
     if backend not in BACKENDS:
         raise JobError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if int(gpus) < 0:
+        raise JobError(f"gpus must be 0 or more, got {gpus}")
     source = confined(plan_path, root)
     plan = load_plan(source)
     if shared:
@@ -265,7 +267,7 @@ def submit(plan_path: str | Path, config, backend: str = "local", name: str | No
             if not same:
                 raise JobError(f"job {job_id} exists with another plan or config; "
                                "pick another name")
-        elif directory.exists() and any(directory.iterdir()):
+        elif directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
             raise JobError(f"{directory} exists and is not a job; pick another name")
         write_spec(directory, config, plan)
         job = registry.put(Job(

@@ -342,3 +342,21 @@ def test_a_second_trainer_is_refused_the_same_job_directory(tmp_path):
         _claim(tmp_path)
     first.close()
     _claim(tmp_path).close()                               # free again once the first ends
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--learning-rate", "nan"], "learning_rate must be a finite number > 0, got nan"),
+    (["--learning-rate=-1e-3"], "learning_rate must be a finite number > 0"),
+    (["--eval-size", "-3"], "eval_size must be at least 0, got -3"),
+    (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
+    (["--gpus", "-5"], "gpus must be 0 or more, got -5"),
+    (["--name", "jobs.sqlite"], "jobs.sqlite exists and is not a job"),
+])
+def test_bad_training_settings_are_refused_at_submit_naming_the_field(runs, argv, message):
+    Registry(runs).jobs()  # the registry file exists, as in any used runs directory
+    out = subprocess.run([sys.executable, "-m", "gradlens", "train", "--plan",
+                          str(runs / "probe" / "plan.json"), "--detach", *argv],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "GRADLENS_RUNS": str(runs)})
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and Registry(runs).jobs() == []

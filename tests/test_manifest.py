@@ -57,3 +57,16 @@ def test_empty_field_and_wrong_field_count(tmp_path):
     (tmp_path / "n.tsv").write_text(HEADER + "a.wav\tgle\teng\tb\n")
     with pytest.raises(ManifestError, match=r"n\.tsv:2: expected 5 tab-separated fields"):
         Manifest(tmp_path / "n.tsv")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.mkdir(), "is a directory, not a manifest"),
+    (lambda p: p.write_bytes(b"audio\tsrc_lang\n\xff\xfe\n"), "not UTF-8 text (byte 15)"),
+])
+def test_a_manifest_that_is_no_text_file_is_named(tmp_path, make, message):
+    from gradlens.corpus import Manifest, ManifestError
+
+    path = tmp_path / "m.tsv"
+    make(path)
+    with pytest.raises(ManifestError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Manifest(path)

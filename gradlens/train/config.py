@@ -53,8 +53,22 @@ class TrainConfig:
                      "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"training config: {name} must be at least 1, got {getattr(self, name)}")
-        if self.temperature <= 0:
-            raise ValueError(f"training config: temperature must be > 0, got {self.temperature}")
+        import math
+
+        for name in ("learning_rate", "temperature"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"training config: {name} must be a finite number > 0, got {value}")
+        for name in ("warmup_steps", "eval_size", "max_new_tokens", "seed"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"training config: {name} must be at least 0, got {getattr(self, name)}")
+        for name in ("weight_decay", "clip_norm", "aux_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"training config: {name} must be a finite number ≥ 0, got {value}")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ValueError(f"training config: device must be auto, cpu, cuda or cuda:N, got "
+                             f"{self.device!r}")
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "training config") -> "TrainConfig":
