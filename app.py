@@ -50,13 +50,18 @@ def new_probe_form() -> None:
             languages = st.multiselect("Languages", list(LANGUAGES), default=["spa", "ita", "deu", "rus"],
                                        key="probe_languages",
                                        format_func=lambda c: f"{c} · {LANGUAGES[c].name}")
-            c1, c2, c3 = st.columns(3)
+            c1, c2, c3, c4 = st.columns(4)
             steps = c1.number_input("Steps", 1, 10_000, 8, key="probe_steps")
             batch = c2.number_input("Batch per language", 1, 64, 4, key="probe_batch")
             k = c3.selectbox("Sketch size k", [256, 512, 1024, 2048, 4096], index=1, key="probe_k")
+            between = c4.number_input(
+                "Training steps between probe steps", 0, 10_000, 0, key="probe_between",
+                help="0 probes one parameter state, so the steps are exchangeable, as the "
+                     "divergence test assumes; more follows the model as it trains")
             if st.form_submit_button("Start probe", type="primary"):
                 try:
-                    out = start_probe(name.strip(), languages, int(steps), model, int(batch), int(k))
+                    out = start_probe(name.strip(), languages, int(steps), model, int(batch), int(k),
+                                      int(between))
                     st.success(f"Started: {out}. It runs on its own; closing this tab does not "
                                "stop it.")
                 except ValueError as exc:
@@ -86,10 +91,16 @@ def home() -> None:
 
 paths = ui.run_paths()
 names = [p.name for p in paths]
+# the picked run lives in the URL (?run=NAME), so a reload or a shared link opens the same run
+wanted = st.query_params.get("run")
+if wanted in names and st.session_state.get("app_run") not in names:
+    st.session_state["app_run"] = wanted
 with st.sidebar:
     picked = st.selectbox("Run", names, index=0 if names else None, key="app_run",
                           placeholder="no runs yet")
     st.session_state["run"] = str(ui.runs_dir() / picked) if picked else None
+if picked:
+    st.query_params["run"] = picked
 
 nav = st.navigation([
     st.Page(home, title="Runs", icon=":material/folder_open:", default=True),

@@ -52,9 +52,15 @@ def _mtime(run: Path) -> float:
 def _summary(run: str, mtime: float) -> dict:
     try:
         with Run(run) as r:
-            return {"run": Path(run).name, "model": r.model, "languages": " ".join(r.languages),
-                    "tasks": " ".join(r.tasks), "modules": len(r.modules),
+            cfg = r.probe_config
+            return {"run": Path(run).name, "created": str(r.attrs.get("created", ""))[:16]
+                    .replace("T", " "), "model": Path(r.model).name,
+                    "corpus": Path(str(cfg.get("corpus", "?"))).name,
+                    "languages": " ".join(r.languages), "tasks": " ".join(r.tasks),
+                    "modules": len(r.modules),
                     "steps done": f"{len(r.done_steps)} / {r.planned_steps}",
+                    "batch": cfg.get("batch_size"), "k": r.sketch_dim,
+                    "training steps between": cfg.get("train_steps_between"),
                     "done": len(r.done_steps), "planned": r.planned_steps,
                     "size (MB)": round(r.size_bytes() / 1e6, 1), "error": ""}
     except RunError as exc:

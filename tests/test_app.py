@@ -368,3 +368,20 @@ def test_the_servers_evidence_memory_is_bounded_and_keeps_one_state_per_run():
     assert len(ui._evidence_store()) == ui.KEEP_RUNS
     assert ("runs/r9", 1.0) in ui._evidence_store()
     ui._evidence_store().clear()
+
+
+def test_the_picked_run_lives_in_the_url_and_the_table_shows_its_settings(app_runs, tiny_run):
+    write_run(tiny_run, app_runs / "other", steps=2)  # newer: the default pick
+    at = _app()
+    at.query_params["run"] = "small"
+    at.run()
+    _clean(at)
+    assert at.sidebar.selectbox[0].value == "small"  # the link's run, not the newest
+    at.sidebar.selectbox[0].set_value("other").run()
+    assert at.query_params["run"] == ["other"] or at.query_params["run"] == "other"
+    table = at.dataframe[0].value
+    row = table[table["run"] == "small"].iloc[0]
+    assert row["corpus"] == "spoken-numbers" and row["k"] == SMALL["sketch_dim"]
+    assert row["batch"] == SMALL["batch_size"] and row["training steps between"] == 1
+    assert row["created"][:2] == "20"
+    assert at.number_input(key="probe_between").value == 0
