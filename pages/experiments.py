@@ -64,8 +64,7 @@ def start_section(run) -> None:
     if go:
         corpus = ui.meta(run)["corpus"]  # the jobs train on the corpus the run probed
         cfg = TrainConfig(steps=int(steps), eval_every=int(every), eval_size=int(size),
-                          checkpoint_every=int(every), corpus=corpus,
-                          warmup_steps=min(DEFAULTS.warmup_steps, int(steps)))
+                          corpus=corpus)
         try:
             with st.spinner("Writing the arms' plans and submitting their jobs…"):
                 directory, spec, notes = ex.prepare(run, plan, list(range(int(seeds))), cfg,

@@ -49,8 +49,7 @@ def start_section(run) -> None:
         shared = b2.form_submit_button("Train the fully shared baseline")
     if mine or shared:
         cfg = TrainConfig(steps=int(steps), batch_size=int(batch), learning_rate=float(lr),
-                          eval_every=int(every), aux_weight=float(aux), mgcm=bool(mgcm),
-                          checkpoint_every=int(every), warmup_steps=min(DEFAULTS.warmup_steps, int(steps)))
+                          eval_every=int(every), aux_weight=float(aux), mgcm=bool(mgcm))
         try:
             job = submit(path, cfg, backend, gpus=int(gpus), shared=shared,
                          ray_address=address or None)

@@ -264,3 +264,11 @@ def test_an_experiment_resumes_with_the_same_design_and_refuses_another(tmp_path
         create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2], cfg, typology())
     with pytest.raises(ExperimentError, match="'proposed' among them"):
         create(tmp_path / "f", proposed(), N_PARAMS, [0], cfg, typology(), arms=["shared"])
+
+
+def test_the_training_config_holds_its_own_rules_wherever_a_job_is_made():
+    from gradlens.train.config import TrainConfig
+
+    assert TrainConfig(steps=10).warmup_steps == 10 and TrainConfig().warmup_steps == 40
+    with pytest.raises(ValueError, match="learning_rate must be a finite number > 0, got inf"):
+        TrainConfig(learning_rate=float("inf"))

@@ -66,6 +66,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"training config: {name} must be a finite number ≥ 0, got {value}")
+        # one rule wherever a job is made (CLI, app, experiments): the warm-up fits in the run
+        self.warmup_steps = min(int(self.warmup_steps), int(self.steps))
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ValueError(f"training config: device must be auto, cpu, cuda or cuda:N, got "
                              f"{self.device!r}")
