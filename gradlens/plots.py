@@ -177,9 +177,23 @@ def lines_figure(x, series: dict[str, list[float]], title: str, xaxis: str, yaxi
     if zero_line:
         fig.add_hline(y=0, line_dash="dash", line_color="#555")
     fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, height=400)
+    if len(series) > 8:  # every series named: the legend goes under the plot, in rows
+        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+                          height=420 + 22 * -(-len(series) // 8))
     x = [v for v in x if v is not None]
     if len(set(x)) == 1 and isinstance(x[0], (int, float)):  # one point: an axis from 0 to it
         fig.update_xaxes(range=[0, x[0] * 1.1 + 1])
+    return fig
+
+
+def mark_columns(fig: go.Figure, columns: list, text: str) -> go.Figure:
+    """Outline whole columns of a heatmap (e.g. steps where most modules conflict at once) and
+    label each above the plot, so a step-wide effect reads as one."""
+    for c in columns:
+        fig.add_vrect(x0=c - 0.5, x1=c + 0.5, line=dict(color="#111", width=2),
+                      fillcolor="rgba(0,0,0,0)", layer="above")
+        fig.add_annotation(x=c, y=1.0, yref="paper", yanchor="bottom", text=text,
+                           showarrow=False, font=dict(size=10))
     return fig
 
 

@@ -7,10 +7,18 @@ import streamlit as st
 
 from gradlens import ui
 from gradlens.analysis.evidence import rank_modules
-from gradlens.plots import heatmap_figure, lines_figure, ranking_figure
+from gradlens.plots import heatmap_figure, lines_figure, mark_columns, ranking_figure
 from gradlens.report import evidence_table
 
 st.header("ST–ASR gradient conflict")
+st.caption(
+    "A conflict is a step where a module's ASR gradient points against its ST gradient "
+    "(cosine < 0): training on ASR then undoes part of what ST asks of that module. MGCM acts "
+    "module by module: where a module's two gradients conflict, it removes from the ASR "
+    "gradient its component along the ST gradient (a projection), and leaves every other "
+    "module's ASR gradient whole. Modules that conflict often are where the auxiliary task costs "
+    "the primary one most. Steps outlined as *step-wide* are ones where most modules conflict "
+    "at once: that is the batch, not a module, and module decisions should not rest on them.")
 run = ui.current_run()
 if run is None:
     st.stop()
@@ -27,7 +35,12 @@ fig = heatmap_figure(cos, list(range(cos.shape[1])), modules,
                      "cos(g_ST, g_ASR) per module and step (mean over languages)", "cos", -1, 1,
                      colorscale="RdBu")
 fig.update_xaxes(title_text="step")
+step_wide = [s for s, share in enumerate((cos < 0).mean(axis=0)) if share >= 0.5]
+mark_columns(fig, step_wide, "step-wide")
 st.plotly_chart(fig, key="conf_heatmap")
+if step_wide:
+    st.caption(f"Step-wide conflict (half the modules or more below 0) at step(s) "
+               f"{', '.join(map(str, step_wide))}.")
 ui.downloads(fig, "conflict_cosine", pd.DataFrame(cos, index=modules), key="conf_heatmap_dl")
 
 top = st.slider("Modules shown in the ranking", 5, len(evidence), min(20, len(evidence)),

@@ -70,3 +70,24 @@ def test_every_tree_names_its_leaves_and_stays_readable_at_32_languages():
                                      for i in range(3)})
     for axis in ("xaxis", "xaxis2", "xaxis3"):
         assert sorted(panels.layout[axis].ticktext) == many
+
+
+def test_many_series_keep_every_name_in_a_legend_under_the_plot():
+    names = [f"l{i}" for i in range(14)]
+    fig = lines_figure(range(3), {n: [0, 1, 2] for n in names}, "t", "step", "cos")
+    assert [d.name for d in fig.data] == names and fig.layout.legend.orientation == "h"
+    assert fig.layout.height > 400
+
+
+def test_a_one_point_curve_has_an_axis_from_zero():
+    fig = lines_figure([100], {"all": [44.0]}, "dev chrF", "step", "chrF")
+    assert fig.layout.xaxis.range[0] == 0 and fig.layout.xaxis.range[1] > 100
+
+
+def test_step_wide_columns_are_outlined_and_labelled():
+    from gradlens.plots import mark_columns
+
+    fig = mark_columns(heatmap_figure(np.zeros((3, 5)), list(range(5)), ["a", "b", "c"], "t", "c"),
+                       [1, 3], "step-wide")
+    assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(0.5, 1.5), (2.5, 3.5)]
+    assert [a.text for a in fig.layout.annotations] == ["step-wide", "step-wide"]
