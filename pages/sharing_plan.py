@@ -7,7 +7,8 @@ import streamlit as st
 from gradlens import ui
 from gradlens.analysis.allocation import evidence_fields, propose_plan
 from gradlens.plan import (EVIDENCE_COLUMNS, PlanError, diff, dumps, extra_parameters,
-                           format_groups, load_plan, plan_csv, plan_from_rows, plan_rows, save_plan)
+                           format_groups, load_plan, plan_csv, plan_from_rows, plan_rows, save_plan,
+                           validate)
 
 st.header("Sharing plan")
 run = ui.current_run()
@@ -59,11 +60,10 @@ if st.button("Start again from the proposed plan", key="plan_reset"):
     st.rerun()
 
 st.caption("One row per module that is not shared by all languages. Groups: languages split by "
-           "spaces, groups by `|` (e.g. `spa ita | deu rus`). Add a row to split a module, delete "
-           "a row to share it again, edit the groups to merge or split them.")
-left, right = st.columns([3, 2])
+           "spaces, groups by `|` (e.g. `spa ita | deu rus`), or picked below. Add a row to split "
+           "a module, delete a row to share it again, edit the groups to merge or split them.")
 table = pd.DataFrame(plan_rows(work), columns=["module", "groups", *EVIDENCE_COLUMNS, "edited"])
-edited = left.data_editor(
+edited = st.data_editor(
     table, key=f"plan_editor_{version}", num_rows="dynamic", hide_index=True, width="stretch",
     column_config={
         "module": st.column_config.SelectboxColumn("module", options=modules, required=True),
@@ -77,10 +77,46 @@ plan, faults = plan_from_rows(rows, work, proposed, modules,
                               {e.module: evidence_fields(e) for e in evidence}, meta["n_params"])
 checks = pd.DataFrame({"module": [r.get("module") for r in rows],
                        "check": ["; ".join(f) if f else "ok" for f in faults]})
-right.dataframe(checks, hide_index=True, width="stretch", key="plan_checks")
+st.dataframe(checks, hide_index=True, width="stretch", key="plan_checks")
 bad = [f for row in faults for f in row]
 for fault in bad:
     st.error(fault)
+
+
+def group_picker() -> None:
+    """Languages picked into groups for one module, instead of typed: applied to the table."""
+    langs = meta["languages"]
+    key = st.selectbox("Module", modules, key="plan_pick_module",
+                       index=modules.index(next(iter(plan["modules"]), modules[0])))
+    current = plan["modules"].get(key, {}).get("groups") or [list(langs)]
+    n = int(st.number_input("Groups", 1, len(langs), max(2, len(current)), key="plan_pick_n"))
+    cols = st.columns(n)
+    picks = [cols[g].multiselect(f"Group {g + 1}", langs,
+                                 default=current[g] if g < len(current) else [],
+                                 key=f"plan_pick_{key}_{n}_{g}") for g in range(n)]
+    left_out = [x for x in langs if not any(x in p for p in picks)]
+    if left_out:
+        st.caption(f"Not in a group yet: {' '.join(left_out)}")
+    if st.button("Apply to the table", key="plan_pick_apply"):
+        groups = [p for p in picks if p]
+        new = {**plan, "modules": dict(plan["modules"])}
+        if len(groups) <= 1 and not left_out:
+            new["modules"].pop(key, None)  # one group: shared by all again
+        else:
+            figures = next(evidence_fields(e) for e in evidence if e.module == key)
+            new["modules"][key] = {"groups": groups, "edited": True, "evidence": {
+                **figures, "extra_params": (len(groups) - 1) * meta["n_params"][key]}}
+        try:
+            validate(new, modules, "the picked groups")
+        except PlanError as exc:
+            st.error(str(exc))
+            return
+        start_from(new, base)
+        st.rerun()
+
+
+with st.expander("Pick languages into groups", expanded=False):
+    group_picker()
 
 cost = extra_parameters(plan, meta["n_params"])
 allowed = int(budget * total)

@@ -385,3 +385,21 @@ def test_the_picked_run_lives_in_the_url_and_the_table_shows_its_settings(app_ru
     assert row["batch"] == SMALL["batch_size"] and row["training steps between"] == 1
     assert row["created"][:2] == "20"
     assert at.number_input(key="probe_between").value == 0
+
+
+def test_languages_picked_into_groups_land_in_the_full_width_table(app_runs):
+    at = _page("sharing_plan")
+    _clean(at)
+    module = json.loads(json.dumps(Run(app_runs / "small").modules.name))[5]
+    at.selectbox(key="plan_pick_module").set_value(module).run()
+    at.number_input(key="plan_pick_n").set_value(2).run()
+    at.multiselect(key=f"plan_pick_{module}_2_0").set_value(["spa", "deu"])
+    at.multiselect(key=f"plan_pick_{module}_2_1").set_value(["ita"]).run()
+    assert any("Not in a group yet: rus" in c.value for c in at.caption)
+    at.multiselect(key=f"plan_pick_{module}_2_1").set_value(["ita", "rus"]).run()
+    at.button(key="plan_pick_apply").click().run()
+    _clean(at)
+    editor = next(e for e in at.get("arrow_data_frame") if "groups" in str(e.proto))
+    assert "spa deu | ita rus" in str(editor.proto) or "deu spa | ita rus" in str(editor.proto)
+    assert any(module in str(df.value.to_dict()) for df in at.dataframe)  # the diff lists it
+    assert not at.error
