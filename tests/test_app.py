@@ -403,3 +403,21 @@ def test_languages_picked_into_groups_land_in_the_full_width_table(app_runs):
     assert "spa deu | ita rus" in str(editor.proto) or "deu spa | ita rus" in str(editor.proto)
     assert any(module in str(df.value.to_dict()) for df in at.dataframe)  # the diff lists it
     assert not at.error
+
+
+def test_two_runs_compare_side_by_side(app_runs, tiny_run):
+    shutil.copytree(tiny_run, app_runs / "again", ignore=shutil.ignore_patterns("*.lock", "*.pt"))
+    at = _page("compare")
+    _clean(at)
+    assert at.selectbox(key="cmp_other").value.name in ("small", "again")
+    trees = [c for c in at.get("plotly_chart") if "Languages by" in c.proto.spec
+             or "· st ·" in c.proto.spec]
+    assert len(trees) == 2  # one tree per run, for the same unit
+    assert sum("Excess divergence" in c.proto.spec for c in at.get("plotly_chart")) == 2
+    assert any("both runs propose the same plan" in c.value for c in at.caption)  # same data
+
+
+def test_compare_with_one_run_says_how_to_get_another(app_runs):
+    at = _page("compare")
+    _clean(at)
+    assert any("Only one run" in i.value for i in at.info)
