@@ -14,7 +14,7 @@ from gradlens.store import Run, RunWriter
 
 APP = str(ROOT / "app.py")
 PAGES = ["dendrograms", "divergence", "alignment", "conflicts", "sharing_plan", "training",
-         "experiments"]
+         "experiments", "compare"]
 
 
 @pytest.fixture
