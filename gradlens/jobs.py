@@ -198,6 +198,18 @@ def default_name(plan: dict, config: dict, source: Path) -> str:
     return f"train-{source.parent.name}-{plan_kind(plan)}-{digest}"[:64]
 
 
+RAY_ALLOWED_ENV = "GRADLENS_RAY_ADDRESSES"  # comma-separated, besides RAY_ADDRESS
+
+
+def allowed_ray_addresses() -> list[str]:
+    """The Ray clusters the app may connect its server to: ``RAY_ADDRESS`` and the addresses
+    listed in ``GRADLENS_RAY_ADDRESSES``, set by whoever started the app. A browser user picks
+    among them and never types a URL for the server to reach."""
+    found = [os.environ.get("RAY_ADDRESS", ""),
+             *os.environ.get(RAY_ALLOWED_ENV, "").split(",")]
+    return list(dict.fromkeys(a.strip() for a in found if a.strip()))
+
+
 def entry_argv(spec: str, out: str, gpus: int, python: str = sys.executable) -> list[str]:
     """The training entry point; ``torchrun`` with one process per GPU when ``gpus > 1``."""
     if gpus > 1:

@@ -2,15 +2,13 @@
 read the arms side by side with their intervals, per-language scores, significance and a few
 hypotheses next to their references."""
 
-import os
-
 import pandas as pd
 import streamlit as st
 
 from gradlens import experiment as ex
 from gradlens import ui
 from gradlens.arms import ARMS
-from gradlens.jobs import BACKENDS, JobError
+from gradlens.jobs import BACKENDS, JobError, allowed_ray_addresses
 from gradlens.plan import PlanError, load_plan
 from gradlens.plots import arms_figure
 from gradlens.significance import METRICS
@@ -58,8 +56,10 @@ def start_section(run) -> None:
                               format_func=lambda a: f"{a}: {ARMS[a]}")
         c1, c2 = st.columns(2)
         backend = c1.selectbox("Backend", BACKENDS, key="exp_backend")
-        address = c2.text_input("Ray address (ray backend)", os.environ.get("RAY_ADDRESS", ""),
-                                key="exp_ray_address", placeholder="http://127.0.0.1:8265")
+        address = c2.selectbox("Ray cluster (ray backend)", allowed_ray_addresses(),
+                               key="exp_ray_address", placeholder="none configured",
+                               help="RAY_ADDRESS, or the addresses in GRADLENS_RAY_ADDRESSES, "
+                                    "as set where the app was started")
         go = st.form_submit_button("Start the experiment", type="primary")
     if go:
         corpus = ui.meta(run)["corpus"]  # the jobs train on the corpus the run probed

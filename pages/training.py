@@ -1,13 +1,12 @@
 """Training: start a job from the run's sharing plan (or the fully shared baseline), follow the
 jobs live to their BLEU/chrF, cancel one, and compare finished jobs side by side."""
 
-import os
-
 import pandas as pd
 import streamlit as st
 
 from gradlens import ui
-from gradlens.jobs import BACKENDS, JobError, cancel, logs, plan_kind, submit
+from gradlens.jobs import (BACKENDS, JobError, allowed_ray_addresses, cancel, logs, plan_kind,
+                           submit)
 from gradlens.metrics import compare, final_scores, last_step, loss_curves, score_curves
 from gradlens.plan import PlanError, load_plan
 from gradlens.plots import grouped_bars_figure, lines_figure
@@ -42,8 +41,10 @@ def start_section(run) -> None:
         mgcm = c2.checkbox("MGCM projection", DEFAULTS.mgcm, key="train_mgcm")
         backend = c3.selectbox("Backend", BACKENDS, key="train_backend")
         gpus = c4.number_input("GPUs (>1: torchrun)", 0, 64, 0, key="train_gpus")
-        address = st.text_input("Ray address (ray backend)", os.environ.get("RAY_ADDRESS", ""),
-                                key="train_ray_address", placeholder="http://127.0.0.1:8265")
+        address = st.selectbox("Ray cluster (ray backend)", allowed_ray_addresses(),
+                               key="train_ray_address", placeholder="none configured",
+                               help="RAY_ADDRESS, or the addresses in GRADLENS_RAY_ADDRESSES, "
+                                    "as set where the app was started")
         b1, b2 = st.columns(2)
         mine = b1.form_submit_button("Train this plan", type="primary")
         shared = b2.form_submit_button("Train the fully shared baseline")

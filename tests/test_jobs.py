@@ -360,3 +360,14 @@ def test_bad_training_settings_are_refused_at_submit_naming_the_field(runs, argv
                          env={**os.environ, "GRADLENS_RUNS": str(runs)})
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and Registry(runs).jobs() == []
+
+
+def test_the_app_offers_only_the_ray_clusters_its_starter_configured(monkeypatch):
+    from gradlens.jobs import allowed_ray_addresses
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("GRADLENS_RAY_ADDRESSES", raising=False)
+    assert allowed_ray_addresses() == []
+    monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:8265")
+    monkeypatch.setenv("GRADLENS_RAY_ADDRESSES", " http://10.0.0.5:8265,,http://127.0.0.1:8265 ")
+    assert allowed_ray_addresses() == ["http://127.0.0.1:8265", "http://10.0.0.5:8265"]
