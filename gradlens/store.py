@@ -247,14 +247,34 @@ def being_written(path: str | Path) -> bool:
     return False
 
 
+def _clear_dead_writers_flags(path: Path) -> bool:
+    """Clear the writer flags a killed probe left (as ``h5clear -s`` does), holding the write
+    lock so no probe can be resuming meanwhile; afterwards any h5py user opens the file as
+    usual. False where a writer holds the lock or the file or lock cannot be written (then the
+    run is read in SWMR mode, as before)."""
+    try:
+        lock = try_lock(path.with_name(path.name + ".lock"))
+    except OSError:
+        return False
+    if lock is None:
+        return False
+    try:
+        clear_status_flags(path)
+        return True
+    except (OSError, ValueError):
+        return False
+    finally:
+        lock.close()
+
+
 def _open_for_reading(path: Path) -> h5py.File:
     """Open ``path`` read-only: in SWMR mode only while a probe holds its write lock.
 
     HDF5 skips its truncation check in SWMR mode and then retries metadata reads without end,
     so a finished run opens without SWMR (a cut file is refused at once), after the superblock's
     recorded end of file is checked against the file's size. A run whose writer was killed keeps
-    HDF5's writer flags (cleared when the probe resumes); it needs SWMR to be read, once that
-    same check has passed.
+    HDF5's writer flags: they are cleared here when no writer holds the lock, else (or on a
+    read-only file) the run is read in SWMR mode, once that same check has passed.
     """
     live = being_written(path)
     swmr = live
@@ -268,7 +288,7 @@ def _open_for_reading(path: Path) -> h5py.File:
         if size < eof:
             raise RunError(f"{path}: truncated: the file has {size:,} bytes, its superblock "
                            f"records {eof:,} (a copy or download was cut short)")
-        swmr = flags != 0
+        swmr = flags != 0 and not _clear_dead_writers_flags(path)
     try:
         return h5py.File(path, "r", libver="latest", swmr=swmr, locking=False)
     except (OSError, RuntimeError) as exc:  # h5py raises either for a corrupt file

@@ -198,3 +198,30 @@ def test_readers_see_only_steps_whose_rows_exist(tiny_run, tmp_path):
     with Run(run) as r:
         assert r.done_steps.tolist() == list(range(n))
         assert r.sketch(0).shape[0] == n
+
+
+def test_a_killed_writers_run_opens_in_plain_h5py_once_gradlens_has_read_it(tmp_path):
+    """A writer killed mid-run leaves HDF5's writer flags: plain h5py refuses the file until
+    the next gradlens reader, finding no writer holding the lock, clears them."""
+    import subprocess
+    import sys
+
+    import h5py
+
+    from conftest import ROOT
+
+    child = (
+        "import sys, os, numpy as np\n"
+        f"sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]\n"
+        "from test_store import _writer\n"
+        f"w = _writer({str(tmp_path / 'r')!r})\n"
+        "w.append(0, np.ones((2, 1, 2, 4)), np.ones((2, 1, 2)), np.ones((2, 1)))\n"
+        "os._exit(0)  # killed: no close\n")
+    subprocess.run([sys.executable, "-c", child], check=True, timeout=120)
+    path = tmp_path / "r" / "grads.h5"
+    with pytest.raises(OSError):
+        h5py.File(path, "r")
+    with Run(tmp_path / "r") as run:
+        assert list(run.done_steps) == [0]
+    with h5py.File(path, "r") as f:  # any h5py user, as design.md promises
+        assert bool(f["steps/done"][0])
