@@ -75,6 +75,8 @@ def jobs_section() -> None:
         rows.append({"job": job.id, "state": job.state, "plan": job.kind, "backend": job.backend,
                      "step": f"{last_step(records)} / {job.config.get('steps', '?')}",
                      "test BLEU": final.get("bleu"), "test chrF": final.get("chrf"),
+                     "scores": "" if not final else "final" if job.state == "succeeded"
+                     else "intermediate (last evaluation)",
                      "reason": job.reason})
         if job.active:
             done = last_step(records) / max(1, job.config.get("steps", 1))

@@ -197,7 +197,7 @@ def test_training_page_starts_follows_cancels_and_compares_jobs(app_runs):
     _clean(at)
     table = at.dataframe[0].value  # the jobs, then BLEU and chrF comparisons
     assert set(table["state"]) == {"succeeded"} and set(table["step"]) == {"4 / 4"}
-    assert set(table["plan"]) == {"edited", "shared"}
+    assert set(table["plan"]) == {"edited", "shared"} and set(table["scores"]) == {"final"}
     charts = {c.proto.id for c in at.get("plotly_chart")}
     assert len(at.get("plotly_chart")) == 5  # loss, dev BLEU, dev chrF, two comparisons
     bleu = at.dataframe[1].value
