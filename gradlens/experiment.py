@@ -169,21 +169,32 @@ def jobs_of(spec: dict) -> list[tuple[str, int, str]]:
 
 
 # -- running ----------------------------------------------------------------------------------
-def launch(directory: Path, backend: str = "local", ray_address: str | None = None) -> list[str]:
-    """Submit every job that has not succeeded and is not running; return the ids submitted."""
-    from gradlens.jobs import JobError, Registry, refresh_job, submit
-    from gradlens.train.config import TrainConfig
+def current_jobs(spec: dict) -> list[tuple[str, int, str, object]]:
+    """(arm, seed, job id, the job with its state brought up to date, or None before it is
+    submitted) of every job of the experiment."""
+    from gradlens.jobs import JobError, Registry, refresh_job
 
-    spec = read_spec(directory)
     registry = Registry()
-    started = []
+    out = []
     for arm, seed, jid in jobs_of(spec):
         try:
             job = refresh_job(registry, registry.get(jid))
-            if job.active or job.state == "succeeded":
-                continue
         except JobError:
-            pass  # not submitted yet
+            job = None
+        out.append((arm, seed, jid, job))
+    return out
+
+
+def launch(directory: Path, backend: str = "local", ray_address: str | None = None) -> list[str]:
+    """Submit every job that has not succeeded and is not running; return the ids submitted."""
+    from gradlens.jobs import submit
+    from gradlens.train.config import TrainConfig
+
+    spec = read_spec(directory)
+    started = []
+    for arm, seed, jid, job in current_jobs(spec):
+        if job is not None and (job.active or job.state == "succeeded"):
+            continue
         cfg = TrainConfig.from_dict({**spec["config"], "seed": seed}, str(Path(directory) / SPEC))
         submit(Path(directory) / PLANS / f"{arm}-s{seed}.json", cfg, backend, name=jid,
                ray_address=ray_address)
@@ -193,20 +204,14 @@ def launch(directory: Path, backend: str = "local", ray_address: str | None = No
 
 def status(directory: Path) -> list[dict]:
     """One row per job: arm, seed, job, state (``not submitted`` before it is), steps done."""
-    from gradlens.jobs import JobError, Registry, refresh_job
     from gradlens.launch import log_tail
     from gradlens.store import runs_dir
     from gradlens.train.config import LOG
 
-    spec = read_spec(directory)
-    registry = Registry()
     rows = []
-    for arm, seed, jid in jobs_of(spec):
-        try:
-            job = refresh_job(registry, registry.get(jid))
-            state, reason = job.state, job.reason
-        except JobError:
-            state, reason = "not submitted", ""
+    spec = read_spec(directory)
+    for arm, seed, jid, job in current_jobs(spec):
+        state, reason = (job.state, job.reason) if job is not None else ("not submitted", "")
         records = read_metrics(runs_dir() / jid / METRICS_FILE)
         dev = latest_dev(records)
         rows.append({"arm": arm, "seed": seed, "job": jid, "state": state, "reason": reason,
@@ -313,17 +318,12 @@ def aggregate(outputs: dict[str, dict[int, list[dict]]], reference: str = "propo
 
 def job_outputs(spec: dict) -> tuple[dict[str, dict[int, list[dict]]], dict[str, dict[int, int]]]:
     """Test outputs at the dev-chosen step of every job that succeeded, and that step."""
-    from gradlens.jobs import JobError, Registry
     from gradlens.store import runs_dir
 
-    registry = Registry()
     outputs: dict[str, dict[int, list[dict]]] = {}
     steps: dict[str, dict[int, int]] = {}
-    for arm, seed, jid in jobs_of(spec):
-        try:
-            if registry.get(jid).state != "succeeded":
-                continue
-        except JobError:
+    for arm, seed, jid, job in current_jobs(spec):
+        if job is None or job.state != "succeeded":
             continue
         step = selected_step(read_metrics(runs_dir() / jid / METRICS_FILE))
         if step is None:
