@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import stop_jobs
-from gradlens.jobs import (JobError, Registry, cancel, entry_argv, logs, plan_kind, refresh,
-                           submit)
+from gradlens.jobs import (JobError, LocalBackend, Registry, cancel, entry_argv, logs, plan_kind,
+                           refresh, submit)
 from gradlens.launch import alive
 from gradlens.plan import new_plan, save_plan
 from gradlens.metrics import read_metrics
@@ -24,6 +24,13 @@ LANGS = ["spa", "deu"]
 QUICK = TrainConfig(steps=6, batch_size=2, warmup_steps=1, eval_every=6, eval_size=1,
                     checkpoint_every=3, log_every=1)
 SLOW = TrainConfig(steps=400, batch_size=2, eval_every=1000, eval_size=1, checkpoint_every=1000)
+
+
+def sleeper(seconds: float) -> LocalBackend:
+    """The local backend with a trivial worker: supervision, kills, queueing and cancelling
+    are tested on it in seconds (real training runs in the few integration tests)."""
+    return LocalBackend(entry=lambda job, directory: [
+        sys.executable, "-c", f"import time; time.sleep({seconds})"])
 
 
 @pytest.fixture
@@ -84,34 +91,31 @@ def test_a_local_job_runs_detached_to_success_and_a_fresh_process_reads_it(runs)
     assert registry.get(job.id) == done and (directory / "plan.json").read_bytes() == plan_copy
 
 
-@pytest.mark.slow
 def test_a_job_killed_with_sigkill_is_failed_with_the_reason_and_then_resumes(runs):
-    job = submit(runs / "probe" / "plan.json", SLOW, shared=True)
+    job = submit(runs / "probe" / "plan.json", SLOW, sleeper(120), shared=True)
     assert job.kind == "shared"
     registry = Registry()
     job = wait_for(registry, job.id, {"running"})
-    wait_for_step(job, 1)
     os.kill(job.worker_pid, signal.SIGKILL)
     failed = wait_for(registry, job.id, {"failed", "succeeded"})
     assert failed.state == "failed" and failed.reason == "killed by SIGKILL (signal 9)"
     with pytest.raises(JobError, match="another plan or config"):
-        submit(runs / "probe" / "plan.json", QUICK, shared=True, name=job.id)
-    resumed = submit(runs / "probe" / "plan.json", SLOW, shared=True)
+        submit(runs / "probe" / "plan.json", QUICK, sleeper(120), shared=True, name=job.id)
+    resumed = submit(runs / "probe" / "plan.json", SLOW, sleeper(120), shared=True)
     assert resumed.id == job.id and resumed.state == "queued"
     running = wait_for(registry, job.id, {"running"})
     with pytest.raises(JobError, match="is running"):
-        submit(runs / "probe" / "plan.json", SLOW, shared=True)
+        submit(runs / "probe" / "plan.json", SLOW, sleeper(120), shared=True)
     cancelled = cancel(running.id, registry)
     assert cancelled.state == "cancelled" and cancelled.reason == "cancelled by request"
     assert not alive(running.worker_pid) and not alive(running.pid)
 
 
-@pytest.mark.slow
 def test_a_queued_job_waits_for_the_local_slot_and_a_vanished_group_is_reported(runs):
-    first = submit(runs / "probe" / "plan.json", SLOW, name="first")
+    first = submit(runs / "probe" / "plan.json", SLOW, sleeper(120), name="first")
     registry = Registry()
     first = wait_for(registry, "first", {"running"})
-    second = submit(runs / "probe" / "plan.json", SLOW, name="second")
+    second = submit(runs / "probe" / "plan.json", SLOW, sleeper(120), name="second")
     time.sleep(2)
     assert registry.get("second").state == "queued"  # one local job at a time
     assert cancel("second", registry).state == "cancelled"
@@ -243,7 +247,6 @@ def test_a_plan_naming_an_unknown_module_fails_with_the_validators_words(runs):
     assert "speech_encoder.encoder.layers.9.ffn1" in failed.reason
 
 
-@pytest.mark.slow
 def test_two_simultaneous_submits_of_one_job_start_it_once(runs):
     """The registry's check-then-register is one locked step: of two submits racing for the same
     job, exactly one starts it and the other is told it is already queued or running."""
@@ -256,7 +259,8 @@ def test_two_simultaneous_submits_of_one_job_start_it_once(runs):
         def go():
             barrier.wait()
             try:
-                outcomes.append(submit(runs / "probe" / "plan.json", QUICK, name=race))
+                outcomes.append(submit(runs / "probe" / "plan.json", QUICK, sleeper(0.5),
+                                       name=race))
             except JobError as exc:
                 outcomes.append(exc)
 
