@@ -20,13 +20,19 @@ def live_runs() -> None:
     """Runs being written, with their progress; refreshed every 2 s while the page is open."""
     live = [p for p in ui.run_paths() if being_written(p)]
     starting = starting_probes()
+    names = sorted(p.name for p in live) + sorted(p.path.name for p in starting)
+    if st.session_state.get("home_live", names) != names:  # a run started or finished:
+        st.session_state["home_live"] = names             # the table must show it
+        st.rerun(scope="app")
+    st.session_state["home_live"] = names
     if not live and not starting:
         return
     st.subheader("In progress")
     for path in live:
         row = ui.summary(path)
         done, planned = row.get("done", 0), max(row.get("planned", 1), 1)
-        st.progress(min(done / planned, 1.0), text=f"{path.name}: step {done} of {planned}")
+        st.progress(min(done / planned, 1.0),
+                    text=f"{path.name}: step {done} of {planned} · {ui.timing(row, done, planned)}")
     for probe in starting:
         if probe.running and probe.progress:
             done, total = probe.progress
@@ -81,7 +87,7 @@ def home() -> None:
     else:
         rows = [ui.summary(p) for p in paths]
         st.subheader("Runs")
-        table = pd.DataFrame(rows).drop(columns=["done", "planned"], errors="ignore")
+        table = pd.DataFrame(rows).drop(columns=["done", "planned", "created_at"], errors="ignore")
         st.dataframe(table, hide_index=True, width="stretch", key="home_runs")
         for row in rows:
             if row.get("error"):

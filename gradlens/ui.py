@@ -54,7 +54,8 @@ def _summary(run: str, mtime: float) -> dict:
         with Run(run) as r:
             cfg = r.probe_config
             return {"run": Path(run).name, "created": str(r.attrs.get("created", ""))[:16]
-                    .replace("T", " "), "model": Path(r.model).name,
+                    .replace("T", " "), "created_at": str(r.attrs.get("created", "")),
+                    "model": Path(r.model).name,
                     "corpus": Path(str(cfg.get("corpus", "?"))).name,
                     "languages": " ".join(r.languages), "tasks": " ".join(r.tasks),
                     "modules": len(r.modules),
@@ -65,6 +66,27 @@ def _summary(run: str, mtime: float) -> dict:
                     "size (MB)": round(r.size_bytes() / 1e6, 1), "error": ""}
     except RunError as exc:
         return {"run": Path(run).name, "error": str(exc)}
+
+
+def timing(row: dict, done: int, planned: int, now: float | None = None) -> str:
+    """Elapsed time since a run was created and, once a step is done, the time left at that
+    pace: ``"3 min 5 s elapsed · about 2 min left"``."""
+    import datetime as dt
+    import time
+
+    try:
+        start = dt.datetime.fromisoformat(row["created_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return "elapsed time unknown"
+    elapsed = max(0.0, (now or time.time()) - start)
+
+    def span(seconds: float) -> str:
+        m, s = divmod(int(round(seconds)), 60)
+        return f"{m} min {s} s" if m else f"{s} s"
+
+    if done <= 0:
+        return f"{span(elapsed)} elapsed"
+    return f"{span(elapsed)} elapsed · about {span(elapsed / done * max(0, planned - done))} left"
 
 
 def summary(run: Path) -> dict:

@@ -422,3 +422,16 @@ def test_compare_with_one_run_says_how_to_get_another(app_runs):
     at = _page("compare")
     _clean(at)
     assert any("Only one run" in i.value for i in at.info)
+
+
+def test_a_live_run_shows_its_elapsed_time_and_what_is_left():
+    import datetime as dt
+
+    from gradlens.ui import timing
+
+    start = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+    row = {"created_at": start.isoformat()}
+    now = start.timestamp() + 125
+    assert timing(row, 0, 10, now) == "2 min 5 s elapsed"
+    assert timing(row, 5, 10, now) == "2 min 5 s elapsed · about 2 min 5 s left"
+    assert timing({}, 1, 2, now) == "elapsed time unknown"
