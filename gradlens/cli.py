@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from gradlens.store import runs_dir
+from gradlens.paths import runs_dir
 
 
 def _add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
@@ -111,6 +111,7 @@ def cmd_analyze(args) -> int:
 
 def cmd_plan(args) -> int:
     from gradlens.analysis.allocation import propose_plan
+    from gradlens.paths import PLAN_FILE
     from gradlens.plan import extra_parameters, save_plan
     from gradlens.store import Run
 
@@ -120,7 +121,7 @@ def cmd_plan(args) -> int:
         plan = propose_plan(evidence, args.budget, total, run.model, run.languages,
                             str(run.path.parent), args.alpha)
         extra = extra_parameters(plan, dict(zip(run.modules.name, run.modules.n_params)))
-        out = Path(args.out) if args.out else run.path.parent / "plan.json"
+        out = Path(args.out) if args.out else run.path.parent / PLAN_FILE
         save_plan(plan, out, list(run.modules.name))
     for name, entry in plan["modules"].items():
         groups = " | ".join(" ".join(g) for g in entry["groups"])

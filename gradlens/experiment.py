@@ -139,7 +139,7 @@ def prepare(run_dir: Path, plan: dict, seeds: list[int], config, arms: list[str]
 
 def experiments(root: Path | None = None) -> list[Path]:
     """Every experiment directory in the runs directory, newest first."""
-    from gradlens.store import runs_dir
+    from gradlens.paths import runs_dir
 
     root = root or runs_dir()
     found = [p.parent for p in root.glob(f"*/{SPEC}")] if root.is_dir() else []
@@ -205,7 +205,7 @@ def launch(directory: Path, backend: str = "local", ray_address: str | None = No
 def status(directory: Path) -> list[dict]:
     """One row per job: arm, seed, job, state (``not submitted`` before it is), steps done."""
     from gradlens.launch import log_tail
-    from gradlens.store import runs_dir
+    from gradlens.paths import runs_dir
     from gradlens.train.config import LOG
 
     rows = []
@@ -318,7 +318,7 @@ def aggregate(outputs: dict[str, dict[int, list[dict]]], reference: str = "propo
 
 def job_outputs(spec: dict) -> tuple[dict[str, dict[int, list[dict]]], dict[str, dict[int, int]]]:
     """Test outputs at the dev-chosen step of every job that succeeded, and that step."""
-    from gradlens.store import runs_dir
+    from gradlens.paths import runs_dir
 
     outputs: dict[str, dict[int, list[dict]]] = {}
     steps: dict[str, dict[int, int]] = {}

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gradlens.store import GRADS_FILE, runs_dir
+from gradlens.paths import GRADS_FILE, runs_dir
 
 PROBE_LOG = "probe.log"
 PROBE_PID = "probe.pid"

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from gradlens.paths import METRICS
 
-METRICS = "metrics.jsonl"
 LOSSES = ("loss", "loss_st", "loss_asr")
 SCORES = ("bleu", "chrf")
 

@@ -22,10 +22,9 @@ import numpy as np
 from gradlens import __version__
 from gradlens.errors import GradlensError
 from gradlens.h5repair import clear_status_flags, superblock
+from gradlens.paths import GRADS_FILE
 
 SCHEMA = 1
-GRADS_FILE = "grads.h5"
-RUNS_ENV = "GRADLENS_RUNS"  # where runs live; default ./runs
 _STR = h5py.string_dtype()
 _REQUIRED = ("languages", "tasks", "modules/name", "modules/n_params", "modules/kind",
              "modules/exact", "sketch", "sq_norm", "loss", "steps/done")
@@ -57,16 +56,6 @@ class ModuleTable:
         if missing:
             raise KeyError(f"unknown module(s) {missing}; the run has {len(self.name)} modules")
         return [where[n] for n in names]
-
-
-def cache_dir() -> Path:
-    """gradlens' own cache (tokenizers, URIEL distances): ``$GRADLENS_CACHE`` or ~/.cache/gradlens."""
-    return Path(os.environ.get("GRADLENS_CACHE", Path.home() / ".cache" / "gradlens"))
-
-
-def runs_dir() -> Path:
-    """The runs directory: ``$GRADLENS_RUNS`` or ``./runs``."""
-    return Path(os.environ.get(RUNS_ENV, "runs"))
 
 
 def grads_path(run: str | Path) -> Path:

@@ -21,7 +21,8 @@ from gradlens.analysis.evidence import (ModuleEvidence, cached_run_evidence, sav
                                         unit_similarity)
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.views import units
-from gradlens.store import GRADS_FILE, Run, RunError, runs_dir
+from gradlens.paths import GRADS_FILE, runs_dir
+from gradlens.store import Run, RunError
 
 
 APP = Path(__file__).resolve().parent.parent / "app.py"

@@ -9,6 +9,7 @@ from gradlens import experiment as ex
 from gradlens import ui
 from gradlens.arms import ARMS
 from gradlens.jobs import BACKENDS, JobError, allowed_ray_addresses
+from gradlens.paths import PLAN_FILE
 from gradlens.plan import PlanError, load_plan
 from gradlens.plots import arms_figure
 from gradlens.significance import METRICS
@@ -29,7 +30,7 @@ LABEL = {"bleu": "BLEU", "chrf": "chrF"}
 
 
 def start_section(run) -> None:
-    path = run / "plan.json"
+    path = run / PLAN_FILE
     if not path.exists():
         st.info("This run has no saved plan yet: save one on the Sharing plan page, then test "
                 "it here against its baselines.")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from gradlens import ui
 from gradlens.analysis.allocation import evidence_fields, propose_plan
+from gradlens.paths import PLAN_FILE
 from gradlens.plan import (EVIDENCE_COLUMNS, PlanError, diff, dumps, extra_parameters,
                            format_groups, load_plan, plan_csv, plan_from_rows, plan_rows, save_plan,
                            validate)
@@ -21,7 +22,7 @@ evidence = ui.evidence(run)
 
 budget = st.slider("Parameter budget (fraction of the model)", 0.0, 0.5, 0.1, 0.01, key="plan_budget")
 proposed = propose_plan(evidence, budget, total, meta["model"], meta["languages"], str(run))
-saved_path = run / "plan.json"
+saved_path = run / PLAN_FILE
 work = st.session_state["plan_work"].get(str(run))
 base = st.session_state["plan_base"].get(str(run), proposed)  # what the table started from
 version = st.session_state.setdefault("plan_version", 0)

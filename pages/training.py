@@ -8,6 +8,7 @@ from gradlens import ui
 from gradlens.jobs import (BACKENDS, JobError, allowed_ray_addresses, cancel, logs, plan_kind,
                            submit)
 from gradlens.metrics import compare, final_scores, last_step, loss_curves, score_curves
+from gradlens.paths import PLAN_FILE
 from gradlens.plan import PlanError, load_plan
 from gradlens.plots import grouped_bars_figure, lines_figure
 from gradlens.train.config import TrainConfig
@@ -17,7 +18,7 @@ DEFAULTS = TrainConfig()
 
 
 def start_section(run) -> None:
-    path = run / "plan.json"
+    path = run / PLAN_FILE
     if not path.exists():
         st.info("This run has no saved plan yet: save one on the Sharing plan page, then train "
                 "it here (next to the fully shared baseline).")

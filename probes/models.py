@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from gradlens.errors import ModelNotFound
-from gradlens.store import cache_dir
+from gradlens.paths import cache_dir
 
 TINY_CONFIG = dict(
     hidden_size=64, speech_encoder_layers=4, speech_encoder_attention_heads=4,

@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from gradlens.languages import LANGUAGES
-from gradlens.store import cache_dir
+from gradlens.paths import cache_dir
 
 FEATURE_SETS = {"genetic": "fam", "phonological": "phonology_knn"}
 # URIEL files some languages' family under their macrolanguage only; used where a vector is empty

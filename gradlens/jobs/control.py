@@ -19,7 +19,7 @@ from gradlens.jobs.ray_cluster import RayBackend
 from gradlens.jobs.registry import Job, JobError, Registry, confined, default_name, plan_kind
 from gradlens.launch import log_tail, run_dir_for
 from gradlens.plan import load_plan, new_plan
-from gradlens.store import runs_dir
+from gradlens.paths import runs_dir
 from gradlens.train.config import LOG
 
 BACKENDS = ("local", "ray")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gradlens.errors import GradlensError
 from gradlens.launch import run_dir_for
-from gradlens.store import runs_dir
+from gradlens.paths import runs_dir
 
 REGISTRY = "jobs.sqlite"
 JOB_FILE = "job.json"

@@ -14,11 +14,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradlens.paths import LOG, PLAN_FILE as PLAN, TRAIN_CONFIG as CONFIG
 from gradlens.plan import load_plan
 
-CONFIG = "train.json"
-PLAN = "plan.json"
-LOG = "log.txt"
 
 
 @dataclass

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 from gradlens.plan import new_plan
-from gradlens.store import cache_dir
+from gradlens.paths import cache_dir
+from gradlens.paths import METRICS
 from gradlens.train.config import LOG, TrainConfig
 
 RECIPE_VERSION = 1  # bump when the recipe changes: trained models are keyed on it
@@ -65,7 +66,7 @@ def pretrained_tiny(languages: list[str], seed: int = 0, cfg: TrainConfig = RECI
     lm.tokenizer.save_pretrained(str(tmp))
     lm.feature_extractor.save_pretrained(str(tmp))
     (tmp / "training").mkdir()
-    for name in ("metrics.jsonl", LOG):  # how it learnt, kept with it
+    for name in (METRICS, LOG):  # how it learnt, kept with it
         if (work / name).exists():
             shutil.copy(work / name, tmp / "training" / name)
     try:

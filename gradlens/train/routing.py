@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from gradlens.modules import module_of
+from gradlens.paths import PLAN_FILE as PLAN
 from gradlens.plan import validate
 
 WEIGHTS = "model.safetensors"
-PLAN = "plan.json"
 
 
 def _places(model: nn.Module) -> dict[int, list[tuple[nn.Module, str]]]:
