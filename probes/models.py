@@ -152,7 +152,9 @@ def load_pretrained(name: str) -> LoadedModel:
 
         try:
             path = Path(snapshot_download(name, local_files_only=True))
-        except Exception:
+        # not in the cache (LocalEntryNotFoundError, an OSError) or no repo id at all
+        # (HFValidationError, a ValueError); anything else is a bug and keeps its traceback
+        except (OSError, ValueError):
             raise ModelNotFound(
                 f"model {name!r} is neither 'tiny', 'medium-random', a local directory, nor in "
                 f"the local Hugging Face cache ({constants.HF_HUB_CACHE}). Nothing is downloaded "
@@ -160,8 +162,12 @@ def load_pretrained(name: str) -> LoadedModel:
                 f"and copy the cache folder models--{name.replace('/', '--')} there, or pass the "
                 "path of a directory made with save_pretrained."
             ) from None
-    model = SeamlessM4TForSpeechToText.from_pretrained(str(path), local_files_only=True)
-    tok = SeamlessM4TTokenizer.from_pretrained(str(path), local_files_only=True)
+    try:
+        model = SeamlessM4TForSpeechToText.from_pretrained(str(path), local_files_only=True)
+        tok = SeamlessM4TTokenizer.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as exc:  # a directory that is not a SeamlessM4T snapshot
+        raise ModelNotFound(f"{path}: not a SeamlessM4T snapshot that loads offline "
+                            f"({str(exc).splitlines()[0][:300]})") from None
     try:
         fe = SeamlessM4TFeatureExtractor.from_pretrained(str(path), local_files_only=True)
     except OSError:

@@ -76,6 +76,12 @@ def test_missing_model_says_where_it_looked(tmp_path, monkeypatch):
     assert str(tmp_path / "hub") in msg and "models--facebook--hf-seamless-m4t-medium" in msg
 
 
+def test_a_directory_that_is_no_snapshot_is_named_as_such(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelNotFound, match="not a SeamlessM4T snapshot that loads offline"):
+        load_pretrained(str(tmp_path))
+
+
 def test_medium_config_is_the_medium_architecture():
     from transformers import SeamlessM4TConfig
 
