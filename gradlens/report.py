@@ -14,7 +14,7 @@ from gradlens.analysis.allocation import diverges
 from gradlens.analysis.clustering import SUPPORTED, Clustering
 from gradlens.analysis.evidence import ModuleEvidence, rank_modules, similarity_of
 from gradlens.analysis.grouping import LanguageGrouping
-from gradlens.analysis.typology import Mantel, typology_agreement
+from gradlens.analysis.typology import Agreement, agreement_of
 from gradlens.modules import block_of
 
 
@@ -51,19 +51,7 @@ def block_similarities(evidence: list[ModuleEvidence]) -> dict[str, np.ndarray]:
     return out
 
 
-def agreement(similarity: np.ndarray, languages: list[str], permutations: int = 999
-              ) -> dict[str, Mantel] | str:
-    """URIEL agreement of a similarity matrix, or the reason it cannot be computed."""
-    if len(languages) < 3:
-        return "needs at least 3 languages"
-    try:
-        return typology_agreement(1.0 - similarity, languages, permutations)
-    except ValueError as exc:
-        return str(exc)
-
-
-def tree_verdict(clustering: Clustering, grouping: LanguageGrouping,
-                 typology: dict[str, Mantel] | str) -> str:
+def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: Agreement) -> str:
     """One plain paragraph: is this tree real? Supported clades, the best grouping's
     silhouette and the Mantel p-values, or a plain sentence that nothing is supported."""
     clades = clustering.supported_clades()
@@ -83,14 +71,14 @@ def tree_verdict(clustering: Clustering, grouping: LanguageGrouping,
         strength = ("no real structure" if silhouette < 0.25 else "weak structure"
                     if silhouette < 0.5 else "clear structure")
         parts.append(f"Best grouping ({g} groups) has silhouette {silhouette:.2f} ({strength}).")
-    if not isinstance(typology, str):
+    if typology.tests:
         parts.append("Mantel test against URIEL: " + ", ".join(
-            f"{k} r = {m.r:.2f}, p = {m.p:.3f}" for k, m in typology.items()) + ".")
+            f"{k} r = {m.r:.2f}, p = {m.p:.3f}" for k, m in typology.tests.items()) + ".")
     return " ".join(parts)
 
 
 def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str], steps: int,
-                 typology: dict[str, Mantel] | str, top: int = 10) -> str:
+                 typology: Agreement, top: int = 10) -> str:
     """The summary ``gradlens analyze`` prints and writes."""
     languages = evidence[0].languages
     rank = next((e.alignment.rank for e in evidence if e.alignment is not None), None)
@@ -103,11 +91,11 @@ def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str]
              + " | ".join(" ".join(g) for g in grouping.groups_)
              + ("" if silhouette is None else f" (silhouette {silhouette:.2f}"
                 + (", no real structure)" if silhouette < 0.25 else ")"))]
-    if isinstance(typology, str):
-        lines.append(f"agreement with URIEL: not computed ({typology})")
+    if typology.unavailable:
+        lines.append(f"agreement with URIEL: not computed ({typology.unavailable})")
     else:
         lines.append("agreement with URIEL (gradient distance vs typological distance, Mantel): "
-                     + "; ".join(f"{k} r={m.r:.3f} p={m.p:.3f}" for k, m in typology.items()))
+                     + "; ".join(f"{k} r={m.r:.3f} p={m.p:.3f}" for k, m in typology.tests.items()))
     found = [e for e in evidence if diverges(e)]
     lines.append(f"{len(found)} of {len(evidence)} modules diverge beyond noise (BH q < 0.05, "
                  "excess interval above 0)" + ("" if found else ": the data support no split"))
@@ -140,7 +128,7 @@ def write_analysis(out: Path, run_name: str, evidence: list[ModuleEvidence], tas
         path = out / f"similarity_{name}.csv"
         matrix_frame(sim, languages).to_csv(path)
         written.append(path)
-    typology = agreement(sims["model"], languages, permutations)
+    typology = agreement_of(sims["model"], languages, permutations)
     path = out / "typology.csv"
     if isinstance(typology, str):
         pd.DataFrame([{"unit": "model", "kind": None, "r": None, "p": None, "note": typology}]

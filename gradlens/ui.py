@@ -147,10 +147,10 @@ def grouping(run: Path, key: str, task: str, n_groups: int | None,
 
 @st.cache_data(show_spinner=False)
 def _typology(run: str, mtime: float, key: str, task: str, kind: str):
-    from gradlens.report import agreement
+    from gradlens.analysis.typology import agreement_of
 
     c = _clustering(run, mtime, key, task, "average", kind)
-    return agreement(c.similarity, c.languages)
+    return agreement_of(c.similarity, c.languages)
 
 
 def typology(run: Path, key: str, task: str, kind: str = "mean"):

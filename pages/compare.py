@@ -50,8 +50,8 @@ for col, r in zip(cols, (run, other)):
                                     f"{unit} · {task} · {measure}")
             st.plotly_chart(fig, key=f"cmp_tree_{r.name}")
             agreement = ui.typology(r, unit, task, measure)
-            st.caption("URIEL agreement: " + (agreement if isinstance(agreement, str) else " · ".join(
-                f"{kind} Mantel r {m.r:.2f} (p {m.p:.3f})" for kind, m in agreement.items())))
+            st.caption("URIEL agreement: " + (agreement.unavailable or " · ".join(
+                f"{kind} Mantel r {m.r:.2f} (p {m.p:.3f})" for kind, m in agreement.tests.items())))
         ranked = rank_modules(ui.evidence(r), "excess_divergence")[:12]
         st.plotly_chart(ranking_figure(
             [e.module for e in ranked], [e.excess for e in ranked],

@@ -48,11 +48,11 @@ st.caption(f"Tree cut of the {method}-linkage dendrogram, and the partition into
            f"{chosen.score_:.2f}). Best number of groups by silhouette: {len(best.groups_)}. "
            f"Cophenetic correlation {clustering.cophenetic:.2f} · {meta['steps']} steps.")
 
-if isinstance(agreement, str):
-    st.info(f"Agreement with URIEL typology: not available ({agreement}).")
+if agreement.unavailable:
+    st.info(f"Agreement with URIEL typology: not available ({agreement.unavailable}).")
 else:
-    cols = st.columns(len(agreement))
-    for col, (kind, m) in zip(cols, agreement.items()):
+    cols = st.columns(len(agreement.tests))
+    for col, (kind, m) in zip(cols, agreement.tests.items()):
         col.metric(f"Agreement with URIEL {kind} distance (Mantel r)", f"{m.r:.2f}",
                    help=f"Pearson r of gradient distance (1 − cos) and URIEL's {kind} distance over "
                         f"language pairs; one-sided permutation p = {m.p:.3f} "

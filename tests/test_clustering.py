@@ -145,3 +145,14 @@ def test_paired_steps_find_languages_that_respond_alike_to_the_same_items():
     assert np.allclose(paired_gram(x, np.ones((1, S)))[0], paired_gram(x))
     centred = x - x.mean(0)
     assert np.allclose(paired_gram(x), np.einsum("sad,sbd->ab", centred, centred) / (S - 1))
+
+
+def test_agreement_with_typology_is_one_type_with_its_reason_when_unavailable():
+    from gradlens.analysis.typology import Agreement, agreement_of
+
+    few = agreement_of(np.eye(2), ["spa", "deu"])
+    assert few == Agreement({}, "needs at least 3 languages")
+    unknown = agreement_of(np.eye(3), ["spa", "deu", "xxx"], permutations=9)
+    assert not unknown.tests and "xxx" in unknown.unavailable
+    known = agreement_of(np.eye(3), ["spa", "ita", "deu"], permutations=9)
+    assert known.unavailable is None and set(known.tests) == {"genetic", "phonological"}

@@ -143,3 +143,24 @@ def typology_agreement(gradient_distance: np.ndarray, languages: list[str],
     """Mantel test of ``gradient_distance`` ``[L, L]`` against each URIEL distance kind."""
     return {kind: mantel(gradient_distance, uriel_distance(languages, kind), permutations, seed)
             for kind in FEATURE_SETS}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Mantel tests of a gradient distance against each URIEL distance kind (``tests``), or,
+    with none, why they cannot be had (``unavailable``: too few languages, one URIEL lacks)."""
+
+    tests: dict[str, Mantel]
+    unavailable: str | None = None
+
+
+def agreement_of(similarity: np.ndarray, languages: list[str], permutations: int = 999,
+                 seed: int = 0) -> Agreement:
+    """URIEL agreement of the distance ``1 - similarity`` ``[L, L]``."""
+    if len(languages) < 3:
+        return Agreement({}, "needs at least 3 languages")
+    try:
+        return Agreement(typology_agreement(1.0 - similarity, languages, permutations, seed))
+    except ValueError as exc:
+        return Agreement({}, str(exc))
+
