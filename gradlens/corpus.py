@@ -349,6 +349,8 @@ def read_audio(path: Path) -> np.ndarray:
     import soundfile
 
     data, rate = soundfile.read(str(path), dtype="float32", always_2d=False)
+    if data.size == 0:
+        raise ValueError("the file holds no samples")
     return to_16k(data, rate)
 
 
@@ -403,7 +405,9 @@ class Manifest:
     def example(self, line: int, row: dict) -> Example:
         try:
             audio = read_audio(Path(row["audio"]))
-        except Exception as exc:  # soundfile raises several types; all mean "unreadable"
+        # soundfile raises LibsndfileError (a RuntimeError), TypeError or OSError for what it
+        # cannot decode; ValueError is an empty file
+        except (RuntimeError, TypeError, ValueError, OSError) as exc:
             raise ManifestError(f"{self.path}:{line}: field 'audio': cannot read {row['audio']} "
                                 f"({exc})") from None
         return Example(id=f"{self.path.stem}:{line}", src_lang=row["src_lang"],

@@ -70,3 +70,11 @@ def test_a_manifest_that_is_no_text_file_is_named(tmp_path, make, message):
     make(path)
     with pytest.raises(ManifestError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Manifest(path)
+
+
+def test_an_empty_wav_is_named_as_empty(tmp_path):
+    _wav(tmp_path / "e.wav", seconds=0)
+    (tmp_path / "m.tsv").write_text(HEADER + "e.wav\tbem\teng\ta\tb\n")
+    with pytest.raises(ManifestError, match=r"m\.tsv:2: field 'audio': cannot read .*e\.wav "
+                                            r"\(the file holds no samples\)"):
+        Manifest(tmp_path / "m.tsv").batch("bem", "train", 1, 0)
