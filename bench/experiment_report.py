@@ -27,7 +27,9 @@ def main() -> None:
     args = ap.parse_args()
     directory = Path(args.experiment)
     spec = ex.read_spec(directory)
-    res = ex.read_results(directory) or ex.collect(directory)
+    res = ex.results(directory, ex.status(directory))  # collected afresh when jobs ended since
+    if res is None:
+        sys.exit(f"{directory}: no job has finished yet")
     cfg = spec["config"]
     print(f"experiment {spec['name']} · plan of {spec.get('source_run')} · "
           f"{len(spec['plan']['modules'])} module(s) split · seeds {spec['seeds']} · "
