@@ -191,3 +191,15 @@ def test_an_edited_row_exports_what_its_groups_cost_now():
     assert faults == [[]] and plan["modules"]["m1"]["evidence"]["extra_params"] == 384
     assert "384" in plan_csv(plan)
     assert proposed["modules"]["m1"]["evidence"]["extra_params"] == 128  # the proposal untouched
+
+
+def test_a_yaml_with_anchors_gives_a_short_named_error(tmp_path):
+    """273 bytes of nested anchors once produced a 226-million-character message."""
+    levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, cur in zip("abcdef", "bcdefg"):
+        levels.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\n")
+    with pytest.raises(PlanError) as err:
+        load_plan(bomb)
+    assert str(bomb) in str(err.value) and len(str(err.value)) < 2000
