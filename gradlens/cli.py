@@ -246,17 +246,22 @@ def cmd_experiment(args) -> int:
     print(f"submitted {len(started)} job(s); the others have succeeded or are running")
     if args.detach:
         return 0
-    if not _follow_experiment(directory):
-        return 1
+    all_done = _follow_experiment(directory)
+    if all_done is None:
+        return 130
     results = ex.collect(directory, args.trials)
-    print(format_results(results))
-    print(f"wrote {directory / ex.RESULTS} and {directory / ex.SCORES}")
+    if results["jobs_done"]:
+        print(format_results(results))
+        print(f"wrote {directory / ex.RESULTS} and {directory / ex.SCORES}")
+    if not all_done:
+        print("not every job succeeded: the figures cover those that did; run the same command "
+              "again to resume the others", file=sys.stderr)
     return 0 if results["complete"] else 1
 
 
-def _follow_experiment(directory: Path) -> bool:
+def _follow_experiment(directory: Path) -> bool | None:
     """A progress bar over every job's steps until none is queued or running; whether all of
-    them succeeded. Ctrl-C leaves the jobs running."""
+    them succeeded (None when Ctrl-C stopped following: the jobs go on)."""
     import time
 
     from tqdm import tqdm
@@ -279,7 +284,7 @@ def _follow_experiment(directory: Path) -> bool:
                 time.sleep(2)
     except KeyboardInterrupt:
         print("\nstopped following; the jobs go on (run the same command to follow them again)")
-        return False
+        return None
     for r in rows:
         if r["state"] != "succeeded":
             print(f"  {r['job']}: {r['state']}" + (f" ({r['reason']})" if r["reason"] else ""))
@@ -294,7 +299,8 @@ def format_results(results: dict) -> str:
                 else f"{d['mean']:6.2f} (one seed)")
 
     lines = [f"test scores over seeds (mean [95 % t interval]); {results['jobs_done']} of "
-             f"{results['jobs']} jobs done, {results['test_utterances']} test utterances per seed"]
+             f"{results['jobs']} jobs done, {results['test_utterances']} test utterances per seed"
+             + ("" if results["complete"] else " (intermediate: not every job has finished)")]
     for arm, entry in results["arms"].items():
         sc = entry["scores"]["all"]
         lines.append(f"  {arm:15s} BLEU {iv(sc['bleu'])}  chrF {iv(sc['chrf'])}  "
