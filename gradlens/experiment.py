@@ -222,6 +222,21 @@ def status(directory: Path) -> list[dict]:
     return rows
 
 
+def dev_curves(spec: dict) -> tuple[list[int], dict[str, list[float | None]]]:
+    """Each arm's dev chrF (all languages) at every evaluation step, averaged over the seeds
+    evaluated there so far: the curves to follow while the jobs run."""
+    from gradlens.paths import runs_dir
+
+    at: dict[str, dict[int, list[float]]] = {}
+    for arm, _seed, jid in jobs_of(spec):
+        for r in read_metrics(runs_dir() / jid / METRICS_FILE):
+            if r.get("kind") == "eval" and r.get("split") == "dev" and r.get("language") == ALL:
+                at.setdefault(arm, {}).setdefault(int(r["step"]), []).append(float(r["chrf"]))
+    steps = sorted({s for per in at.values() for s in per})
+    return steps, {arm: [float(np.mean(per[s])) if s in per else None for s in steps]
+                   for arm, per in at.items()}
+
+
 def latest_dev(records: list[dict]) -> tuple[int, float] | None:
     """The step and dev chrF (all languages) of the latest evaluation: an intermediate score
     while the job runs."""

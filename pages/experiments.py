@@ -11,7 +11,7 @@ from gradlens.arms import ARMS
 from gradlens.jobs import BACKENDS, JobError, allowed_ray_addresses
 from gradlens.paths import PLAN_FILE
 from gradlens.plan import PlanError, load_plan
-from gradlens.plots import arms_figure
+from gradlens.plots import arms_figure, lines_figure
 from gradlens.significance import METRICS
 from gradlens.train.config import TrainConfig
 
@@ -96,6 +96,13 @@ def jobs_table(rows: list[dict]) -> None:
                    "not their result.")
 
 
+def curves(directory) -> None:
+    steps, series = ex.dev_curves(ex.read_spec(directory))
+    if steps:
+        st.plotly_chart(lines_figure(steps, series, "dev chrF by arm (mean over the seeds "
+                                     "evaluated so far)", "step", "chrF"), key="exp_curves")
+
+
 def results_section(directory, rows: list[dict]) -> None:
     with st.spinner("Scoring the finished jobs and running the paired tests…"):
         res = ex.results(directory, rows)
@@ -170,6 +177,7 @@ else:
         def follow() -> None:
             now = ex.status(directory)
             jobs_table(now)
+            curves(directory)
             if active and not any(r["state"] in ("queued", "running") for r in now):
                 st.rerun(scope="app")  # all ended: stop refreshing
 

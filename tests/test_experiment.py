@@ -197,8 +197,10 @@ def test_a_two_arm_one_seed_experiment_runs_end_to_end_and_resumes(tiny_run, tmp
         jobs = frames["arm"]
         assert sorted(jobs["arm"]) == ["proposed", "shared"] and set(jobs["state"]) == {"succeeded"}
         assert list(jobs["step"]) == ["4 / 4", "4 / 4"]
-        charts = at.get("plotly_chart")
-        assert len(charts) == 2 and all('"proposed"' in c.proto.spec for c in charts)
+        charts = [c.proto.spec for c in at.get("plotly_chart")]
+        arms = [c for c in charts if "by arm (mean over seeds, 95" in c]
+        assert len(arms) == 2 and all('"proposed"' in c for c in arms)
+        assert any("dev chrF by arm" in c for c in charts)  # the curves to follow
         assert list(frames["baseline"]["baseline"]) == ["shared"]
         hyps = frames["id"]
         assert {"reference", "proposed", "shared"} <= set(hyps.columns) and len(hyps) > 0
