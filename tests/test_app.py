@@ -435,3 +435,22 @@ def test_a_live_run_shows_its_elapsed_time_and_what_is_left():
     assert timing(row, 0, 10, now) == "2 min 5 s elapsed"
     assert timing(row, 5, 10, now) == "2 min 5 s elapsed · about 2 min 5 s left"
     assert timing({}, 1, 2, now) == "elapsed time unknown"
+
+
+def test_an_experiment_starts_from_the_saved_plan(app_runs):
+    plan = new_plan("tiny", SMALL["languages"], str(app_runs / "small"))
+    plan["modules"]["speech_encoder.encoder.layers.1.ffn2"] = {
+        "groups": [["spa", "ita"], ["deu", "rus"]]}
+    save_plan(plan, app_runs / "small" / "plan.json")
+    at = _page("experiments")
+    _clean(at)
+    at.number_input(key="exp_seeds").set_value(1)
+    at.number_input(key="exp_steps").set_value(2)
+    at.multiselect(key="exp_arms").set_value(["proposed", "shared"])
+    _click(at, "Start the experiment")
+    _clean(at)
+    assert any("submitted 2 job(s)" in s.value for s in at.success)
+    name = at.selectbox(key="exp_pick").value
+    spec = json.loads((app_runs / name / "experiment.json").read_text())
+    assert sorted(spec["arms"]) == ["proposed", "shared"] and spec["config"]["steps"] == 2
+    assert spec["config"]["corpus"] == "spoken-numbers"  # the corpus the run probed
