@@ -411,10 +411,9 @@ def test_two_runs_compare_side_by_side(app_runs, tiny_run):
     at = _page("compare")
     _clean(at)
     assert at.selectbox(key="cmp_other").value.name in ("small", "again")
-    trees = [c for c in at.get("plotly_chart") if "Languages by" in c.proto.spec
-             or "· st ·" in c.proto.spec]
-    assert len(trees) == 2  # one tree per run, for the same unit
-    assert sum("Excess divergence" in c.proto.spec for c in at.get("plotly_chart")) == 2
+    specs = [_spec(c) for c in at.get("plotly_chart")]
+    assert sum(" · st · paired" in c for c in specs) == 2  # one tree per run, the same unit
+    assert sum("Excess divergence" in c for c in specs) == 2
     assert any("both runs propose the same plan" in c.value for c in at.caption)  # same data
 
 
