@@ -130,12 +130,12 @@ def write_analysis(out: Path, run_name: str, evidence: list[ModuleEvidence], tas
         written.append(path)
     typology = agreement_of(sims["model"], languages, permutations)
     path = out / "typology.csv"
-    if isinstance(typology, str):
-        pd.DataFrame([{"unit": "model", "kind": None, "r": None, "p": None, "note": typology}]
-                     ).to_csv(path, index=False)
+    if typology.unavailable:
+        pd.DataFrame([{"unit": "model", "kind": None, "r": None, "p": None,
+                       "note": typology.unavailable}]).to_csv(path, index=False)
     else:
         pd.DataFrame([{"unit": "model", "kind": k, "r": m.r, "p": m.p,
-                       "permutations": m.permutations} for k, m in typology.items()]
+                       "permutations": m.permutations} for k, m in typology.tests.items()]
                      ).to_csv(path, index=False)
     written.append(path)
     path = out / "summary.txt"
