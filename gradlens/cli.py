@@ -1,11 +1,13 @@
-"""The gradlens command line: probe, info, analyze, plan, train, jobs, demo, app.
+"""The gradlens command line: probe, info, analyze, plan, train, experiment, jobs, demo, app.
 
     python -m gradlens probe --languages spa deu fin --steps 10
     python -m gradlens info runs/<id>
     python -m gradlens analyze runs/<id>           # CSV matrices and a summary in runs/<id>/analysis
     python -m gradlens plan runs/<id> --budget 0.1 # the proposed sharing plan, runs/<id>/plan.json
     python -m gradlens train --plan runs/<id>/plan.json    # a training job; follows it
+    python -m gradlens experiment runs/<id> --seeds 3     # the plan against its baselines
     python -m gradlens jobs                        # jobs and their states; jobs logs|cancel ID
+    python -m gradlens demo --control               # the positive control run, runs/control
     python -m gradlens app          # makes the demo run if there is none, then serves the app
 """
 
