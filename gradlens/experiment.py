@@ -32,7 +32,7 @@ import numpy as np
 from gradlens.arms import ARMS, build_arms, extra_of
 from gradlens.errors import GradlensError
 from gradlens.metrics import METRICS as METRICS_FILE
-from gradlens.metrics import last_step, read_metrics
+from gradlens.metrics import last_step, read_metrics, score_curves
 from gradlens.plan import load_plan, save_plan, validate
 from gradlens.significance import METRICS, corpus_scores, holm, paired_test, seed_interval
 
@@ -229,20 +229,24 @@ def dev_curves(spec: dict) -> tuple[list[int], dict[str, list[float | None]]]:
 
     at: dict[str, dict[int, list[float]]] = {}
     for arm, _seed, jid in jobs_of(spec):
-        for r in read_metrics(runs_dir() / jid / METRICS_FILE):
-            if r.get("kind") == "eval" and r.get("split") == "dev" and r.get("language") == ALL:
-                at.setdefault(arm, {}).setdefault(int(r["step"]), []).append(float(r["chrf"]))
+        for step, chrf in dev_chrf(read_metrics(runs_dir() / jid / METRICS_FILE)):
+            at.setdefault(arm, {}).setdefault(step, []).append(chrf)
     steps = sorted({s for per in at.values() for s in per})
     return steps, {arm: [float(np.mean(per[s])) if s in per else None for s in steps]
                    for arm, per in at.items()}
 
 
+def dev_chrf(records: list[dict]) -> list[tuple[int, float]]:
+    """(step, dev chrF over all languages) of each evaluation, by step."""
+    steps, series = score_curves(records, "dev", "chrf")
+    return [(int(s), float(v)) for s, v in zip(steps, series.get(ALL, [])) if v is not None]
+
+
 def latest_dev(records: list[dict]) -> tuple[int, float] | None:
     """The step and dev chrF (all languages) of the latest evaluation: an intermediate score
     while the job runs."""
-    dev = [(r["step"], r["chrf"]) for r in records
-           if r.get("kind") == "eval" and r.get("split") == "dev" and r.get("language") == ALL]
-    return max(dev) if dev else None
+    dev = dev_chrf(records)
+    return dev[-1] if dev else None
 
 
 def progress(rows: list[dict]) -> tuple[int, int]:
@@ -256,9 +260,8 @@ def progress(rows: list[dict]) -> tuple[int, int]:
 def selected_step(records: list[dict]) -> int | None:
     """The evaluation step with the best dev chrF over all languages (the later on a tie);
     None before any dev evaluation."""
-    dev = [(r["chrf"], r["step"]) for r in records
-           if r.get("kind") == "eval" and r.get("split") == "dev" and r.get("language") == ALL]
-    return max(dev)[1] if dev else None
+    dev = dev_chrf(records)
+    return max(dev, key=lambda sc: (sc[1], sc[0]))[0] if dev else None
 
 
 def test_rows(job_dir: Path, step: int) -> list[dict]:
@@ -288,16 +291,22 @@ def by_language(rows: list[dict]) -> dict[str, dict[str, float]]:
     return out
 
 
+def seed_scores(outputs: dict[str, dict[int, list[dict]]]) -> dict[str, dict[int, dict]]:
+    """Each arm's and seed's corpus scores per language (``by_language``)."""
+    return {arm: {seed: by_language(rows) for seed, rows in per.items()}
+            for arm, per in outputs.items()}
+
+
 def aggregate(outputs: dict[str, dict[int, list[dict]]], reference: str = "proposed",
-              trials: int | None = None) -> dict:
+              trials: int | None = None, scores: dict | None = None) -> dict:
     """Arms compared from their test outputs ``outputs[arm][seed]`` (rows sorted alike).
 
     Per arm and language: the mean over seeds with its 95 % t interval. Per baseline: the
     difference of ``reference`` minus it, paired by seed, with its t interval, and paired
     approximate randomisation over the seeds both have, Holm-adjusted over the baselines.
+    ``scores``: ``seed_scores(outputs)``, when the caller already has them.
     """
-    scores = {arm: {seed: by_language(rows) for seed, rows in per.items()}
-              for arm, per in outputs.items()}
+    scores = seed_scores(outputs) if scores is None else scores
     arms = {}
     for arm, per in scores.items():
         langs = list(next(iter(per.values()))) if per else []
@@ -353,7 +362,8 @@ def collect(directory: Path, trials: int | None = None) -> dict:
     """Score every succeeded job; write ``results.json`` and ``scores.csv``; return the results."""
     spec = read_spec(directory)
     outputs, steps = job_outputs(spec)
-    results = aggregate(outputs, trials=trials) if outputs else {
+    scores = seed_scores(outputs)  # once, for the results and the CSV
+    results = aggregate(outputs, trials=trials, scores=scores) if outputs else {
         "reference": "proposed", "arms": {}, "comparisons": {}}
     for arm, entry in results["arms"].items():
         entry["steps"] = {str(s): steps[arm][s] for s in entry["seeds"]}
@@ -366,18 +376,19 @@ def collect(directory: Path, trials: int | None = None) -> dict:
     out = Path(directory)
     (out / (RESULTS + ".tmp")).write_text(json.dumps(results, indent=2), encoding="utf-8")
     (out / (RESULTS + ".tmp")).replace(out / RESULTS)
-    (out / SCORES).write_text(scores_csv(outputs, steps), encoding="utf-8")
+    (out / SCORES).write_text(scores_csv(outputs, scores, steps), encoding="utf-8")
     return results
 
 
-def scores_csv(outputs: dict[str, dict[int, list[dict]]], steps: dict[str, dict[int, int]]) -> str:
+def scores_csv(outputs: dict[str, dict[int, list[dict]]], scores: dict[str, dict[int, dict]],
+               steps: dict[str, dict[int, int]]) -> str:
     """One row per arm, seed and language (and ``all``): the chosen step, BLEU and chrF."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["arm", "seed", "step", "language", "n", *METRICS])
     for arm, per in outputs.items():
         for seed, rows in sorted(per.items()):
-            for lang, sc in by_language(rows).items():
+            for lang, sc in scores[arm][seed].items():
                 n = sum(1 for r in rows if lang in (ALL, r["language"]))
                 w.writerow([arm, seed, steps[arm][seed], lang, n,
                             *(f"{sc[m]:.2f}" for m in METRICS)])
