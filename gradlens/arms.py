@@ -24,7 +24,7 @@ import copy
 
 import numpy as np
 
-from gradlens.plan import extra_parameters, new_plan
+from gradlens.plan import PlanError, extra_parameters, new_plan
 
 ARMS = {
     "proposed": "the plan as given",
@@ -70,11 +70,11 @@ def build_arms(plan: dict, n_params: dict[str, int], seed: int,
     langs = list(plan["languages"])
     modules = plan["modules"]
     if not modules:
-        raise ValueError("the plan splits no module, so every arm would be the shared model: "
+        raise PlanError("the plan splits no module, so every arm would be the shared model: "
                          "there is nothing to compare")
     unknown = sorted(set(modules) - set(n_params))
     if unknown:
-        raise ValueError(f"plan module(s) {unknown} are not modules of the model")
+        raise PlanError(f"plan module(s) {unknown} are not modules of the model")
 
     def arm(name: str, entries: dict) -> dict:
         out = new_plan(plan["model"], langs, plan.get("source_run"))

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gradlens.errors import ConfigError
 from gradlens.errors import GradlensError
 from gradlens.languages import LANGUAGES, TARGET
 
@@ -218,7 +219,7 @@ class SpokenNumbers:
         languages = list(languages or LANGUAGES)
         unknown = [code for code in languages if code not in LANGUAGES]
         if unknown:
-            raise ValueError(f"spoken-numbers has no language(s) {unknown}; "
+            raise ConfigError(f"spoken-numbers has no language(s) {unknown}; "
                              f"choose from {sorted(LANGUAGES)}")
         self.languages = languages
         self.seed = seed
@@ -237,7 +238,7 @@ class SpokenNumbers:
         """One utterance; ``seed`` (default the corpus's) varies its speed and pitch."""
         spec = LANGUAGES[lang]
         if kind not in spec.kinds:
-            raise ValueError(f"num2words cannot write {kind} numbers in {lang}; it can {spec.kinds}")
+            raise ConfigError(f"num2words cannot write {kind} numbers in {lang}; it can {spec.kinds}")
         seed = self.seed if seed is None else seed
         rng = np.random.default_rng([seed, zlib.crc32(f"{lang}/{kind}/{n}".encode())])
         rate, pitch = int(rng.integers(140, 211)), int(rng.integers(30, 71))
@@ -255,7 +256,7 @@ class SpokenNumbers:
     def items(self, split: str, size: int, step: int) -> list[tuple[str, int]]:
         """The (kind, number) pairs of batch ``step``: the same for every language (paired)."""
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
         rng = np.random.default_rng([self.seed, step, SPLITS.index(split)])
         kinds = rng.choice(list(self.kinds), size=size)
         return [(str(kind), int(rng.choice(numbers(kind, split)))) for kind in kinds]
@@ -269,7 +270,7 @@ class SpokenNumbers:
         (``size`` 0) or the first ``size``, the kinds taken in turn, each in a fixed shuffled
         order. The same whatever the seed."""
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
         rng = np.random.default_rng([EVAL_SEED, SPLITS.index(split)])
         queues = [[(kind, int(n)) for n in rng.permutation(numbers(kind, split))]
                   for kind in self.kinds]
@@ -323,14 +324,14 @@ def open_corpus(name: str, languages: list[str], seed: int = 0):
         group = tuple(x for x in name[len(CONTROL):].split(",") if x)
         outside = sorted(set(group) - set(languages))
         if not group or outside or len(group) == len(languages):
-            raise ValueError(
+            raise ConfigError(
                 f"corpus {name!r}: the reversed group must be a non-empty proper subset of the "
                 f"languages {languages}" + (f"; {outside} are not among them" if outside else ""))
         return SpokenNumbers(languages, seed=seed, reversed_targets=group)
     corpus = Manifest(name, seed=seed)
     missing = [code for code in languages if code not in corpus.languages]
     if missing:
-        raise ValueError(f"{name}: no rows for language(s) {missing}; it has {corpus.languages}")
+        raise ConfigError(f"{name}: no rows for language(s) {missing}; it has {corpus.languages}")
     return corpus
 
 

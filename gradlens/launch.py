@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradlens.errors import ConfigError
 from gradlens.paths import GRADS_FILE, runs_dir
 
 PROBE_LOG = "probe.log"
@@ -38,7 +39,7 @@ def start_detached(argv: list[str], log: Path, cwd: Path = ROOT) -> int:
 def run_dir_for(name: str) -> Path:
     """``runs/<name>``, refusing names that could leave the runs directory."""
     if not _NAME.match(name):
-        raise ValueError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (at most 64), "
+        raise ConfigError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (at most 64), "
                          "starting with a letter or digit")
     return runs_dir() / name
 
@@ -48,9 +49,9 @@ def start_probe(name: str, languages: list[str], steps: int, model: str = "tiny"
     """Start ``gradlens probe`` into ``runs/<name>`` as a detached process; return the run dir."""
     out = run_dir_for(name)
     if (out / GRADS_FILE).exists() or (out / PROBE_LOG).exists():
-        raise ValueError(f"run {name!r} already exists in {runs_dir()}; pick another name")
+        raise ConfigError(f"run {name!r} already exists in {runs_dir()}; pick another name")
     if len(languages) < 2:
-        raise ValueError("pick at least two languages")
+        raise ConfigError("pick at least two languages")
     argv = [sys.executable, "-m", "gradlens", "probe", "--model", model, "--languages", *languages,
             "--steps", str(int(steps)), "--batch-size", str(int(batch_size)),
             "--sketch-dim", str(int(sketch_dim)),

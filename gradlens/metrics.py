@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+
+from gradlens.errors import ConfigError
 from gradlens.paths import METRICS
 
 LOSSES = ("loss", "loss_st", "loss_asr")
@@ -66,7 +68,7 @@ def loss_curves(records: list[dict]) -> tuple[list[int], dict[str, list[float]]]
 def score_curves(records: list[dict], split: str, metric: str) -> tuple[list[int], dict[str, list[float]]]:
     """Evaluation steps and ``metric`` per language (and ``all``) on ``split``."""
     if metric not in SCORES:
-        raise ValueError(f"metric must be one of {SCORES}, got {metric!r}")
+        raise ConfigError(f"metric must be one of {SCORES}, got {metric!r}")
     evals = [r for r in records if r["kind"] == "eval" and r["split"] == split]
     steps = sorted({r["step"] for r in evals})
     languages = list(dict.fromkeys(r["language"] for r in evals))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from gradlens.errors import ConfigError
+
 # Paths that only contain modules; a module key is never one of them.
 _CONTAINERS = {"speech_encoder", "speech_encoder.encoder", "speech_encoder.adapter", "text_decoder"}
 # Sub-modules whose pre-norm (``<stem>_layer_norm``) is folded into them.
@@ -82,7 +84,7 @@ def group_key(module: str, granularity: str) -> str:
         return layer_of(module)
     if granularity == "block":
         return block_of(module)
-    raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+    raise ConfigError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
 
 
 def groups(modules: list[str], granularity: str) -> dict[str, list[int]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gradlens.errors import ConfigError
 from gradlens.errors import GradlensError
 
 SCHEMA = "gradlens.sharing-plan/1"
@@ -136,14 +137,14 @@ def dumps(plan: dict, fmt: str = "json") -> str:
         import yaml
 
         return yaml.safe_dump(plan, sort_keys=False, allow_unicode=True)
-    raise ValueError(f"format must be json or yaml, got {fmt!r}")
+    raise ConfigError(f"format must be json or yaml, got {fmt!r}")
 
 
 def loads(text: str, fmt: str = "json", known_modules: list[str] | None = None,
           source: str = "plan") -> dict:
     """Parse and validate a plan; syntax errors become ``PlanError`` too."""
     if fmt not in ("json", "yaml"):
-        raise ValueError(f"format must be json or yaml, got {fmt!r}")
+        raise ConfigError(f"format must be json or yaml, got {fmt!r}")
     try:
         if fmt == "json":
             plan = json.loads(text)

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradlens.errors import ConfigError, check_number
+
 TASKS = ("st", "asr")
 # 14 languages of 6 families that all write cardinals, ordinals and years (a run draws only the
 # kinds all its languages write)
@@ -39,6 +41,32 @@ class ProbeConfig:
     learning_rate: float = field(default=1e-3, metadata={"help": "AdamW rate of those steps"})
     out: str = field(default="", metadata={"help": "run directory (default: runs/<model>-<hash>)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+
+    def __post_init__(self):
+        import math
+
+        where = "probe config"
+        for name in ("steps", "batch_size", "sketch_dim"):
+            setattr(self, name, check_number(where, name, getattr(self, name), int,
+                                             lambda v: v >= 1, "an integer ≥ 1"))
+        for name in ("seed", "train_steps_between"):
+            setattr(self, name, check_number(where, name, getattr(self, name), int,
+                                             lambda v: v >= 0, "an integer ≥ 0"))
+        self.learning_rate = check_number(where, "learning_rate", self.learning_rate, float,
+                                          lambda v: math.isfinite(v) and v > 0,
+                                          "a finite number > 0")
+        if self.sketch_dtype not in ("float16", "float32"):
+            raise ConfigError(f"{where}: sketch_dtype must be float16 or float32, got "
+                              f"{self.sketch_dtype!r}")
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if not self.tasks or unknown:
+            raise ConfigError(f"{where}: tasks must be some of {list(TASKS)}, got {self.tasks!r}")
+        if len(set(self.languages)) != len(self.languages) or len(self.languages) < 1:
+            raise ConfigError(f"{where}: languages must be distinct ISO 639-3 codes, got "
+                              f"{self.languages!r}")
+        if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
+            raise ConfigError(f"{where}: device must be auto, cpu, cuda or cuda:N, got "
+                              f"{self.device!r}")
 
     def stored(self) -> dict:
         """The fields recorded in ``probe_config`` and compared on resume."""

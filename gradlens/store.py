@@ -50,13 +50,6 @@ class ModuleTable:
     def __len__(self) -> int:
         return len(self.name)
 
-    def index(self, names: list[str]) -> list[int]:
-        where = {n: i for i, n in enumerate(self.name)}
-        missing = [n for n in names if n not in where]
-        if missing:
-            raise KeyError(f"unknown module(s) {missing}; the run has {len(self.name)} modules")
-        return [where[n] for n in names]
-
 
 def grads_path(run: str | Path) -> Path:
     """``run`` may be a run directory or the ``.h5`` file itself."""

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from gradlens.corpus import open_corpus
+from gradlens.errors import ConfigError
 from gradlens.probe_config import TASKS, ProbeConfig
 from gradlens.store import RunWriter
 from probes.capture import FlatGradients
@@ -55,7 +56,7 @@ class Batcher:
         elif task == "asr":
             texts, langs = [ex.transcript for ex in examples], [ex.src_lang for ex in examples]
         else:
-            raise ValueError(f"unknown task {task!r}; tasks are {TASKS}")
+            raise ConfigError(f"unknown task {task!r}; tasks are {TASKS}")
         ids = tok(texts, add_special_tokens=False)["input_ids"]
         rows = [[self.lm.lang_token_id(lang)] + row + [tok.eos_token_id] for lang, row in zip(langs, ids)]
         width = max(map(len, rows))
@@ -97,7 +98,7 @@ def probe(cfg: ProbeConfig, runs_dir: Path = Path("runs"),
     out = Path(cfg.out) if cfg.out else cfg.default_out(runs_dir)
     unknown = [t for t in cfg.tasks if t not in TASKS]
     if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; tasks are {list(TASKS)}")
+        raise ConfigError(f"unknown task(s) {unknown}; tasks are {list(TASKS)}")
     device = pick_device(cfg.device)
     corpus = open_corpus(cfg.corpus, cfg.languages, cfg.seed)
     lm = load_model(cfg.model, cfg.languages, corpus.texts(), seed=cfg.seed)

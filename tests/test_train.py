@@ -48,7 +48,7 @@ def test_a_config_with_an_unknown_field_is_refused(tmp_path):
     (tmp_path / "train.json").write_text(json.dumps({**spec, "stepz": 3}))
     with pytest.raises(ValueError, match=r"train.json: unknown field\(s\) \['stepz'\]"):
         read_spec(tmp_path)
-    with pytest.raises(ValueError, match="steps must be at least 1"):
+    with pytest.raises(ValueError, match="steps must be an integer ≥ 1"):
         TrainConfig(steps=0)
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import eigh
+from gradlens.errors import ConfigError, NotEnoughData
 
 
 CHANCE_SHUFFLES = 20
@@ -48,9 +49,9 @@ def default_rank(steps: int, cap: int = 8) -> int:
 
 def _check_rank(rank: int, steps: int) -> None:
     if rank < 1:
-        raise ValueError(f"rank must be at least 1, got {rank}")
+        raise ConfigError(f"rank must be at least 1, got {rank}")
     if steps < min_steps(rank):
-        raise ValueError(f"CCA of rank {rank} needs at least {min_steps(rank)} steps to mean "
+        raise NotEnoughData(f"CCA of rank {rank} needs at least {min_steps(rank)} steps to mean "
                          f"anything (with fewer, correlations of 1 appear whatever the data); "
                          f"this has {steps}: probe more steps or lower the rank to "
                          f"{default_rank(steps) or f'at least 1 with {min_steps(1)} steps'}")

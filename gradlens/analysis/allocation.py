@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gradlens.analysis.evidence import ModuleEvidence
+from gradlens.errors import ConfigError
 from gradlens.plan import new_plan, validate
 
 ALPHA = 0.05
@@ -96,9 +97,9 @@ def allocate(evidence: list[ModuleEvidence], budget: float, total_params: int,
              alpha: float = ALPHA) -> Allocation:
     """Greedy allocation of split modules under ``budget`` (fraction of ``total_params``)."""
     if not 0 <= budget:
-        raise ValueError(f"budget must be a fraction >= 0 of the model's parameters, got {budget}")
+        raise ConfigError(f"budget must be a fraction >= 0 of the model's parameters, got {budget}")
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+        raise ConfigError(f"alpha must be between 0 and 1, got {alpha}")
     if total_params <= 0:
         raise ValueError(f"total_params must be positive, got {total_params}")
     budget_params = int(budget * total_params)

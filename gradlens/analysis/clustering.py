@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.cluster.hierarchy import cophenet, fcluster, linkage
 from scipy.spatial.distance import squareform
+from gradlens.errors import ConfigError, NotEnoughData
 
 METHODS = ("average", "complete", "ward")
 SUPPORTED = 0.7
@@ -107,7 +108,7 @@ def checked_similarity(similarity: np.ndarray, languages: list[str], what: str) 
     if sim.shape != (L, L):
         raise ValueError(f"similarity is {sim.shape}, expected ({L}, {L}) for {L} languages")
     if L < 2:
-        raise ValueError(f"{what} needs at least two languages")
+        raise NotEnoughData(f"{what} needs at least two languages")
     if not np.all(np.isfinite(sim)):
         raise ValueError("similarity has NaN or infinite entries")
     return sim
@@ -119,7 +120,7 @@ def cluster_similarity(similarity: np.ndarray, languages: list[str], method: str
     ``[B, L, L]`` (bootstrap replicates of the same similarity), each internal node gets its
     support."""
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
     sim = checked_similarity(similarity, languages, "clustering")
     L = len(languages)
     z, dist, used = _linkage(sim, method)

@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from gradlens.errors import NotEnoughData
 
 NULL_REPLICATES = 1999
 STOP_HITS = 10
@@ -256,10 +257,10 @@ def language_divergence(sketches: np.ndarray, languages: list[str], task: int = 
     x = np.asarray(sketches, dtype=np.float64)[:, :, task]         # [S, L, D]
     S, L = x.shape[:2]
     if S < 3:
-        raise ValueError(f"divergence needs at least 3 completed steps (noise is measured between "
+        raise NotEnoughData(f"divergence needs at least 3 completed steps (noise is measured between "
                          f"steps), the run has {S}")
     if L < 2:
-        raise ValueError(f"divergence needs at least 2 languages, got {L}")
+        raise NotEnoughData(f"divergence needs at least 2 languages, got {L}")
     y = step_coordinates(x)
     gram = corrected_gram(y)
     rho = corrected_similarity(gram)
@@ -323,7 +324,7 @@ def task_conflict(sketches: np.ndarray, languages: list[str], primary: int = 0, 
     """Conflict between task ``primary`` (ST) and ``aux`` (ASR) in ``sketches [S, L, T, D]``."""
     x = np.asarray(sketches, dtype=np.float64)
     if x.shape[2] <= max(primary, aux):
-        raise ValueError(f"the run has {x.shape[2]} task(s); conflict needs tasks {primary} and {aux}")
+        raise NotEnoughData(f"the run has {x.shape[2]} task(s); conflict needs tasks {primary} and {aux}")
     cos = _cos(x[:, :, primary], x[:, :, aux])  # [S, L]
     neg = cos < 0
     return Conflict(list(languages), cos, float(neg.mean()), neg.mean(axis=0))
@@ -353,10 +354,10 @@ def task_divergence(sketches: np.ndarray, languages: list[str], primary: int = 0
     """Cross-task divergence between tasks ``primary`` and ``aux`` of ``sketches [S, L, T, D]``."""
     x = np.asarray(sketches, dtype=np.float64)
     if x.shape[2] <= max(primary, aux):
-        raise ValueError(f"the run has {x.shape[2]} task(s); cross-task divergence needs tasks "
+        raise NotEnoughData(f"the run has {x.shape[2]} task(s); cross-task divergence needs tasks "
                          f"{primary} and {aux}")
     if x.shape[0] < 2:
-        raise ValueError(f"self divergence needs at least 2 steps, the run has {x.shape[0]}")
+        raise NotEnoughData(f"self divergence needs at least 2 steps, the run has {x.shape[0]}")
     odd, even = x[0::2][:, :, [primary, aux]].mean(0), x[1::2][:, :, [primary, aux]].mean(0)
     self_div = 1.0 - _cos(odd, even)                                 # [L, 2]
     cross = 1.0 - (_cos(odd[:, 0], even[:, 1]) + _cos(even[:, 0], odd[:, 1])) / 2

@@ -23,6 +23,7 @@ from gradlens.analysis.divergence import (Conflict, Divergence, TaskDivergence, 
                                           step_coordinates, task_conflict, task_divergence)
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.views import unit_of, unit_sketches, units
+from gradlens.errors import ConfigError, NotEnoughData
 from gradlens.store import Run
 
 PRIMARY = "st"
@@ -185,7 +186,7 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
     sketches for another); ``paired``, the correlation of the languages' per-step gradients
     over the steps, which pair the same numbers in every language."""
     if kind not in SIMILARITIES:
-        raise ValueError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
+        raise ConfigError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
     primary, _ = task_indices(run.tasks)
     if kind == "mean" and run.tasks.index(task) == primary:
         names = set(run.modules.name[i] for i in unit_of(run, key))
@@ -195,7 +196,7 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
     gram = _GRAMS[kind]
     x = unit_sketches(run, key)[:, :, run.tasks.index(task)].astype(np.float64)
     if x.shape[0] < 3:
-        raise ValueError(f"a {kind} similarity needs at least 3 completed steps, "
+        raise NotEnoughData(f"a {kind} similarity needs at least 3 completed steps, "
                          f"{run.path} has {x.shape[0]}")
     y = step_coordinates(x)
     return (corrected_similarity(gram(y)),
@@ -224,7 +225,7 @@ def rank_modules(evidence: list[ModuleEvidence], by: str = "excess_divergence") 
     """Modules ordered by ``by`` (one of ``RANKINGS``), the strongest case for splitting first;
     modules without that figure go last."""
     if by not in RANKINGS:
-        raise ValueError(f"rank by one of {sorted(RANKINGS)}, got {by!r}")
+        raise ConfigError(f"rank by one of {sorted(RANKINGS)}, got {by!r}")
     key, descending = RANKINGS[by]
     have = [e for e in evidence if key(e) is not None]
     lacking = [e for e in evidence if key(e) is None]

@@ -30,6 +30,7 @@ from scipy.spatial.distance import squareform
 from sklearn.metrics import silhouette_score
 
 from gradlens.analysis.clustering import checked_similarity
+from gradlens.errors import ConfigError
 
 EXACT_MAX = 12
 
@@ -182,7 +183,7 @@ class LanguageGrouping:
         sim = checked_similarity(similarity, languages, "grouping")
         L = len(languages)
         if self.n_groups is not None and not 1 <= self.n_groups <= L:
-            raise ValueError(f"n_groups must be between 1 and {L}, got {self.n_groups}")
+            raise ConfigError(f"n_groups must be between 1 and {L}, got {self.n_groups}")
         if self.n_groups is not None:
             tried = [self.n_groups]
         else:

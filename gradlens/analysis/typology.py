@@ -27,6 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from gradlens.errors import ConfigError, NotEnoughData
 from gradlens.languages import LANGUAGES
 from gradlens.paths import cache_dir
 
@@ -62,13 +63,13 @@ def _lang2vec(languages: tuple[str, ...], feature_set: str) -> dict[str, list]:
             return l2v.get_features(list(languages), feature_set)
         except Exception as exc:  # lang2vec raises a bare Exception naming the language
             first = str(exc).split(". ")[0].replace("Note: ", "")
-            raise ValueError(f"URIEL (lang2vec) {feature_set}: {first}") from None
+            raise NotEnoughData(f"URIEL (lang2vec) {feature_set}: {first}") from None
 
 
 def uriel_distance(languages: list[str], kind: str = "genetic") -> np.ndarray:
     """``[L, L]`` URIEL cosine distance of ``kind`` (``genetic`` or ``phonological``)."""
     if kind not in FEATURE_SETS:
-        raise ValueError(f"kind must be one of {sorted(FEATURE_SETS)}, got {kind!r}")
+        raise ConfigError(f"kind must be one of {sorted(FEATURE_SETS)}, got {kind!r}")
     # one lang2vec call per feature set covers the built-in languages too (each call takes seconds)
     wanted = set(languages) | {MACROLANGUAGE[x] for x in languages if x in MACROLANGUAGE}
     asked = tuple(sorted(wanted | set(LANGUAGES) | set(MACROLANGUAGE.values())))
@@ -82,7 +83,7 @@ def uriel_distance(languages: list[str], kind: str = "genetic") -> np.ndarray:
         if lang in MACROLANGUAGE and not any(v not in ("--", 0, 0.0) for v in vec):
             vec = feats[MACROLANGUAGE[lang]]
         if any(v == "--" for v in vec):
-            raise ValueError(f"URIEL's {FEATURE_SETS[kind]} vector of {lang!r} has gaps")
+            raise NotEnoughData(f"URIEL's {FEATURE_SETS[kind]} vector of {lang!r} has gaps")
         rows.append(np.asarray(vec, dtype=np.float64))
     x = np.array(rows)
     norms = np.linalg.norm(x, axis=1)
@@ -112,7 +113,7 @@ def mantel(a: np.ndarray, b: np.ndarray, permutations: int = 999, seed: int = 0)
         raise ValueError(f"Mantel needs two square matrices of one shape, got {a.shape} and {b.shape}")
     L = a.shape[0]
     if L < 3:
-        raise ValueError(f"Mantel needs at least 3 languages, got {L}")
+        raise NotEnoughData(f"Mantel needs at least 3 languages, got {L}")
     iu = np.triu_indices(L, 1)
     x = a[iu] - a[iu].mean()
     if not x.any() or not (b[iu] - b[iu].mean()).any():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradlens.errors import ConfigError, NotEnoughData
 from gradlens.modules import groups
 from gradlens.store import Run
 
@@ -26,7 +27,7 @@ def unit_of(run: Run, key: str) -> list[int]:
         found = units(run, granularity).get(key)
         if found:
             return found
-    raise KeyError(f"{key!r} is no module, layer or block of {run.path}")
+    raise ConfigError(f"{key!r} is no module, layer or block of {run.path}")
 
 
 def unit_sketches(run: Run, key: str, steps=None) -> np.ndarray:
@@ -45,6 +46,6 @@ def unit_mean(run: Run, key: str, steps=None) -> np.ndarray:
     for m in unit_of(run, key):
         x = run.sketch(m, steps)
         if x.shape[0] == 0:
-            raise ValueError(f"{run.path}: no completed steps to average")
+            raise NotEnoughData(f"{run.path}: no completed steps to average")
         parts.append(x.mean(axis=0, dtype=np.float64))
     return np.concatenate(parts, axis=-1)

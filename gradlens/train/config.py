@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradlens.errors import ConfigError, check_number
 from gradlens.paths import LOG, PLAN_FILE as PLAN, TRAIN_CONFIG as CONFIG
 from gradlens.plan import load_plan
-
 
 
 @dataclass
@@ -47,35 +47,39 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "eval_every", "eval_batch_size", "checkpoint_every",
-                     "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"training config: {name} must be at least 1, got {getattr(self, name)}")
         import math
 
-        for name in ("learning_rate", "temperature"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"training config: {name} must be a finite number > 0, got {value}")
+        def number(name: str, kind: type, ok, expected: str):
+            setattr(self, name, check_number("training config", name, getattr(self, name), kind,
+                                             ok, expected))
+
+        for name in ("steps", "batch_size", "eval_every", "eval_batch_size", "checkpoint_every",
+                     "log_every"):
+            number(name, int, lambda v: v >= 1, "an integer ≥ 1")
         for name in ("warmup_steps", "eval_size", "max_new_tokens", "seed"):
-            if int(getattr(self, name)) < 0:
-                raise ValueError(f"training config: {name} must be at least 0, got {getattr(self, name)}")
+            number(name, int, lambda v: v >= 0, "an integer ≥ 0")
+        for name in ("learning_rate", "temperature"):
+            number(name, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
         for name in ("weight_decay", "clip_norm", "aux_weight"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"training config: {name} must be a finite number ≥ 0, got {value}")
+            number(name, float, lambda v: math.isfinite(v) and v >= 0, "a finite number ≥ 0")
         # one rule wherever a job is made (CLI, app, experiments): the warm-up fits in the run
-        self.warmup_steps = min(int(self.warmup_steps), int(self.steps))
+        self.warmup_steps = min(self.warmup_steps, self.steps)
+        if not isinstance(self.mgcm, bool):
+            raise ConfigError(f"training config: mgcm must be true or false, got {self.mgcm!r}")
+        for name in ("corpus", "dev", "test", "device"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"training config: {name} must be a string, got "
+                                  f"{getattr(self, name)!r}")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ValueError(f"training config: device must be auto, cpu, cuda or cuda:N, got "
-                             f"{self.device!r}")
+            raise ConfigError(f"training config: device must be auto, cpu, cuda or cuda:N, got "
+                              f"{self.device!r}")
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "training config") -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"{source}: unknown field(s) {unknown}; known: {sorted(names)}")
+            raise ConfigError(f"{source}: unknown field(s) {unknown}; known: {sorted(names)}")
         return cls(**d)
 
 
@@ -92,7 +96,7 @@ def read_spec(directory: Path) -> tuple[TrainConfig, dict]:
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"{path}: not found; a job directory holds {CONFIG} and {PLAN}") from None
+        raise ConfigError(f"{path}: not found; a job directory holds {CONFIG} and {PLAN}") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
     return TrainConfig.from_dict(d, str(path)), load_plan(directory / PLAN)
