@@ -29,7 +29,8 @@ from gradlens.plan import PlanError, extra_parameters, new_plan
 ARMS = {
     "proposed": "the plan as given",
     "random-groups": "the plan's modules, languages in random groups of the same sizes",
-    "random-modules": "random modules of the same sizes, random groups of the same sizes",
+    "random-modules": "random modules of the same sizes (outside the plan where the model has "
+                      "them), random groups of the same sizes",
     "typology": "the plan's modules, as many groups cut from URIEL genetic distance",
     "shared": "every module shared (fewer parameters)",
 }
@@ -87,13 +88,14 @@ def build_arms(plan: dict, n_params: dict[str, int], seed: int,
                 k: random_partition(langs, sizes[k], _module_seed(seed, "groups", k))
                 for k in modules})}
     rng = np.random.default_rng([seed, 7])
-    free = sorted(set(n_params) - set(modules))
     chosen = {}
-    for k in modules:  # the same size where one is left, else the closest
-        best = min(abs(n_params[m] - n_params[k]) for m in free)
-        pick = [m for m in free if abs(n_params[m] - n_params[k]) == best]
+    for k in modules:
+        # a module of exactly the same size: one outside the plan where the model has one left,
+        # else one of the plan's own (k itself is always of its size), so the arm spends exactly
+        # the plan's parameters even where the plan took every module of a size (small models)
+        same = [m for m in sorted(n_params) if n_params[m] == n_params[k] and m not in chosen]
+        pick = [m for m in same if m not in modules] or same
         m = pick[int(rng.integers(len(pick)))]
-        free.remove(m)
         chosen[m] = random_partition(langs, sizes[k], _module_seed(seed, "modules", m))
     arms["random-modules"] = arm("random-modules", chosen)
     if typology is not None:

@@ -41,6 +41,21 @@ def test_every_arm_is_a_valid_plan_and_all_but_shared_spend_the_same_parameters(
     assert extra["shared"] == 0 and arms["shared"]["modules"] == {}
 
 
+def test_random_modules_spend_exactly_the_plans_parameters_when_it_took_every_small_module():
+    # the plan splits all four norms (as a budget spent on cheap modules does on a small model):
+    # the arm may not fall back to larger modules, so it reuses norms, in random groups
+    p = proposed()
+    p["modules"] = {f"enc.layers.{i}.norm": {"groups": [["spa", "nld", "ukr"], ["ita", "deu", "rus"]]}
+                    for i in range(4)}
+    p["modules"]["enc.layers.0.ffn"] = {"groups": [["spa", "nld"], ["ita", "deu", "rus", "ukr"]]}
+    for seed in range(5):
+        arms = build_arms(p, N_PARAMS, seed, typology())
+        validate(arms["random-modules"], list(N_PARAMS))
+        extra = extra_of(arms, N_PARAMS)
+        assert extra["random-modules"] == extra["proposed"] == 4 * 20 + 1000
+        assert "enc.layers.0.ffn" not in arms["random-modules"]["modules"]  # others were left
+
+
 def test_random_arms_keep_group_sizes_and_draw_other_modules():
     p = proposed()
     arms = build_arms(p, N_PARAMS, 3, typology())
