@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from gradlens.errors import ConfigError
+from gradlens.errors import ConfigError, GradlensError
 from gradlens.paths import runs_dir
 
 
@@ -99,6 +99,7 @@ def _evidence(run, rank: int | None = None, groups: int | None = None):
 
 
 def cmd_analyze(args) -> int:
+    from gradlens.analysis.overview import overview
     from gradlens.report import write_analysis
     from gradlens.store import Run
 
@@ -106,7 +107,7 @@ def cmd_analyze(args) -> int:
         evidence = _evidence(run, args.rank, args.groups)
         out = Path(args.out) if args.out else run.path.parent / "analysis"
         written = write_analysis(out, run.path.parent.name, evidence, run.tasks,
-                                 len(run.done_steps), args.permutations)
+                                 len(run.done_steps), overview(evidence, args.permutations))
     print(written[-1].read_text(encoding="utf-8"), end="")
     print(f"wrote {len(written)} files to {out}")
     return 0
@@ -319,6 +320,9 @@ def format_results(results: dict) -> str:
 DEMO_NAME = "demo"
 CONTROL_NAME = "control"
 DEMO_STEPS = 24
+# the control's conflict is new to its model: at 24 steps the decoder modules group as planted but
+# the divergence test lacks the power to call them (docs/results.md §4), at 72 it does
+CONTROL_STEPS = 72
 
 
 def demo_config(model: str = "tiny", control: bool = False):
@@ -328,7 +332,8 @@ def demo_config(model: str = "tiny", control: bool = False):
     from gradlens.corpus import CONTROL_CORPUS, CONTROL_LANGUAGES
     from gradlens.probe_config import DEMO_LANGUAGES, ProbeConfig
 
-    return ProbeConfig(model=model, steps=DEMO_STEPS, train_steps_between=0, sketch_dim=512,
+    return ProbeConfig(model=model, steps=CONTROL_STEPS if control else DEMO_STEPS,
+                       train_steps_between=0, sketch_dim=512,
                        languages=list(CONTROL_LANGUAGES if control else DEMO_LANGUAGES),
                        corpus=CONTROL_CORPUS if control else "spoken-numbers",
                        out=str(runs_dir() / (CONTROL_NAME if control else DEMO_NAME)))
@@ -339,7 +344,7 @@ def demo_done(control: bool = False) -> bool:
 
     try:
         with Run(runs_dir() / (CONTROL_NAME if control else DEMO_NAME)) as run:
-            return len(run.done_steps) >= DEMO_STEPS
+            return len(run.done_steps) >= (CONTROL_STEPS if control else DEMO_STEPS)
     except RunError:
         return False
 
@@ -486,8 +491,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gradlens.errors import GradlensError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradlens.errors import ConfigError
-from gradlens.errors import GradlensError
+from gradlens.errors import ConfigError, GradlensError
 from gradlens.languages import LANGUAGES, TARGET
 
 SAMPLE_RATE = 16_000

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gradlens.errors import ConfigError
-from gradlens.errors import GradlensError
+from gradlens.errors import ConfigError, GradlensError
 
 SCHEMA = "gradlens.sharing-plan/1"
 _TOP_KEYS = {"schema", "model", "languages", "source_run", "modules", "decisions"}

@@ -12,10 +12,10 @@ import pandas as pd
 
 from gradlens.analysis.allocation import diverges
 from gradlens.analysis.clustering import SUPPORTED, Clustering
-from gradlens.analysis.evidence import ModuleEvidence, rank_modules, similarity_of
+from gradlens.analysis.evidence import ModuleEvidence, rank_modules
 from gradlens.analysis.grouping import LanguageGrouping
-from gradlens.analysis.typology import Agreement, agreement_of
-from gradlens.modules import block_of
+from gradlens.analysis.overview import Overview
+from gradlens.analysis.typology import Agreement
 
 
 def matrix_frame(matrix: np.ndarray, languages: list[str]) -> pd.DataFrame:
@@ -41,14 +41,6 @@ def pair_table(evidence: list[ModuleEvidence]) -> pd.DataFrame:
                              "cross_divergence": e.divergence.cross[a, b],
                              "cca_mean": None if e.alignment is None else e.alignment.mean[a, b]})
     return pd.DataFrame(rows)
-
-
-def block_similarities(evidence: list[ModuleEvidence]) -> dict[str, np.ndarray]:
-    """``[L, L]`` similarity of each block and of the whole model (key ``model``)."""
-    out = {"model": similarity_of(evidence)}
-    for block in dict.fromkeys(block_of(e.module) for e in evidence):
-        out[block] = similarity_of([e for e in evidence if block_of(e.module) == block])
-    return out
 
 
 def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: Agreement) -> str:
@@ -78,11 +70,10 @@ def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: A
 
 
 def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str], steps: int,
-                 typology: Agreement, top: int = 10) -> str:
+                 view: Overview, top: int = 10) -> str:
     """The summary ``gradlens analyze`` prints and writes."""
-    languages = evidence[0].languages
+    languages, grouping, typology = view.languages, view.grouping, view.typology
     rank = next((e.alignment.rank for e in evidence if e.alignment is not None), None)
-    grouping = LanguageGrouping().fit(similarity_of(evidence), languages)
     silhouette = grouping.silhouettes_.get(len(grouping.groups_))
     lines = [f"run {run_name}: {len(languages)} languages, {len(tasks)} task(s), "
              f"{len(evidence)} modules, {steps} steps, "
@@ -115,20 +106,18 @@ def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str]
 
 
 def write_analysis(out: Path, run_name: str, evidence: list[ModuleEvidence], tasks: list[str],
-                   steps: int, permutations: int = 999) -> list[Path]:
+                   steps: int, view: Overview) -> list[Path]:
     """Write ``modules.csv``, ``pairs.csv``, ``similarity_<block>.csv``, ``typology.csv`` and
     ``summary.txt`` into ``out``; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)
-    languages = evidence[0].languages
     written = [out / "modules.csv", out / "pairs.csv"]
     evidence_table(evidence).to_csv(written[0], index=False)
     pair_table(evidence).to_csv(written[1], index=False)
-    sims = block_similarities(evidence)
-    for name, sim in sims.items():
+    for name, sim in view.similarities.items():
         path = out / f"similarity_{name}.csv"
-        matrix_frame(sim, languages).to_csv(path)
+        matrix_frame(sim, view.languages).to_csv(path)
         written.append(path)
-    typology = agreement_of(sims["model"], languages, permutations)
+    typology = view.typology
     path = out / "typology.csv"
     if typology.unavailable:
         pd.DataFrame([{"unit": "model", "kind": None, "r": None, "p": None,
@@ -139,6 +128,6 @@ def write_analysis(out: Path, run_name: str, evidence: list[ModuleEvidence], tas
                      ).to_csv(path, index=False)
     written.append(path)
     path = out / "summary.txt"
-    path.write_text(summary_text(run_name, evidence, tasks, steps, typology), encoding="utf-8")
+    path.write_text(summary_text(run_name, evidence, tasks, steps, view), encoding="utf-8")
     written.append(path)
     return written
