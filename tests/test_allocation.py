@@ -139,6 +139,8 @@ def test_evidence_is_kept_with_the_run_until_the_run_changes(tiny_run, tmp_path)
     import os
     import shutil
 
+    import h5py
+
     from gradlens.analysis.evidence import EVIDENCE_CACHE, cached_run_evidence
     from gradlens.store import Run
 
@@ -151,11 +153,23 @@ def test_evidence_is_kept_with_the_run_until_the_run_changes(tiny_run, tmp_path)
         again = cached_run_evidence(run, lambda *a: calls.append(a))
         assert len(calls) == len(first)  # read back, not recomputed
         assert [e.excess for e in again] == [e.excess for e in first]
-    os.utime(run_dir / "grads.h5", ns=(1, 1))  # the run changed
-    (run_dir / EVIDENCE_CACHE).write_bytes(b"garbage")  # and the cache is damaged: both recover
+    os.utime(run_dir / "grads.h5", ns=(1, 1))  # copied: a new time over the same bytes
+    with Run(run_dir) as run:
+        cached_run_evidence(run, lambda *a: calls.append(a))
+        assert len(calls) == len(first)  # the digest matched: re-stamped, not recomputed
+    stamped = (run_dir / EVIDENCE_CACHE).stat().st_mtime_ns
+    with Run(run_dir) as run:  # and the next read takes the fast path
+        cached_run_evidence(run, lambda *a: calls.append(a))
+    assert (run_dir / EVIDENCE_CACHE).stat().st_mtime_ns == stamped and len(calls) == len(first)
+    with h5py.File(run_dir / "grads.h5", "a") as f:  # the bytes changed
+        f.attrs["note"] = "edited elsewhere"
     with Run(run_dir) as run:
         cached_run_evidence(run, lambda *a: calls.append(a))
     assert len(calls) == 2 * len(first)
+    (run_dir / EVIDENCE_CACHE).write_bytes(b"garbage")  # a damaged cache is recomputed too
+    with Run(run_dir) as run:
+        cached_run_evidence(run, lambda *a: calls.append(a))
+    assert len(calls) == 3 * len(first)
 
 
 def test_the_default_view_opens_where_languages_diverge_most_surely():

@@ -11,8 +11,10 @@ sketches once (``[S, L, T, k]``, a few MB) and keeps only the results.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -292,45 +294,67 @@ def decode(node, arrays):
     return node
 
 
+def _digest(path: Path) -> str:
+    """The content of ``grads.h5``: what survives a copy, which changes its modification time."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def saved_run_evidence(run: Run) -> list[ModuleEvidence] | None:
     """The evidence kept in ``<run>/analysis/evidence.npz`` if it is current, else ``None``.
 
     The file records its schema, the gradlens version and ``ANALYSIS_VERSION`` it was made by,
     and the size and modification time of ``grads.h5``; any difference (the run grew, the
-    analysis changed) makes it stale. It holds arrays and a JSON structure only (no pickle),
-    so a cache from elsewhere is data, never code; a damaged or tampered one is recomputed.
+    analysis changed) makes it stale, except a new modification time over the same bytes (a
+    copied or restored run): then the content digest it also records decides, and a match
+    re-stamps the cache instead of recomputing (seconds for a large file, not minutes). It holds
+    arrays and a JSON structure only (no pickle), so a cache from elsewhere is data, never code;
+    a damaged or tampered one is recomputed.
     """
     import json
     import zipfile
 
+    path = run.path.parent / EVIDENCE_CACHE
     try:
-        with np.load(run.path.parent / EVIDENCE_CACHE, allow_pickle=False) as z:
+        with np.load(path, allow_pickle=False) as z:
             saved = json.loads(str(z[_META]))
-            if saved.get("stamp") != _stamp(run):
+            stamp = _stamp(run)
+            if saved.get("stamp") == stamp:
+                return decode(saved["evidence"], z)
+            if saved.get("stamp", [])[:4] != stamp[:4] or saved.get("digest") != _digest(run.path):
                 return None
-            return decode(saved["evidence"], z)
+            evidence = decode(saved["evidence"], z)
+            arrays = {k: z[k] for k in z.files if k != _META}
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError):
         return None
+    _write_cache(path, {**saved, "stamp": stamp}, arrays)
+    return evidence
+
+
+def _write_cache(path: Path, structure: dict, arrays: dict[str, np.ndarray]) -> None:
+    import json
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **arrays, **{_META: np.array(json.dumps(structure))})
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only run is analysed every time, not refused
 
 
 def cached_run_evidence(run: Run, on_module: Callable[[int, int, str], None] | None = None
                         ) -> list[ModuleEvidence]:
     """``run_evidence`` with the default settings, kept in ``<run>/analysis/evidence.npz``."""
-    import json
-
     evidence = saved_run_evidence(run)
     if evidence is not None:
         return evidence
-    stamp = _stamp(run)
+    stamp, digest = _stamp(run), _digest(run.path)
     evidence = run_evidence(run, on_module=on_module)
     arrays: dict[str, np.ndarray] = {}
-    structure = json.dumps({"stamp": stamp, "evidence": encode(evidence, arrays)})
-    path = run.path.parent / EVIDENCE_CACHE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **arrays, **{_META: np.array(structure)})
-        tmp.replace(path)
-    except OSError:
-        pass  # a read-only run is analysed every time, not refused
+    _write_cache(run.path.parent / EVIDENCE_CACHE,
+                 {"stamp": stamp, "digest": digest, "evidence": encode(evidence, arrays)}, arrays)
     return evidence
