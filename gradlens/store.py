@@ -109,14 +109,17 @@ class RunWriter:
         g.create_dataset("n_params", data=np.asarray(modules.n_params, dtype=np.int64))
         g.create_dataset("kind", data=np.array(modules.kind, dtype=object), dtype=_STR)
         g.create_dataset("exact", data=np.asarray(modules.exact, dtype=bool))
-        # Chunks follow what the pages read: one module, all languages and tasks, per step.
+        # Chunks follow what the pages read: one module, all languages and tasks, per step. Each
+        # chunk carries a Fletcher-32 checksum (an HDF5 built-in filter any h5py reads), so a
+        # damaged byte in the data is refused on reading rather than analysed.
         f.create_dataset("sketch", shape=(0, L, T, M, k), maxshape=(None, L, T, M, k),
-                         chunks=(1, L, T, 1, k), dtype=dtype)
+                         chunks=(1, L, T, 1, k), dtype=dtype, fletcher32=True)
         f.create_dataset("sq_norm", shape=(0, L, T, M), maxshape=(None, L, T, M),
-                         chunks=(1, L, T, M), dtype="float32")
+                         chunks=(1, L, T, M), dtype="float32", fletcher32=True)
         f.create_dataset("loss", shape=(0, L, T), maxshape=(None, L, T), chunks=(64, L, T),
-                         dtype="float32")
-        f.create_dataset("steps/done", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=bool)
+                         dtype="float32", fletcher32=True)
+        f.create_dataset("steps/done", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=bool,
+                         fletcher32=True)
         f.close()
         os.replace(tmp, self.path)  # a half-created file never carries the real name
         return self._open_swmr()
@@ -258,6 +261,8 @@ def _open_for_reading(path: Path) -> h5py.File:
     HDF5's writer flags: they are cleared here when no writer holds the lock, else (or on a
     read-only file) the run is read in SWMR mode, once that same check has passed.
     """
+    if path.is_dir():
+        raise RunError(f"{path}: a directory, where the run's HDF5 file was expected")
     live = being_written(path)
     swmr = live
     if not live:
@@ -410,7 +415,12 @@ class Run:
         if steps.size == 0:
             return np.zeros((0,) + np.empty(ds.shape[1:])[select].shape, np.float32)
         lo, hi = int(steps.min()), int(steps.max()) + 1
-        return ds[(slice(lo, hi),) + select][steps - lo].astype(np.float32)
+        try:
+            rows = ds[(slice(lo, hi),) + select]
+        except (OSError, RuntimeError) as exc:  # h5py's report of a chunk that fails its checksum
+            raise RunError(f"{self.path}: /{name}, steps {lo} to {hi - 1}: the data cannot be "
+                           f"read ({exc}); the file is damaged") from None
+        return rows[steps - lo].astype(np.float32)
 
     def sketch(self, module: int, steps=None) -> np.ndarray:
         """Sketches of one module: ``[S, L, T, k]`` float32 over the done (or given) steps."""

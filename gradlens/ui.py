@@ -49,6 +49,22 @@ def _mtime(run: Path) -> float:
     return (Path(run) / GRADS_FILE).stat().st_mtime
 
 
+def shown_if_damaged(fn):
+    """Pages call ``fn`` to read a run: damage that opening it does not reveal (a data chunk
+    failing its checksum, found mid-analysis) ends the page with the named error, not a
+    traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RunError as exc:
+            st.error(f"This run cannot be read: {exc}")
+            st.stop()
+    return wrapper
+
+
 @st.cache_data(show_spinner=False)
 def _summary(run: str, mtime: float) -> dict:
     try:
@@ -118,6 +134,7 @@ def _clustering(run: str, mtime: float, key: str, task: str, method: str,
         return cluster_similarity(sim, r.languages, method, replicates)
 
 
+@shown_if_damaged
 def clustering(run: Path, key: str, task: str, method: str, kind: str = "mean") -> Clustering:
     """The tree of ``key``'s languages from their ``kind`` of similarity, with each clade's
     bootstrap support (the whole-run evidence is made first, with its progress bar)."""
@@ -125,6 +142,7 @@ def clustering(run: Path, key: str, task: str, method: str, kind: str = "mean") 
     return _clustering(str(run), _mtime(run), key, task, method, kind)
 
 
+@shown_if_damaged
 def strongest_unit(run: Path, granularity: str) -> str | None:
     """The unit of ``granularity`` that carries the surest language signal (the default view)."""
     whole = evidence(run)
@@ -139,6 +157,7 @@ def _grouping(run: str, mtime: float, key: str, task: str, n_groups: int | None,
     return LanguageGrouping(n_groups).fit(c.similarity, c.languages)
 
 
+@shown_if_damaged
 def grouping(run: Path, key: str, task: str, n_groups: int | None,
              kind: str = "mean") -> LanguageGrouping:
     """GradSim grouping of ``key``'s languages (``n_groups=None``: the best number)."""
@@ -153,6 +172,7 @@ def _typology(run: str, mtime: float, key: str, task: str, kind: str):
     return agreement_of(c.similarity, c.languages)
 
 
+@shown_if_damaged
 def typology(run: Path, key: str, task: str, kind: str = "mean"):
     """Mantel agreement of ``key``'s gradient distances with URIEL, or why it cannot be had."""
     return _typology(str(run), _mtime(run), key, task, kind)
@@ -164,6 +184,7 @@ def _unit_evidence(run: str, mtime: float, key: str) -> ModuleEvidence:
         return unit_evidence(r, key)
 
 
+@shown_if_damaged
 def module_evidence(run: Path, key: str) -> ModuleEvidence:
     """All the evidence on one module, layer or block (a module's comes from the whole-run
     evidence when that is already at hand, in memory or in the run)."""
@@ -197,6 +218,7 @@ def _remember(key: tuple[str, float], value: list[ModuleEvidence]) -> None:
         del store[next(iter(store))]
 
 
+@shown_if_damaged
 def evidence(run: Path) -> list[ModuleEvidence]:
     """Evidence on every module of ``run``: from memory, else from the run's evidence file, else
     computed (with a progress bar) and kept in both."""
