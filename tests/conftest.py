@@ -35,6 +35,30 @@ def tiny_run(runs_dir) -> Path:
     return probe(ProbeConfig(**SMALL, out=str(runs_dir / "small")))
 
 
+def random_run(directory: Path, languages=("spa", "ita", "deu", "rus"), steps: int = 8,
+               k: int = 256) -> Path:
+    """A real run file written without a model (random sketches of six decoder modules): for
+    what needs a run but not a probe (damage, plans with a source run)."""
+    import numpy as np
+
+    from gradlens.store import ModuleTable, RunWriter
+
+    modules = ModuleTable(name=[f"text_decoder.layers.{i}.{m}" for i in range(3)
+                                for m in ("self_attn", "ffn")],
+                          n_params=np.array([4096, 8192] * 3), kind=["self_attn", "ffn"] * 3,
+                          exact=np.zeros(6, bool))
+    rng = np.random.default_rng(0)
+    with RunWriter(directory, languages=list(languages), tasks=["st", "asr"], modules=modules,
+                   sketch_dim=k, sketch_seed=0, model="tiny", model_config={},
+                   probe_config={"steps": steps, "tasks": ["st", "asr"]}) as w:
+        for step in range(steps):
+            shape = (len(languages), 2, len(modules), k)
+            w.append(step, rng.normal(size=shape).astype(np.float16),
+                     rng.uniform(1, 2, shape[:3]).astype(np.float32),
+                     np.ones(shape[:2], np.float32))
+    return directory
+
+
 def stop_jobs(runs: Path) -> None:
     """Cancel the jobs a test left running in ``runs`` (they would slow every later test)."""
     from gradlens.jobs import JobError, Registry, cancel, refresh

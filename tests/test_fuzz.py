@@ -12,29 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
-from gradlens.store import ModuleTable, RunWriter
-
-LANGS = ["spa", "ita", "deu", "rus"]
-MODULES = ModuleTable(name=[f"text_decoder.layers.{i}.{m}" for i in range(3)
-                            for m in ("self_attn", "ffn")],
-                      n_params=np.array([4096, 8192] * 3), kind=["self_attn", "ffn"] * 3,
-                      exact=np.zeros(6, bool))
-STEPS, K = 8, 256
-
-
-def make_run(directory) -> None:
-    """A real run file (random sketches, 8 steps): what the damage is done to."""
-    rng = np.random.default_rng(0)
-    with RunWriter(directory, languages=LANGS, tasks=["st", "asr"], modules=MODULES,
-                   sketch_dim=K, sketch_seed=0, model="tiny", model_config={},
-                   probe_config={"steps": STEPS, "tasks": ["st", "asr"]}) as w:
-        for step in range(STEPS):
-            shape = (len(LANGS), 2, len(MODULES), K)
-            w.append(step, rng.normal(size=shape).astype(np.float16),
-                     rng.uniform(1, 2, shape[:3]).astype(np.float32),
-                     np.ones(shape[:2], np.float32))
-
+from conftest import ROOT, random_run
 
 def _overwrite_chunk(path, dataset: str, coord: tuple) -> None:
     with h5py.File(path, "r") as f:
@@ -78,7 +56,7 @@ def _attr(path, name, value) -> None:
 def damaged(tmp_path_factory):
     """One run per damage, in one runs directory."""
     runs = tmp_path_factory.mktemp("fuzz") / "runs"
-    make_run(runs / "good")
+    random_run(runs / "good")
     for i, (name, (damage, _, _)) in enumerate(DAMAGE.items()):
         run = runs / f"bad{i}"
         shutil.copytree(runs / "good", run, ignore=shutil.ignore_patterns("*.lock"))

@@ -351,7 +351,7 @@ def test_a_second_trainer_is_refused_the_same_job_directory(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--learning-rate", "nan"], "learning_rate must be a finite number > 0, got nan"),
     (["--learning-rate=-1e-3"], "learning_rate must be a finite number > 0"),
-    (["--eval-size", "-3"], "eval_size must be at least 0, got -3"),
+    (["--eval-size", "-3"], "eval_size must be an integer ≥ 0, got -3"),
     (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
     (["--gpus", "-5"], "gpus must be 0 or more, got -5"),
     (["--name", "jobs.sqlite"], "jobs.sqlite exists and is not a job"),
@@ -364,6 +364,22 @@ def test_bad_training_settings_are_refused_at_submit_naming_the_field(runs, argv
                          env={**os.environ, "GRADLENS_RUNS": str(runs)})
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and Registry(runs).jobs() == []
+
+
+def test_a_plan_naming_a_module_its_run_lacks_is_refused_at_submit(runs):
+    from conftest import random_run
+
+    random_run(runs / "src", languages=LANGS)
+    plan = new_plan("tiny", LANGS, "runs/src")
+    plan["modules"]["text_decoder.layers.9.ffn"] = {"groups": [["spa"], ["deu"]]}
+    save_plan(plan, runs / "src" / "plan.json")
+    out = subprocess.run([sys.executable, "-m", "gradlens", "train", "--plan",
+                          str(runs / "src" / "plan.json"), "--detach"],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "GRADLENS_RUNS": str(runs)})
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "module 'text_decoder.layers.9.ffn' is not a module of the model" in out.stderr
+    assert str(runs / "src" / "plan.json") in out.stderr and Registry(runs).jobs() == []
 
 
 def test_the_app_offers_only_the_ray_clusters_its_starter_configured(monkeypatch):

@@ -18,7 +18,7 @@ from gradlens.jobs.local import LocalBackend
 from gradlens.jobs.ray_cluster import RayBackend
 from gradlens.jobs.registry import Job, JobError, Registry, confined, default_name, plan_kind
 from gradlens.launch import log_tail, run_dir_for
-from gradlens.plan import load_plan, new_plan
+from gradlens.plan import load_plan, new_plan, validate
 from gradlens.paths import runs_dir
 from gradlens.train.config import LOG
 
@@ -59,6 +59,21 @@ def allowed_ray_addresses() -> list[str]:
     return list(dict.fromkeys(a.strip() for a in found if a.strip()))
 
 
+def source_modules(plan: dict) -> list[str] | None:
+    """The modules of the run the plan was proposed from, when that run is in the runs
+    directory (only there: a plan's ``source_run`` never leads a read outside it)."""
+    from gradlens.store import Run, RunError
+
+    source = plan.get("source_run")
+    if not source:
+        return None
+    try:
+        with Run(runs_dir() / Path(source).name) as run:
+            return list(run.modules.name)
+    except RunError:
+        return None
+
+
 @contextlib.contextmanager
 def _submit_lock(root: Path):
     """An exclusive ``flock`` on ``<runs>/jobs.submit.lock`` (blocks until the holder is done)."""
@@ -91,6 +106,9 @@ def submit(plan_path: str | Path, config, backend: str | Backend = "local",
         raise JobError(f"gpus must be 0 or more, got {gpus}")
     source = confined(plan_path, root)
     plan = load_plan(source)
+    known = source_modules(plan)
+    if known is not None:  # an unknown module is refused now, not when the job starts
+        validate(plan, known, str(source))
     if shared:
         plan = {**new_plan(plan["model"], plan["languages"], plan.get("source_run")), "modules": {}}
     cfg = dataclasses.asdict(config)
