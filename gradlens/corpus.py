@@ -357,7 +357,8 @@ def read_audio(path: Path) -> np.ndarray:
 class Manifest:
     """A TSV manifest with columns ``audio, src_lang, tgt_lang, transcript, translation``.
 
-    ``audio`` paths are relative to the manifest's folder unless absolute. Rows are checked when
+    ``audio`` paths are relative to the manifest's folder and must stay inside it (a manifest from
+    elsewhere reads nothing outside its own folder). Rows are checked when
     the manifest is read; audio is read when a batch needs it. Every error names the manifest,
     the line (1 = the header) and the field.
     """
@@ -373,6 +374,7 @@ class Manifest:
             raise ManifestError(f"{self.path}: is a directory, not a manifest (a TSV file with the "
                                 f"columns {', '.join(MANIFEST_COLUMNS)})")
         self.rows: dict[str, list[tuple[int, dict]]] = {}
+        root = self.path.parent.resolve()
         try:
             text = self.path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
@@ -392,8 +394,11 @@ class Manifest:
                 for column in MANIFEST_COLUMNS:
                     if not row[column].strip():
                         raise ManifestError(f"{self.path}:{line}: field '{column}' is empty")
-                audio = Path(row["audio"])
-                audio = audio if audio.is_absolute() else self.path.parent / audio
+                audio = (self.path.parent / row["audio"]).resolve()
+                if not audio.is_relative_to(root):
+                    raise ManifestError(f"{self.path}:{line}: field 'audio': {row['audio']} lies "
+                                        f"outside the manifest's folder {root}; audio paths are "
+                                        "relative to it and stay inside it")
                 if not audio.exists():
                     raise ManifestError(f"{self.path}:{line}: field 'audio': file {audio} not found")
                 row["audio"] = str(audio)

@@ -78,3 +78,15 @@ def test_an_empty_wav_is_named_as_empty(tmp_path):
     with pytest.raises(ManifestError, match=r"m\.tsv:2: field 'audio': cannot read .*e\.wav "
                                             r"\(the file holds no samples\)"):
         Manifest(tmp_path / "m.tsv").batch("bem", "train", 1, 0)
+
+
+@pytest.mark.parametrize("where", ["../outside.wav", "ABSOLUTE", "sub/../../outside.wav"])
+def test_audio_outside_the_manifests_folder_is_refused(tmp_path, where):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    outside = _wav(tmp_path / "outside.wav")
+    where = str(outside) if where == "ABSOLUTE" else where
+    (folder / "m.tsv").write_text(HEADER + f"{where}\tgle\teng\ta\tb\n")
+    with pytest.raises(ManifestError, match=r"m\.tsv:2: field 'audio': .* lies outside the "
+                                            r"manifest's folder"):
+        Manifest(folder / "m.tsv")
