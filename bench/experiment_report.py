@@ -45,12 +45,13 @@ def main() -> None:
               f"{interval(sc['chrf'])} | {', '.join(map(str, entry['steps'].values()))} |")
     if res["comparisons"]:
         print(f"\n| {res['reference']} − baseline | Δ BLEU [95 % CI] | p (Holm) | "
-              "Δ chrF [95 % CI] | p (Holm) |")
-        print("| --- | --- | --- | --- | --- |")
+              "Δ chrF [95 % CI] | p (Holm) | verdict (chrF) |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for arm, c in res["comparisons"].items():
             print(f"| {arm} | {interval(c['bleu']['delta'])} | {c['bleu']['p']:.3g} "
                   f"({c['bleu']['p_holm']:.3g}) | {interval(c['chrf']['delta'])} | "
-                  f"{c['chrf']['p']:.3g} ({c['chrf']['p_holm']:.3g}) |")
+                  f"{c['chrf']['p']:.3g} ({c['chrf']['p_holm']:.3g}) | {c['chrf']['verdict']} |")
+        print("\n" + ex.conclusion(res, "chrf") + " " + ex.conclusion(res, "bleu"))
     arms = list(res["arms"])
     langs = [x for x in next(iter(res["arms"].values()))["scores"] if x != "all"]
     print("\nchrF per language (mean over seeds)\n")

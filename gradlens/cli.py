@@ -298,6 +298,8 @@ def _follow_experiment(directory: Path) -> bool | None:
 def format_results(results: dict) -> str:
     """The arms' test scores (mean and 95 % interval over seeds) and the reference arm's
     differences from each baseline, as text."""
+    from gradlens.experiment import conclusion
+
     def iv(d: dict) -> str:
         return (f"{d['mean']:6.2f} [{d['low']:6.2f}, {d['high']:6.2f}]" if d["low"] is not None
                 else f"{d['mean']:6.2f} (one seed)")
@@ -312,8 +314,9 @@ def format_results(results: dict) -> str:
     ref = results["reference"]
     for arm, c in results["comparisons"].items():
         lines.append(f"  {ref} − {arm}: " + "; ".join(
-            f"{m} {iv(c[m]['delta'])} p={c[m]['p']:.3g} (Holm {c[m]['p_holm']:.3g})"
-            for m in ("bleu", "chrf")))
+            f"{m} {iv(c[m]['delta'])} p={c[m]['p']:.3g} (Holm {c[m]['p_holm']:.3g}, "
+            f"{c[m]['verdict']})" for m in ("bleu", "chrf")))
+    lines += [conclusion(results, m) for m in ("chrf", "bleu")]
     return "\n".join(lines)
 
 

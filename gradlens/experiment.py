@@ -337,7 +337,45 @@ def aggregate(outputs: dict[str, dict[int, list[dict]]], reference: str = "propo
         adjusted = holm({arm: c[m]["p"] for arm, c in comparisons.items()})
         for arm, c in comparisons.items():
             c[m]["p_holm"] = adjusted[arm]
+            c[m]["verdict"] = verdict(c[m]["delta"], adjusted[arm])
     return {"reference": reference, "arms": arms, "comparisons": comparisons}
+
+
+RESULTS_VERSION = 2  # bump when results.json gains or changes fields: older files are recollected
+ALPHA = 0.05
+VERDICTS = {"better": "better: Holm p < 0.05 and the seed interval above 0",
+            "worse": "worse: Holm p < 0.05 and the seed interval below 0",
+            "not shown": "no difference shown: the seed interval covers 0 or Holm p ≥ 0.05"}
+
+
+def verdict(delta: dict, p_holm: float, alpha: float = ALPHA) -> str:
+    """What one comparison supports: ``better`` or ``worse`` only when the paired test (Holm)
+    and the interval over seeds agree; ``not shown`` otherwise (always with one seed, whose
+    difference has no interval)."""
+    if p_holm < alpha and delta["low"] is not None:
+        if delta["low"] > 0:
+            return "better"
+        if delta["high"] < 0:
+            return "worse"
+    return "not shown"
+
+
+def conclusion(results: dict, metric: str = "chrf") -> str:
+    """One plain sentence on what the experiment shows for ``metric``."""
+    ref, comps = results["reference"], results["comparisons"]
+    if not comps:
+        return "No baseline has finished a seed yet: nothing to conclude."
+    by = {v: [a for a, c in comps.items() if c[metric]["verdict"] == v] for v in VERDICTS}
+    parts = []
+    if by["better"]:
+        parts.append(f"{ref} is better than {', '.join(by['better'])}")
+    if by["worse"]:
+        parts.append(f"{ref} is worse than {', '.join(by['worse'])}")
+    if by["not shown"]:
+        parts.append(f"no difference is shown against {', '.join(by['not shown'])}")
+    head = "; ".join(parts)
+    tail = "" if results.get("complete", True) else " (intermediate: not every job has finished)"
+    return f"{metric}: {head[0].upper()}{head[1:]}{tail}."
 
 
 def job_outputs(spec: dict) -> tuple[dict[str, dict[int, list[dict]]], dict[str, dict[int, int]]]:
@@ -372,7 +410,7 @@ def collect(directory: Path, trials: int | None = None) -> dict:
     results.update(complete=sum(len(v) for v in outputs.values()) == n_jobs,
                    jobs_done=sum(len(v) for v in outputs.values()), jobs=n_jobs,
                    test_utterances=len(next(iter(next(iter(outputs.values())).values())))
-                   if outputs else 0, collected=time.time())
+                   if outputs else 0, collected=time.time(), version=RESULTS_VERSION)
     out = Path(directory)
     (out / (RESULTS + ".tmp")).write_text(json.dumps(results, indent=2), encoding="utf-8")
     (out / (RESULTS + ".tmp")).replace(out / RESULTS)
@@ -402,7 +440,8 @@ def results(directory: Path, rows: list[dict]) -> dict | None:
     if not done:
         return None
     stored = read_results(directory)
-    if stored is not None and stored.get("jobs_done") == done:
+    if (stored is not None and stored.get("jobs_done") == done
+            and stored.get("version") == RESULTS_VERSION):
         return stored
     return collect(directory)
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from gradlens import experiment as ex
 from gradlens import ui
+from gradlens.errors import GradlensError
 from gradlens.arms import ARMS
 from gradlens.jobs import BACKENDS, JobError, allowed_ray_addresses
 from gradlens.paths import PLAN_FILE
@@ -76,7 +77,7 @@ def start_section(run) -> None:
             st.session_state["exp_pick"] = directory.name
             st.success(f"{directory.name}: submitted {len(started)} job(s). They run on their "
                        "own; closing this tab does not stop them.")
-        except (ex.ExperimentError, JobError, PlanError, ValueError) as exc:
+        except GradlensError as exc:
             st.error(str(exc))
 
 
@@ -134,12 +135,15 @@ def results_section(directory, rows: list[dict]) -> None:
             **{f"Δ {LABEL[m]}": round(c[m]["delta"]["mean"], 2) for m in METRICS},
             **{f"Δ {LABEL[m]} 95 % interval": "one seed" if c[m]["delta"]["low"] is None else
                f"[{c[m]['delta']['low']:.2f}, {c[m]['delta']['high']:.2f}]" for m in METRICS},
-            **{f"p {LABEL[m]} (Holm)": f"{c[m]['p']:.3g} ({c[m]['p_holm']:.3g})" for m in METRICS}}
+            **{f"p {LABEL[m]} (Holm)": f"{c[m]['p']:.3g} ({c[m]['p_holm']:.3g})" for m in METRICS},
+            **{f"{LABEL[m]}: proposed is": c[m]["verdict"] for m in METRICS}}
             for arm, c in res["comparisons"].items()]), hide_index=True, width="stretch",
             key="exp_cmp")
-        st.caption("Δ is proposed minus the baseline, paired by seed. A difference whose interval "
-                   "covers 0, or whose Holm-adjusted p is above 0.05, is not evidence that the "
-                   "plan helps.")
+        for m in METRICS:
+            st.markdown(f"**{ex.conclusion(res, m)}**")
+        st.caption("Δ is proposed minus the baseline, paired by seed. " + "; ".join(
+            ex.VERDICTS.values()) + ". A difference not shown is not evidence that the plan "
+            "helps.")
     st.subheader("Per language")
     metric = st.radio("Score", METRICS, format_func=LABEL.get, horizontal=True, key="exp_metric")
     table = pd.DataFrame({a: {lang: v[metric]["mean"] for lang, v in res["arms"][a]["scores"].items()}

@@ -289,3 +289,21 @@ def test_the_training_config_holds_its_own_rules_wherever_a_job_is_made():
     assert TrainConfig(steps=10).warmup_steps == 10 and TrainConfig().warmup_steps == 40
     with pytest.raises(ValueError, match="learning_rate must be a finite number > 0, got inf"):
         TrainConfig(learning_rate=float("inf"))
+
+
+def test_a_verdict_needs_the_paired_test_and_the_seed_interval_to_agree():
+    from gradlens.experiment import conclusion, verdict
+
+    up = {"mean": 2.0, "low": 0.5, "high": 3.5}
+    across = {"mean": 1.0, "low": -0.5, "high": 2.5}
+    down = {"mean": -2.0, "low": -3.5, "high": -0.5}
+    one_seed = {"mean": 5.0, "low": None, "high": None}
+    assert verdict(up, 0.01) == "better" and verdict(down, 0.01) == "worse"
+    assert verdict(up, 0.2) == "not shown"          # the pooled test does not reject
+    assert verdict(across, 0.001) == "not shown"    # the seeds do not agree
+    assert verdict(one_seed, 0.001) == "not shown"  # one seed has no interval
+    res = {"reference": "proposed", "complete": False, "comparisons": {
+        "shared": {"chrf": {"verdict": "better"}}, "random-groups": {"chrf": {"verdict": "not shown"}}}}
+    assert conclusion(res, "chrf") == ("chrf: Proposed is better than shared; no difference is "
+                                       "shown against random-groups (intermediate: not every job "
+                                       "has finished).")
