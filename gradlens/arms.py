@@ -71,11 +71,11 @@ def build_arms(plan: dict, n_params: dict[str, int], seed: int,
     langs = list(plan["languages"])
     modules = plan["modules"]
     if not modules:
-        raise PlanError("the plan splits no module, so every arm would be the shared model: "
-                         "there is nothing to compare")
+        raise PlanError(["it splits no module, so every arm would be the shared model: there "
+                         "is nothing to compare"])
     unknown = sorted(set(modules) - set(n_params))
     if unknown:
-        raise PlanError(f"plan module(s) {unknown} are not modules of the model")
+        raise PlanError([f"module(s) {unknown} are not modules of the model"])
 
     def arm(name: str, entries: dict) -> dict:
         out = new_plan(plan["model"], langs, plan.get("source_run"))
