@@ -87,6 +87,33 @@ def test_allocation_keeps_to_the_budget_and_prefers_cheap_strong_modules():
         allocate(ev, budget=-0.1, total_params=total)
 
 
+def test_the_split_gain_is_the_between_group_energy_of_the_mean_gradients():
+    from gradlens.analysis.allocation import between_group_energy
+
+    rng = np.random.default_rng(3)
+    mu = rng.normal(size=(5, 40))
+    groups = [[0, 3], [1, 2, 4]]
+    direct = sum(len(g) * np.sum((mu[g].mean(0) - mu.mean(0)) ** 2) for g in groups)
+    assert between_group_energy(mu @ mu.T, groups) == pytest.approx(direct)
+    assert between_group_energy(mu @ mu.T, [list(range(5))]) == pytest.approx(0, abs=1e-9)
+    grams = np.stack([mu @ mu.T, 4 * mu @ mu.T])  # batched over bootstrap replicates
+    assert between_group_energy(grams, groups) == pytest.approx([direct, 4 * direct])
+
+
+def test_allocation_prefers_the_module_the_gradient_flows_through():
+    """Two modules of one size whose languages diverge alike (the same cosines), one carrying a
+    tenth of the other's gradient: a budget for one takes the strong one, whichever comes first.
+    A layer norm through which little of the loss flows buys little when split."""
+    x = sketches("clustered", seed=5)
+    weak = module_evidence(0.1 * x, LANGS, ["st", "asr"], "weak", 1000)
+    strong = module_evidence(x, LANGS, ["st", "asr"], "strong", 1000)
+    assert weak.excess == pytest.approx(strong.excess)
+    for ev in ([weak, strong], [strong, weak]):
+        a = allocate(ev, budget=extra_cost(strong) / 100_000, total_params=100_000)
+        assert [e.module for e in a.modules] == ["strong"]
+        assert "first-order gain" in a.decisions["strong"]
+
+
 def test_evidence_on_a_real_run_and_its_plan(tiny_run):
     from gradlens.store import Run
 

@@ -8,12 +8,23 @@ GradSim groups (``g`` groups) costs ``(g - 1) * n_params`` extra parameters. Can
 taken greedily by priority per extra parameter while they fit in the budget (a fraction of the
 model's parameters):
 
-    priority = excess_ci_low * (1 - cca_excess) / extra parameters
+    priority = split_gain_ci_low * (1 - cca_excess) / extra parameters
 
-``excess_ci_low`` is the divergence a module surely has beyond noise; ``cca_excess`` (0 when
-unknown) is how far its languages' update subspaces line up beyond chance: splitting modules
-whose languages still move along shared directions buys less. The conflict rate and cross-task
-ratio are recorded as evidence; MGCM's projection, not a split, is the remedy for task conflict.
+``split_gain`` is what the split buys to first order. One SGD step of size ``eta`` on a shared
+module lowers the languages' summed loss by ``eta * sum_l <mu_l, mu>``, with ``mu_l`` language
+``l``'s mean gradient and ``mu`` their mean; with a copy per group ``G`` each language follows its
+group's mean ``mu_G`` instead, and the difference is the between-group energy
+
+    split_gain = sum_G |G| |mu_G - mu|^2 = sum_G (1/|G|) 1'K_GG 1 - (1/L) 1'K 1
+
+read from the noise-corrected Gram ``K`` of the mean gradients (``Divergence.gram``), and its
+lower 95 % bound from the Gram's bootstrap replicates. Unlike the divergence, which is a
+cosine and the same for a layer norm as for a feed-forward block, it is in the units of the
+loss: a module through which little of the gradient flows buys little when split.
+``cca_excess`` (0 when unknown) is how far its languages' update subspaces line up beyond
+chance: splitting modules whose languages still move along shared directions buys less. The
+conflict rate and cross-task ratio are recorded as evidence; MGCM's projection, not a split, is
+the remedy for task conflict.
 
 "No split" is an outcome: a run in which no module diverges beyond noise gives an empty plan,
 and the plan says for every module why it was split or kept shared (``decisions``).
@@ -25,6 +36,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from gradlens.analysis.evidence import ModuleEvidence
 from gradlens.errors import ConfigError
 from gradlens.plan import new_plan, validate
@@ -32,7 +45,8 @@ from gradlens.plan import new_plan, validate
 ALPHA = 0.05
 RULE = ("a module is split when its divergence test survives the Benjamini–Hochberg correction "
         "across modules (q < {alpha}) and its excess divergence's 95 % interval lies above 0; "
-        "candidates are taken by excess (interval's lower end) × (1 − alignment beyond chance) "
+        "candidates are taken by the split's first-order gain (the between-group energy of the "
+        "languages' mean gradients, its interval's lower end) × (1 − alignment beyond chance) "
         "per extra parameter while they fit in the budget")
 
 
@@ -41,13 +55,35 @@ def extra_cost(e: ModuleEvidence) -> int:
     return (len(e.groups) - 1) * e.n_params
 
 
+def between_group_energy(gram: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """``sum_G |G| |mu_G - mu|^2`` from Gram matrices ``[..., L, L]`` of the languages' mean
+    gradients, for ``groups`` of language indices that cover them all: what following each
+    group's mean instead of the overall mean gains to first order (0 for one group)."""
+    gram = np.asarray(gram, dtype=np.float64)
+    within = sum(gram[..., g, :][..., :, g].sum(axis=(-1, -2)) / len(g) for g in groups)
+    return within - gram.sum(axis=(-1, -2)) / gram.shape[-1]
+
+
+def split_gain(e: ModuleEvidence) -> tuple[float, float]:
+    """The first-order gain of splitting ``e``'s module into its groups, and the lower end of
+    its 95 % bootstrap interval over steps."""
+    where = {x: i for i, x in enumerate(e.languages)}
+    groups = [[where[x] for x in g] for g in e.groups]
+    d = e.divergence
+    gain = float(between_group_energy(d.gram, groups))
+    if len(d.boot_grams) == 0:
+        return gain, gain
+    boot = between_group_energy(d.boot_grams, groups)
+    return gain, float(np.nanpercentile(boot, 2.5))
+
+
 def priority(e: ModuleEvidence) -> float:
-    """The module's sure excess divergence, discounted by its alignment, per extra parameter
-    (0 when splitting costs nothing or nothing is sure)."""
+    """The split's sure first-order gain, discounted by its alignment, per extra parameter (0
+    when splitting costs nothing or nothing is sure)."""
     cost = extra_cost(e)
     if cost <= 0:
         return 0.0
-    return max(e.divergence.excess_ci[0], 0.0) * (1.0 - (e.cca_excess or 0.0)) / cost
+    return max(split_gain(e)[1], 0.0) * (1.0 - (e.cca_excess or 0.0)) / cost
 
 
 def _q(e: ModuleEvidence) -> float:
@@ -109,8 +145,10 @@ def allocate(evidence: list[ModuleEvidence], budget: float, total_params: int,
     chosen, skipped, spent = [], [], 0
     for e in candidates:
         d = e.divergence
+        gain, gain_low = split_gain(e)
         figures = (f"excess divergence {d.excess:.3f} [{d.excess_ci[0]:.3f}, "
-                   f"{d.excess_ci[1]:.3f}], q = {_q(e):.3g}, costs {extra_cost(e):,}")
+                   f"{d.excess_ci[1]:.3f}], q = {_q(e):.3g}, first-order gain {gain:.3g} "
+                   f"(at least {gain_low:.3g}), costs {extra_cost(e):,}")
         if spent + extra_cost(e) <= budget_params:
             chosen.append(e)
             spent += extra_cost(e)
@@ -133,7 +171,9 @@ def evidence_fields(e: ModuleEvidence) -> dict:
         return None if x is None else round(float(x), 6)
 
     figures = e.summary()
+    gain, gain_low = split_gain(e)
     return {**{k: num(figures[k]) for k in PLAN_FIGURES},
+            "split_gain": num(gain), "split_gain_ci_low": num(gain_low),
             "priority_per_mparam": num(priority(e) * 1e6), "extra_params": extra_cost(e)}
 
 
