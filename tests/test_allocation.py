@@ -1,7 +1,5 @@
 """Evidence, capacity allocation under a budget, the proposed plan, and the analyze/plan CLI."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
