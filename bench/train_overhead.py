@@ -1,7 +1,7 @@
 """Training overhead: a plan-routed step against a fully shared one, and MGCM's extra peak
 memory against a flat PCGrad-style projection, side by side in one run.
 
-1. **Routing**: the training loop's own step (``gradlens.train.loop.train_step``: ST + λ·ASR
+1. **Routing**: the training loop's own step (``probes.training.train_step``: ST + λ·ASR
    backward, clipping, AdamW; MGCM off) at the same batch on a fully shared plan and on a plan
    that splits every speech-encoder FFN into two groups, the language alternating every step (so copies are swapped in each time). Arms
    interleave, medians compared. Target: routed / shared ≤ 1.10.
@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gradlens.corpus import SpokenNumbers  # noqa: E402
 from gradlens.modules import module_of  # noqa: E402
 from gradlens.plan import new_plan  # noqa: E402
-from gradlens.train.mgcm import MGCM  # noqa: E402
+from probes.mgcm import MGCM  # noqa: E402
 from gradlens.train.config import TrainConfig  # noqa: E402
-from gradlens.train.loop import train_step  # noqa: E402
-from gradlens.train.routing import RoutedModel  # noqa: E402
+from probes.training import train_step  # noqa: E402
+from probes.routing import RoutedModel  # noqa: E402
 from probes.loop import Batcher, loss_of, pick_device  # noqa: E402
 from probes.models import load_model  # noqa: E402
 

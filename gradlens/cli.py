@@ -360,7 +360,7 @@ def ensure_demo(control: bool = False) -> Path:
     from tqdm import tqdm
 
     from gradlens.store import Run
-    from gradlens.train.pretrain import RECIPE, pretrained_tiny
+    from probes.pretrain import RECIPE, pretrained_tiny
     from probes.loop import probe
 
     cfg = demo_config(control=control)

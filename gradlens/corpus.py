@@ -444,8 +444,6 @@ class Manifest:
 
 
 if __name__ == "__main__":
-    import sys
-
     corpus = SpokenNumbers(sys.argv[1:] or ["spa", "deu", "fin"])
     for code in corpus.languages:
         for ex in corpus.batch(code, "train", 3, 0):

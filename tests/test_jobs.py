@@ -151,8 +151,8 @@ def test_a_corrupt_registry_is_named_and_left_in_place(runs):
 def test_more_than_one_gpu_runs_torchrun_and_plans_have_a_kind():
     argv = entry_argv("spec", "out", gpus=4)
     assert argv[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4"]
-    assert argv[-4:] == ["gradlens.train", "spec", "--out", "out"]
-    assert entry_argv("spec", "out", gpus=1)[1:3] == ["-m", "gradlens.train"]
+    assert argv[-4:] == ["probes.training", "spec", "--out", "out"]
+    assert entry_argv("spec", "out", gpus=1)[1:3] == ["-m", "probes.training"]
     plan = new_plan("tiny", LANGS)
     assert plan_kind(plan) == "shared"
     plan["modules"]["x"] = {"groups": [["spa"], ["deu"]]}
@@ -339,7 +339,7 @@ def test_killing_the_supervisor_kills_its_worker_and_the_job_resumes_once(runs):
 
 
 def test_a_second_trainer_is_refused_the_same_job_directory(tmp_path):
-    from gradlens.train.loop import _claim
+    from probes.training import _claim
 
     first = _claim(tmp_path)
     with pytest.raises(RuntimeError, match="another trainer is writing"):

@@ -5,7 +5,7 @@ import torch
 
 from gradlens.corpus import SpokenNumbers
 from gradlens.modules import module_of
-from gradlens.train.mgcm import MGCM
+from probes.mgcm import MGCM
 from probes.loop import Batcher, loss_of
 from probes.models import load_model
 

@@ -5,7 +5,7 @@ import torch
 
 from gradlens.corpus import SpokenNumbers
 from gradlens.plan import new_plan
-from gradlens.train.routing import RoutedModel
+from probes.routing import RoutedModel
 from probes.loop import Batcher, loss_of
 from probes.models import load_model
 

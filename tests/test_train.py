@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from gradlens.plan import new_plan
 from gradlens.metrics import read_metrics
 from gradlens.train.config import TrainConfig, read_spec, write_spec
-from gradlens.train.loop import language_at, lr_factor, sampling_probabilities, train
+from probes.training import language_at, lr_factor, sampling_probabilities, train
 
 LANGS = ["spa", "deu"]
 MODULE = "speech_encoder.encoder.layers.1.ffn2"
@@ -76,7 +76,7 @@ def test_training_lowers_the_loss_and_writes_sacrebleu_scores(tmp_path):
 
 
 def entry(spec, out):
-    return [sys.executable, "-m", "gradlens.train", str(spec), "--out", str(out)]
+    return [sys.executable, "-m", "probes.training", str(spec), "--out", str(out)]
 
 
 def checkpoint_step(out) -> int:
@@ -159,7 +159,7 @@ def test_the_demo_model_is_trained_by_gradlens_cached_and_loads_as_a_snapshot(tm
     trains the tiny model (a few steps here), keeps it in the cache and loads it offline."""
     import dataclasses
 
-    from gradlens.train.pretrain import RECIPE, model_dir, pretrained_tiny
+    from probes.pretrain import RECIPE, model_dir, pretrained_tiny
     from probes.models import load_model
 
     monkeypatch.setenv("GRADLENS_CACHE", str(tmp_path / "cache"))

@@ -2,7 +2,7 @@
 
 A job is a directory ``runs/<job>/`` holding ``plan.json`` and ``train.json`` (what it trains),
 ``job.json`` (its registry row, rewritten at every change), ``metrics.jsonl`` and ``log.txt``
-(written by ``gradlens.train.loop``). The registry ``runs/jobs.sqlite`` is the one record of
+(written by ``probes.training``). The registry ``runs/jobs.sqlite`` is the one record of
 every job's state: queued, running, succeeded, failed (with the reason) or cancelled. The app
 reads it and never owns a job, so jobs outlive the app.
 

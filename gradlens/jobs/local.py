@@ -13,7 +13,7 @@ and reported as failed.
 The entry point is a parameter (``LocalBackend(entry=...)``): training by default, anything in
 tests that need a process to supervise, kill or queue.
 
-    python -m gradlens.jobs supervise runs/<job> -- python -m gradlens.train runs/<job> --out runs/<job>
+    python -m gradlens.jobs supervise runs/<job> -- python -m probes.training runs/<job> --out runs/<job>
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def entry_argv(spec: str, out: str, gpus: int, python: str = sys.executable) -> 
     """The training entry point; ``torchrun`` with one process per GPU when ``gpus > 1``."""
     if gpus > 1:
         return [python, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc_per_node={gpus}", "-m", "gradlens.train", spec, "--out", out]
-    return [python, "-m", "gradlens.train", spec, "--out", out]
+                f"--nproc_per_node={gpus}", "-m", "probes.training", spec, "--out", out]
+    return [python, "-m", "probes.training", spec, "--out", out]
 
 
 def training_entry(job: Job, directory: Path) -> list[str]:

@@ -1,1 +1,2 @@
-"""Training from a sharing plan: the plan-routed model, MGCM projection, the loop, jobs."""
+"""A training job's settings and spec (``config``): torch-free. The loop that runs them is
+``probes.training`` (``python -m probes.training SPEC --out DIR``)."""

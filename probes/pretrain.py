@@ -8,7 +8,7 @@ is kept as a ``save_pretrained`` directory in the user's cache (never in git), k
 recipe, the languages and the seed, and loads like any local SeamlessM4T snapshot. A killed
 training resumes from its last checkpoint.
 
-    python -c "from gradlens.train.pretrain import pretrained_tiny; print(pretrained_tiny(['spa', 'deu']))"
+    python -c "from probes.pretrain import pretrained_tiny; print(pretrained_tiny(['spa', 'deu']))"
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def pretrained_tiny(languages: list[str], seed: int = 0, cfg: TrainConfig = RECI
     """The tiny model trained on ``languages``' spoken numbers: its directory, trained first if
     the cache lacks it (``on_step(done, total, record)`` after every step)."""
     from gradlens.corpus import open_corpus
-    from gradlens.train.loop import CHECKPOINT, train
-    from gradlens.train.routing import RoutedModel
+    from probes.training import CHECKPOINT, train
+    from probes.routing import RoutedModel
     from probes.models import load_model
 
     final = model_dir(languages, seed, cfg)

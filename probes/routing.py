@@ -6,7 +6,7 @@ group's copies in place (in every place the parameter is used, so tied weights s
 a batch of one language then runs through them. Unlisted modules stay shared. A checkpoint is a
 safetensors file of every distinct tensor plus the plan.
 
-    python -c "from gradlens.train.routing import RoutedModel; help(RoutedModel)"
+    python -c "from probes.routing import RoutedModel; help(RoutedModel)"
 """
 
 from __future__ import annotations

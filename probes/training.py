@@ -4,7 +4,7 @@ Each step trains on one language (language-homogeneous batches, the language dra
 probability ``∝ n_l^(1/T)``, deterministically from the seed and the step), so the batch runs
 through its group's copies of every split module. The loss is ``ST + λ·ASR``; with ``mgcm`` the
 auxiliary gradient is projected module by module during its backward pass
-(``gradlens.train.mgcm``). AdamW, linear warm-up then linear decay, gradient clipping, bf16
+(``probes.mgcm``). AdamW, linear warm-up then linear decay, gradient clipping, bf16
 autocast on CUDA. Every ``eval_every`` steps (and at the end) ``generate`` translates the dev
 and test sets and sacrebleu scores BLEU and chrF per language.
 
@@ -16,7 +16,7 @@ goes on from the last checkpoint, on the same batches it would have seen.
 With ``torchrun`` (``WORLD_SIZE > 1``) every rank trains its own language batch and the
 gradients are averaged; rank 0 evaluates, logs and checkpoints.
 
-    python -m gradlens.train runs/<job>        # the entry point the job backends run
+    python -m probes.training runs/<job>        # the entry point the job backends run
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import torch
 
 from gradlens.metrics import METRICS, Metrics
 from gradlens.train.config import LOG, TrainConfig, read_spec
-from gradlens.train.mgcm import MGCM
-from gradlens.train.routing import RoutedModel
+from probes.mgcm import MGCM
+from probes.routing import RoutedModel
 
 CHECKPOINT = "checkpoint"
 TRAINER_STATE = "trainer.pt"
@@ -357,7 +357,7 @@ def train(cfg: TrainConfig, plan: dict, out: str | Path,
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m gradlens.train",
+    parser = argparse.ArgumentParser(prog="python -m probes.training",
                                      description="train a job: SPEC holds train.json and plan.json")
     parser.add_argument("spec", help="directory with train.json and plan.json")
     parser.add_argument("--out", default=None, help="job directory to write (default: SPEC)")
@@ -374,3 +374,9 @@ def main(argv: list[str] | None = None) -> int:
                 fh.write(traceback.format_exc())
         raise
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
