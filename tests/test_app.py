@@ -357,17 +357,17 @@ def test_the_plan_follows_the_budget_until_a_person_edits_it(tiny_run, tmp_path,
 
 
 def test_the_servers_evidence_memory_is_bounded_and_keeps_one_state_per_run():
-    from gradlens import ui
+    from gradlens.ui import cache
 
-    ui._evidence_store().clear()
+    cache._evidence_store().clear()
     for mtime in range(5):  # a live probe: a new mtime at every step
-        ui._remember(("runs/live", float(mtime)), [])
-    assert list(ui._evidence_store()) == [("runs/live", 4.0)]
+        cache._remember(("runs/live", float(mtime)), [])
+    assert list(cache._evidence_store()) == [("runs/live", 4.0)]
     for i in range(10):
-        ui._remember((f"runs/r{i}", 1.0), [])
-    assert len(ui._evidence_store()) == ui.KEEP_RUNS
-    assert ("runs/r9", 1.0) in ui._evidence_store()
-    ui._evidence_store().clear()
+        cache._remember((f"runs/r{i}", 1.0), [])
+    assert len(cache._evidence_store()) == cache.KEEP_RUNS
+    assert ("runs/r9", 1.0) in cache._evidence_store()
+    cache._evidence_store().clear()
 
 
 def test_the_picked_run_lives_in_the_url_and_the_table_shows_its_settings(app_runs, tiny_run):

@@ -1,18 +1,15 @@
-"""Everything the Streamlit pages share: session state, caching, the runs they read, downloads.
-
-Caching lives here alone: ``st.cache_data`` keyed on the run's path and modification time, so a
-run that grows (SWMR) is read again; the whole-run evidence, which takes a while, is computed
-once per (run, mtime) with a progress bar and kept in one ``st.cache_resource`` store. Pages call
-these functions and draw; they hold no math.
+"""The app's cache of what it reads from runs: ``st.cache_data`` keyed on the run's path and
+modification time, so a run that grows (SWMR) is read again; the whole-run evidence, which takes a
+while, is computed once per (run, mtime) with a progress bar and kept in one bounded
+``st.cache_resource`` store (``KEEP_RUNS`` runs). The evidence itself is cached on disk by
+``gradlens.analysis.evidence``; this is the in-memory layer above it.
 """
 
 from __future__ import annotations
 
-import inspect
-import shutil
+import functools
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from gradlens.analysis.clustering import Clustering, cluster_similarity
@@ -21,28 +18,8 @@ from gradlens.analysis.evidence import (ModuleEvidence, cached_run_evidence, sav
                                         unit_similarity)
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.views import units
-from gradlens.paths import GRADS_FILE, runs_dir
+from gradlens.paths import GRADS_FILE
 from gradlens.store import Run, RunError
-
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
-
-
-def init_state() -> None:
-    """Session state with its defaults, in one place (app.py calls it on every run)."""
-    st.session_state["app_ran"] = True
-    st.session_state.setdefault("run", None)
-    st.session_state.setdefault("plan_work", {})  # run path -> the plan being edited
-    st.session_state.setdefault("plan_base", {})  # run path -> the proposal it started from
-
-
-def run_paths() -> list[Path]:
-    """Run directories (those holding a grads.h5), newest first."""
-    root = runs_dir()
-    if not root.is_dir():
-        return []
-    found = [p.parent for p in root.glob(f"*/{GRADS_FILE}")]
-    return sorted(found, key=lambda p: (p / GRADS_FILE).stat().st_mtime, reverse=True)
 
 
 def _mtime(run: Path) -> float:
@@ -53,8 +30,6 @@ def shown_if_damaged(fn):
     """Pages call ``fn`` to read a run: damage that opening it does not reveal (a data chunk
     failing its checksum, found mid-analysis) ends the page with the named error, not a
     traceback."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -83,27 +58,6 @@ def _summary(run: str, mtime: float) -> dict:
                     "size (MB)": round(r.size_bytes() / 1e6, 1), "error": ""}
     except RunError as exc:
         return {"run": Path(run).name, "error": str(exc)}
-
-
-def timing(row: dict, done: int, planned: int, now: float | None = None) -> str:
-    """Elapsed time since a run was created and, once a step is done, the time left at that
-    pace: ``"3 min 5 s elapsed · about 2 min left"``."""
-    import datetime as dt
-    import time
-
-    try:
-        start = dt.datetime.fromisoformat(row["created_at"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        return "elapsed time unknown"
-    elapsed = max(0.0, (now or time.time()) - start)
-
-    def span(seconds: float) -> str:
-        m, s = divmod(int(round(seconds)), 60)
-        return f"{m} min {s} s" if m else f"{s} s"
-
-    if done <= 0:
-        return f"{span(elapsed)} elapsed"
-    return f"{span(elapsed)} elapsed · about {span(elapsed / done * max(0, planned - done))} left"
 
 
 def summary(run: Path) -> dict:
@@ -236,103 +190,3 @@ def evidence(run: Path) -> list[ModuleEvidence]:
         bar.empty()
         return whole
     return store[key]
-
-
-def _through_app() -> None:
-    """Make sure this page runs inside app.py's navigation.
-
-    Streamlit runs a ``pages/`` script on its own (its old multipage mode) when a fresh server's
-    first request is a link straight to that page: app.py, with its navigation and run picker,
-    has not yet called ``st.navigation``. Calling it here switches the server to app.py's
-    navigation for good; the rerun then goes through app.py to this same page.
-    """
-    if st.session_state.get("app_ran"):
-        return
-    pages_dir = APP.parent / "pages"
-    page = next(Path(f.filename).resolve() for f in inspect.stack()
-                if Path(f.filename).resolve().parent == pages_dir)
-    st.navigation([st.Page(APP, title="Runs", default=True), st.Page(page)], position="hidden")
-    st.switch_page(st.Page(page))
-
-
-def current_run() -> Path | None:
-    """The run picked in the sidebar, or None (with a message) when there is none usable."""
-    _through_app()
-    run = st.session_state.get("run")
-    if run is None:
-        st.info(f"No run picked. Runs live in `{runs_dir()}`; make the demo run with "
-                "`python -m gradlens demo`, or a probe run with `python -m gradlens probe`.")
-        return None
-    try:
-        info = meta(Path(run))
-    except (RunError, OSError) as exc:
-        st.error(f"This run cannot be read: {exc}")
-        return None
-    if info["steps"] == 0:
-        st.warning("This run has no completed step yet; its pages fill in as the probe writes.")
-        return None
-    return Path(run)
-
-
-def needs_steps(run: Path, at_least: int, what: str) -> bool:
-    """Show a warning and return False when ``run`` has fewer completed steps than ``what`` needs."""
-    steps = meta(run)["steps"]
-    if steps < at_least:
-        st.warning(f"{what} needs at least {at_least} completed steps; this run has {steps}.")
-        return False
-    return True
-
-
-# -- downloads --------------------------------------------------------------------------------
-def png_available() -> bool:
-    """PNG export renders through kaleido in the system Chromium."""
-    return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome"))
-
-
-def downloads(fig, name: str, table: pd.DataFrame | None = None, key: str = "") -> None:
-    """PNG, HTML (and CSV of ``table``) download buttons for a figure; files made on click."""
-    key = key or name
-    row = st.container(horizontal=True)
-    if png_available():
-        row.download_button("PNG", data=lambda: fig.to_image(format="png", scale=2),
-                                file_name=f"{name}.png", mime="image/png", key=f"{key}_png",
-                                icon=":material/image:", on_click="ignore")
-    else:
-        row.caption("PNG needs Chromium (`apt-get install chromium`)")
-    row.download_button("HTML", data=lambda: fig.to_html(include_plotlyjs=True),
-                            file_name=f"{name}.html", mime="text/html", key=f"{key}_html",
-                            icon=":material/code:", on_click="ignore")
-    if table is not None:
-        row.download_button("CSV", data=table.to_csv().encode("utf-8"),
-                                file_name=f"{name}.csv", mime="text/csv", key=f"{key}_csv",
-                                icon=":material/table:", on_click="ignore")
-
-
-# -- training jobs ------------------------------------------------------------------------------
-def jobs() -> list:
-    """Every training job, states brought up to date (the registry is read on every call: jobs
-    change under the app). A broken registry is shown, not raised."""
-    from gradlens.jobs import JobError, refresh
-
-    try:
-        return refresh()
-    except JobError as exc:
-        st.error(str(exc))
-        return []
-
-
-def job(job_id: str):
-    """One job, its state brought up to date (None if it is gone or the registry is broken)."""
-    from gradlens.jobs import JobError, Registry, refresh_job
-
-    try:
-        registry = Registry()
-        return refresh_job(registry, registry.get(job_id))
-    except JobError:
-        return None
-
-
-def job_records(job) -> list[dict]:
-    from gradlens.metrics import METRICS, read_metrics
-
-    return read_metrics(job.dir() / METRICS)

@@ -1,0 +1,18 @@
+"""Everything the Streamlit pages share, in three parts: ``state`` (session state, the runs, the
+run picked), ``cache`` (what is read from runs, cached per run and modification time, and the
+bounded in-memory evidence store) and ``widgets`` (downloads, timing), plus ``jobs`` (the
+training jobs as the app reads them). Pages call ``ui.<name>`` and draw; they hold no math.
+"""
+
+from gradlens.paths import runs_dir
+from gradlens.store import RunError
+from gradlens.ui.cache import (clustering, evidence, grouping, meta, module_evidence,
+                               shown_if_damaged, strongest_unit, summary, typology)
+from gradlens.ui.jobs import job, job_records, jobs
+from gradlens.ui.state import current_run, init_state, needs_steps, run_paths
+from gradlens.ui.widgets import downloads, png_available, timing
+
+__all__ = ["RunError", "clustering", "current_run", "downloads", "evidence", "grouping",
+           "init_state", "job", "job_records", "jobs", "meta", "module_evidence",
+           "needs_steps", "png_available", "run_paths", "runs_dir", "shown_if_damaged",
+           "strongest_unit", "summary", "timing", "typology"]

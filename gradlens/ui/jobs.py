@@ -1,0 +1,35 @@
+"""The training jobs as the app reads them: states brought up to date on every call, a broken
+registry shown rather than raised."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def jobs() -> list:
+    """Every training job, states brought up to date (the registry is read on every call: jobs
+    change under the app). A broken registry is shown, not raised."""
+    from gradlens.jobs import JobError, refresh
+
+    try:
+        return refresh()
+    except JobError as exc:
+        st.error(str(exc))
+        return []
+
+
+def job(job_id: str):
+    """One job, its state brought up to date (None if it is gone or the registry is broken)."""
+    from gradlens.jobs import JobError, Registry, refresh_job
+
+    try:
+        registry = Registry()
+        return refresh_job(registry, registry.get(job_id))
+    except JobError:
+        return None
+
+
+def job_records(job) -> list[dict]:
+    from gradlens.metrics import METRICS, read_metrics
+
+    return read_metrics(job.dir() / METRICS)

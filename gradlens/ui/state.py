@@ -1,0 +1,76 @@
+"""The app's session state, the runs it can show, and the run picked in the sidebar."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import streamlit as st
+
+from gradlens.paths import GRADS_FILE, runs_dir
+from gradlens.store import RunError
+from gradlens.ui.cache import meta
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def init_state() -> None:
+    """Session state with its defaults, in one place (app.py calls it on every run)."""
+    st.session_state["app_ran"] = True
+    st.session_state.setdefault("run", None)
+    st.session_state.setdefault("plan_work", {})  # run path -> the plan being edited
+    st.session_state.setdefault("plan_base", {})  # run path -> the proposal it started from
+
+
+def run_paths() -> list[Path]:
+    """Run directories (those holding a grads.h5), newest first."""
+    root = runs_dir()
+    if not root.is_dir():
+        return []
+    found = [p.parent for p in root.glob(f"*/{GRADS_FILE}")]
+    return sorted(found, key=lambda p: (p / GRADS_FILE).stat().st_mtime, reverse=True)
+
+
+def _through_app() -> None:
+    """Make sure this page runs inside app.py's navigation.
+
+    Streamlit runs a ``pages/`` script on its own (its old multipage mode) when a fresh server's
+    first request is a link straight to that page: app.py, with its navigation and run picker,
+    has not yet called ``st.navigation``. Calling it here switches the server to app.py's
+    navigation for good; the rerun then goes through app.py to this same page.
+    """
+    if st.session_state.get("app_ran"):
+        return
+    pages_dir = APP.parent / "pages"
+    page = next(Path(f.filename).resolve() for f in inspect.stack()
+                if Path(f.filename).resolve().parent == pages_dir)
+    st.navigation([st.Page(APP, title="Runs", default=True), st.Page(page)], position="hidden")
+    st.switch_page(st.Page(page))
+
+
+def current_run() -> Path | None:
+    """The run picked in the sidebar, or None (with a message) when there is none usable."""
+    _through_app()
+    run = st.session_state.get("run")
+    if run is None:
+        st.info(f"No run picked. Runs live in `{runs_dir()}`; make the demo run with "
+                "`python -m gradlens demo`, or a probe run with `python -m gradlens probe`.")
+        return None
+    try:
+        info = meta(Path(run))
+    except (RunError, OSError) as exc:
+        st.error(f"This run cannot be read: {exc}")
+        return None
+    if info["steps"] == 0:
+        st.warning("This run has no completed step yet; its pages fill in as the probe writes.")
+        return None
+    return Path(run)
+
+
+def needs_steps(run: Path, at_least: int, what: str) -> bool:
+    """Show a warning and return False when ``run`` has fewer completed steps than ``what`` needs."""
+    steps = meta(run)["steps"]
+    if steps < at_least:
+        st.warning(f"{what} needs at least {at_least} completed steps; this run has {steps}.")
+        return False
+    return True
