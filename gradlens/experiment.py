@@ -57,6 +57,13 @@ def is_experiment(directory: Path) -> bool:
 
 
 # -- creating ---------------------------------------------------------------------------------
+def design_of(plan: dict) -> dict[str, list[list[str]]]:
+    """What a plan asks training to do: each split module's groups, in a canonical order. The
+    evidence recorded beside them (which a newer analysis may add figures to) is not part of the
+    design, so it never stops an experiment from resuming."""
+    return {k: sorted(sorted(g) for g in e["groups"]) for k, e in sorted(plan["modules"].items())}
+
+
 def create(directory: Path, plan: dict, n_params: dict[str, int], seeds: list[int], config,
            typology: np.ndarray | None = None, budget: float | None = None,
            arms: list[str] | None = None) -> dict:
@@ -76,8 +83,8 @@ def create(directory: Path, plan: dict, n_params: dict[str, int], seeds: list[in
     cfg = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
     if is_experiment(directory):
         old = read_spec(directory)
-        if ((old["plan"]["modules"], old["seeds"], old["config"], sorted(old["arms"]))
-                != (plan["modules"], seeds, cfg, sorted(wanted))):
+        if ((design_of(old["plan"]), old["seeds"], old["config"], sorted(old["arms"]))
+                != (design_of(plan), seeds, cfg, sorted(wanted))):
             raise ExperimentError(f"{directory / SPEC}: an experiment with another plan, seeds or "
                                   "config exists here; pick another name")
         return old
@@ -108,7 +115,7 @@ def default_name(run_name: str, plan: dict, seeds: list[int], config, arms: list
     command resumes it."""
     import hashlib
 
-    digest = hashlib.sha256(json.dumps([plan["modules"], seeds, dataclasses.asdict(config), arms],
+    digest = hashlib.sha256(json.dumps([design_of(plan), seeds, dataclasses.asdict(config), arms],
                                        sort_keys=True).encode()).hexdigest()[:8]
     return f"exp-{run_name}-{digest}"[:48]
 

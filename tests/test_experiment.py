@@ -277,8 +277,16 @@ def test_an_experiment_resumes_with_the_same_design_and_refuses_another(tmp_path
     assert len(jobs_of(spec)) == 10 and jobs_of(spec)[0] == ("proposed", 0, "e-proposed-s0")
     assert (tmp_path / "e" / "plans" / "random-modules-s1.json").exists()
     assert create(tmp_path / "e", proposed(), N_PARAMS, [0, 1], cfg, typology()) == spec
+    annotated = proposed()  # a newer analysis records more figures beside the same groups
+    annotated["modules"]["enc.layers.1.ffn"]["evidence"] = {"split_gain": 0.5}
+    annotated["modules"]["enc.layers.1.ffn"]["groups"].reverse()
+    assert create(tmp_path / "e", annotated, N_PARAMS, [0, 1], cfg, typology()) == spec
     with pytest.raises(ExperimentError, match="another plan, seeds or config"):
         create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2], cfg, typology())
+    regrouped = proposed()
+    regrouped["modules"]["enc.layers.1.ffn"]["groups"] = [["spa", "ita", "ukr"], ["nld", "deu", "rus"]]
+    with pytest.raises(ExperimentError, match="another plan, seeds or config"):
+        create(tmp_path / "e", regrouped, N_PARAMS, [0, 1], cfg, typology())
     with pytest.raises(ExperimentError, match="'proposed' among them"):
         create(tmp_path / "f", proposed(), N_PARAMS, [0], cfg, typology(), arms=["shared"])
 
