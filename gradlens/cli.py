@@ -393,13 +393,12 @@ def cmd_app(args) -> int:
 
     if not demo_done() and start_demo(runs_dir() / DEMO_NAME):
         print("gradlens: building the demo run in the background (follow it on the Runs page)")
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+    cmd = [sys.executable, "-m", "gradlens.serve", "--server.headless", "true",
            "--server.address", args.address, "--server.port", str(args.port),
            "--browser.gatherUsageStats", "false"]
     print(f"gradlens: serving on http://{args.address}:{args.port}", flush=True)
-    # Streamlit takes this process's place: stopping `gradlens app` (Ctrl-C, or a signal to its
-    # pid) stops the server, with no child left serving on the port
+    # the server (streamlit run app.py, its imports warmed: gradlens.serve) takes this process's
+    # place: stopping `gradlens app` (Ctrl-C, or a signal to its pid) stops it, no child left
     os.execv(sys.executable, cmd)
 
 

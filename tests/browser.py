@@ -40,7 +40,7 @@ def served_app(runs: Path, log: Path):
     """Serve ``app.py`` on a free loopback port over the runs in ``runs``; yield its URL."""
     port = _free_port()
     env = {**os.environ, "GRADLENS_RUNS": str(runs), "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+    cmd = [sys.executable, "-m", "gradlens.serve",  # what `gradlens app` runs
            "--server.headless", "true", "--server.address", "127.0.0.1",
            "--server.port", str(port), "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
