@@ -181,7 +181,7 @@ def main() -> None:
     print(f"    flat PCGrad extra           {extra['flat'] / 2**20:10.2f} MiB")
     ratio = extra["mgcm"] / max(extra["flat"], 1)
     print(f"    MGCM / flat                 {ratio:10.2%}   (target <= 5%)")
-    print(f"  gradient kept besides .grad, at its most (activations aside):")
+    print("  gradient kept besides .grad, at its most (activations aside):")
     print(f"    MGCM, modules in flight     {extra['mgcm_held'] / 2**20:10.2f} MiB")
     print(f"    flat PCGrad, both copies    {extra['flat_held'] / 2**20:10.2f} MiB")
     print(f"    MGCM / flat                 {extra['mgcm_held'] / max(extra['flat_held'], 1):10.2%}"

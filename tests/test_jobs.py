@@ -115,7 +115,7 @@ def test_a_queued_job_waits_for_the_local_slot_and_a_vanished_group_is_reported(
     first = submit(runs / "probe" / "plan.json", SLOW, sleeper(120), name="first")
     registry = Registry()
     first = wait_for(registry, "first", {"running"})
-    second = submit(runs / "probe" / "plan.json", SLOW, sleeper(120), name="second")
+    submit(runs / "probe" / "plan.json", SLOW, sleeper(120), name="second")
     time.sleep(2)
     assert registry.get("second").state == "queued"  # one local job at a time
     assert cancel("second", registry).state == "cancelled"
