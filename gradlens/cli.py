@@ -129,7 +129,9 @@ def cmd_plan(args) -> int:
         save_plan(plan, out, list(run.modules.name))
     for name, entry in plan["modules"].items():
         groups = " | ".join(" ".join(g) for g in entry["groups"])
-        print(f"  {name:55s} {groups}")
+        ev = entry["evidence"]
+        print(f"  {name:55s} {groups:40s} gain {ev['split_gain']:.3g}, "
+              f"+{ev['extra_params']:,} parameters")
     if not plan["modules"]:
         print("no module diverges beyond noise at this false discovery rate: the plan shares "
               "every module (see 'decisions' in the plan for each module's figures)")

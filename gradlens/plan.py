@@ -221,8 +221,8 @@ def extra_parameters(plan: dict, n_params: dict[str, int]) -> int:
 
 
 # -- the editable table -------------------------------------------------------------------------
-EVIDENCE_COLUMNS = ("excess_divergence", "excess_ci_low", "q_value", "cca_mean", "conflict_rate",
-                    "extra_params")
+EVIDENCE_COLUMNS = ("excess_divergence", "excess_ci_low", "q_value", "split_gain", "cca_mean",
+                    "conflict_rate", "extra_params")
 
 
 def format_groups(groups: list[list[str]]) -> str:

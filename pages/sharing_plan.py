@@ -71,6 +71,10 @@ edited = st.data_editor(
         "groups": st.column_config.TextColumn("groups", required=True),
         **{c: st.column_config.NumberColumn(c, disabled=True, format="%.3f")
            for c in EVIDENCE_COLUMNS if c != "extra_params"},
+        "split_gain": st.column_config.NumberColumn(  # in squared-gradient units: any scale
+            "split gain", disabled=True, format="%.3g",
+            help="what the split buys to first order: the between-group energy of the languages' "
+                 "mean gradients (docs/methods.md); the budget goes to the largest per parameter"),
         "extra_params": st.column_config.NumberColumn("extra params", disabled=True),
         "edited": st.column_config.CheckboxColumn("edited", disabled=True)})
 rows = edited.to_dict("records")
