@@ -22,6 +22,9 @@ def test_the_corrected_gram_uses_products_of_different_steps_only():
     wide = rng.normal(size=(4, 3, 500))
     assert step_coordinates(wide).shape[-1] <= 12
     assert np.allclose(corrected_gram(step_coordinates(wide)), corrected_gram(wide))
+    # a caller with few passes keeps the vectors when the basis would cost more than it saves
+    assert step_coordinates(wide, passes=2) is wide
+    assert step_coordinates(wide, passes=10_000).shape[-1] <= 12
     # bootstrap multiplicities: a step drawn twice is never paired with its own copy
     w = np.array([[2.0, 1.0, 1.0, 1.0, 0.0]])
     copies = np.concatenate([x[:1], x[:4]])                          # step 0 twice

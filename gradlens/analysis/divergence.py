@@ -55,12 +55,20 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # -- the noise-corrected Gram matrix ------------------------------------------------------------
-def step_coordinates(x: np.ndarray) -> np.ndarray:
+def step_coordinates(x: np.ndarray, passes: int | None = None) -> np.ndarray:
     """``[S, L, r]`` coordinates with the same inner products as ``x`` ``[S, L, D]``,
     ``r <= S * L`` (an orthonormal basis of the span of the ``S * L`` vectors): all the
-    statistics here are functions of inner products, and this makes them cheap for any ``D``."""
+    statistics here are functions of inner products, and this makes them cheap for any ``D``.
+
+    The basis itself costs about ``(S L)^2 (D + S L)``; each of the caller's ``passes`` over
+    the coordinates (bootstrap or null replicates) then saves ``S L (D - r)``. With ``passes``
+    given, ``x`` comes back as it is unless the basis pays for itself: a 5-module layer of a
+    32-language, 100-step run (``S L = 3200``, ``D = 5120``) took 4.3 s to reduce for 200
+    bootstrap passes that cost 0.9 s without it."""
     S, L, D = x.shape
     if D <= S * L:
+        return x
+    if passes is not None and S * L * (D + S * L) >= passes * (D - S * L):
         return x
     flat = x.reshape(S * L, D)
     w, v = np.linalg.eigh(flat @ flat.T)

@@ -200,9 +200,9 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
     if x.shape[0] < 3:
         raise NotEnoughData(f"a {kind} similarity needs at least 3 completed steps, "
                          f"{run.path} has {x.shape[0]}")
-    y = step_coordinates(x)
-    return (corrected_similarity(gram(y)),
-            corrected_similarity(gram(y, bootstrap_weights(x.shape[0]))))
+    weights = bootstrap_weights(x.shape[0])
+    y = step_coordinates(x, passes=len(weights))
+    return corrected_similarity(gram(y)), corrected_similarity(gram(y, weights))
 
 
 def strongest_unit(evidence: list[ModuleEvidence], groups: dict[str, list[int]]) -> str | None:
