@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
-from gradlens.analysis.allocation import diverges, propose_plan, split_gain  # noqa: E402
+from gradlens.analysis.allocation import (diverges, extra_cost, propose_plan,  # noqa: E402
+                                          split_gain)
 from gradlens.analysis.evidence import cached_run_evidence  # noqa: E402
 from gradlens.corpus import CONTROL  # noqa: E402
 from gradlens.store import Run  # noqa: E402
@@ -76,7 +77,7 @@ def main() -> None:
         gain, gain_low = split_gain(e)
         print(f"| {e.module} | {'yes' if e.module in split else 'no (budget)'} | {d.excess:.3f} "
               f"[{d.excess_ci[0]:.3f}, {d.excess_ci[1]:.3f}] | {e.q_value:.4f} | "
-              f"{gain:.3g} ({gain_low:.3g}) | {(len(e.groups) - 1) * e.n_params:,} | "
+              f"{gain:.3g} ({gain_low:.3g}) | {extra_cost(e):,} | "
               f"{' | '.join(' '.join(g) for g in e.groups).replace('|', '/')} | "
               f"{adjusted_rand_score(planted, labels(e.groups, langs)):.2f} |")
     ok = planted_share >= 0.9

@@ -33,7 +33,7 @@ from gradlens.arms import ARMS, build_arms, extra_of
 from gradlens.errors import GradlensError
 from gradlens.metrics import METRICS as METRICS_FILE
 from gradlens.metrics import last_step, read_metrics, score_curves
-from gradlens.plan import load_plan, save_plan, validate
+from gradlens.plan import canonical_groups, load_plan, save_plan, validate
 from gradlens.significance import METRICS, corpus_scores, holm, paired_test, seed_interval
 
 SCHEMA = "gradlens.experiment/1"
@@ -61,7 +61,7 @@ def design_of(plan: dict) -> dict[str, list[list[str]]]:
     """What a plan asks training to do: each split module's groups, in a canonical order. The
     evidence recorded beside them (which a newer analysis may add figures to) is not part of the
     design, so it never stops an experiment from resuming."""
-    return {k: sorted(sorted(g) for g in e["groups"]) for k, e in sorted(plan["modules"].items())}
+    return {k: canonical_groups(e["groups"]) for k, e in sorted(plan["modules"].items())}
 
 
 def create(directory: Path, plan: dict, n_params: dict[str, int], seeds: list[int], config,

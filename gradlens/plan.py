@@ -194,7 +194,9 @@ class ModuleChange:
     after: list[list[str]] | None
 
 
-def _canonical(groups: list[list[str]]) -> list[list[str]]:
+def canonical_groups(groups: list[list[str]]) -> list[list[str]]:
+    """Groups in one order (languages sorted within each group, groups sorted), so two
+    partitions compare equal when they are the same."""
     return sorted(sorted(g) for g in groups)
 
 
@@ -208,7 +210,7 @@ def diff(a: dict, b: dict) -> list[ModuleChange]:
             out.append(ModuleChange(name, "added", None, gb))
         elif gb is None:
             out.append(ModuleChange(name, "removed", ga, None))
-        elif _canonical(ga) != _canonical(gb):
+        elif canonical_groups(ga) != canonical_groups(gb):
             out.append(ModuleChange(name, "regrouped", ga, gb))
     return out
 
@@ -285,7 +287,8 @@ def plan_from_rows(rows: list[dict], base: dict, proposed: dict | None = None,
             continue
         before = proposed_modules.get(name)
         entry["evidence"] = dict((before or {}).get("evidence") or (evidence or {}).get(name) or {})
-        entry["edited"] = before is None or _canonical(before["groups"]) != _canonical(entry["groups"])
+        entry["edited"] = (before is None
+                           or canonical_groups(before["groups"]) != canonical_groups(entry["groups"]))
         if n_params is not None and name in n_params:
             entry["evidence"]["extra_params"] = (len(entry["groups"]) - 1) * int(n_params[name])
         plan["modules"][name] = entry

@@ -70,7 +70,7 @@ edited = st.data_editor(
         "module": st.column_config.SelectboxColumn("module", options=modules, required=True),
         "groups": st.column_config.TextColumn("groups", required=True),
         **{c: st.column_config.NumberColumn(c, disabled=True, format="%.3f")
-           for c in EVIDENCE_COLUMNS if c != "extra_params"},
+           for c in EVIDENCE_COLUMNS if c not in ("split_gain", "extra_params")},
         "split_gain": st.column_config.NumberColumn(  # in squared-gradient units: any scale
             "split gain", disabled=True, format="%.3g",
             help="what the split buys to first order: the between-group energy of the languages' "
