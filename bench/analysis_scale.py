@@ -106,8 +106,8 @@ def main() -> None:
     planted = PLANTED
     print(f"sanity: the planted language-specific {planted} ranks #{ranked.index(planted) + 1} "
           f"by excess divergence, with {planted_groups} groups; the 10 % plan splits "
-          f"{len(plan['modules'])} module(s)"
-          + (", it among them" if planted in plan["modules"] else
+          f"{len(plan.modules)} module(s)"
+          + (", it among them" if planted in plan.modules else
              ", not it (over the budget)" if planted in skipped else ", not it"))
 
 

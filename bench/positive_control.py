@@ -56,11 +56,11 @@ def main() -> None:
                             langs, str(run.path.parent))
         print(f"run {args.run} · {corpus} · {len(langs)} languages · {len(run.done_steps)} steps "
               f"· seed {run.probe_config.get('seed')} · {date.today()} · {platform.node()}")
-    split = plan["modules"]
-    ari = {k: adjusted_rand_score(planted, labels(e["groups"], langs)) for k, e in split.items()}
+    split = plan.modules
+    ari = {k: adjusted_rand_score(planted, labels(e.groups, langs)) for k, e in split.items()}
     target = [k for k in split if k.startswith("text_decoder")]
     print(f"\nplanted group: {' '.join(planted_group)} | the rest")
-    extra = {k: e["evidence"]["extra_params"] for k, e in split.items()}
+    extra = {k: e.evidence["extra_params"] for k, e in split.items()}
     planted_share = (sum(n for k, n in extra.items() if ari[k] == 1.0) / sum(extra.values())
                      if extra else 0.0)
     print(f"plan at budget {args.budget:.0%}: {len(split)} module(s) split; "

@@ -38,7 +38,7 @@ from conftest import random_run, stop_jobs  # noqa: E402
 from test_fuzz import DAMAGE  # noqa: E402
 from test_store import _damage  # noqa: E402
 
-from gradlens.plan import new_plan, save_plan  # noqa: E402
+from gradlens.plan import SharingPlan, new_plan, save_plan  # noqa: E402
 
 ATTR_DAMAGE = ["probe_config not JSON", "probe_config a list", "schema a string",
                "sketch_dim a string", "sq_norm reshaped", "loss missing a task", "n_params short"]
@@ -93,7 +93,7 @@ def sweep_plans(runs: Path, tally: Counter, notes: list[str]) -> None:
     module = "text_decoder.layers.0.ffn"
 
     def plan(**change):
-        p = new_plan("tiny", langs, "runs/good")
+        p = new_plan("tiny", langs, "runs/good").to_dict()  # a dict, so a fault can be planted
         p["modules"][module] = {"groups": [["spa", "ita"], ["deu", "rus"]]}
         for key, value in change.items():
             if key == "groups":
@@ -120,7 +120,7 @@ def sweep_plans(runs: Path, tally: Counter, notes: list[str]) -> None:
     }
     good = runs / "plans" / "good.json"
     good.parent.mkdir(exist_ok=True)
-    save_plan(plan(), good)
+    save_plan(SharingPlan.from_dict(plan()), good)
     for name, make in bad_plans.items():
         path = runs / "plans" / ("".join(c if c.isalnum() else "-" for c in name) + ".json")
         make(path)

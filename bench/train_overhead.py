@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradlens.corpus import SpokenNumbers  # noqa: E402
 from gradlens.modules import module_of  # noqa: E402
-from gradlens.plan import new_plan  # noqa: E402
+from gradlens.plan import SharingPlan, new_plan  # noqa: E402
 from probes.mgcm import MGCM  # noqa: E402
 from gradlens.train.config import TrainConfig  # noqa: E402
 from probes.training import train_step  # noqa: E402
@@ -77,13 +77,10 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def split_plan(model) -> dict:
-    plan = new_plan("bench", LANGS)
+def split_plan(model) -> SharingPlan:
     ffns = sorted({module_of(n) for n, _ in model.named_parameters()
                    if ".ffn1" in n or ".ffn2" in n})
-    for key in ffns:
-        plan["modules"][key] = {"groups": [["spa"], ["deu"]]}
-    return plan
+    return new_plan("bench", LANGS, splits={k: [["spa"], ["deu"]] for k in ffns})
 
 
 def flat_pcgrad(lm, inputs, st, asr, device) -> int:

@@ -20,11 +20,10 @@ Random draws depend on the seed only, so an arm's plan is the same whenever it i
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 
-from gradlens.plan import PlanError, extra_parameters, new_plan
+from gradlens.plan import PlanError, SharingPlan, new_plan
 
 ARMS = {
     "proposed": "the plan as given",
@@ -63,13 +62,13 @@ def _module_seed(seed: int, arm: str, key: str) -> list[int]:
     return [seed, *arm.encode(), *key.encode()]
 
 
-def build_arms(plan: dict, n_params: dict[str, int], seed: int,
-               typology: np.ndarray | None = None) -> dict[str, dict]:
+def build_arms(plan: SharingPlan, n_params: dict[str, int], seed: int,
+               typology: np.ndarray | None = None) -> dict[str, SharingPlan]:
     """Each arm's plan for ``seed``. ``n_params`` sizes every module of the model (the candidates
     of ``random-modules``); ``typology`` is the URIEL distance between the plan's languages
     (``typology`` is left out without it)."""
-    langs = list(plan["languages"])
-    modules = plan["modules"]
+    langs = list(plan.languages)
+    modules = plan.modules
     if not modules:
         raise PlanError(["it splits no module, so every arm would be the shared model: there "
                          "is nothing to compare"])
@@ -77,13 +76,11 @@ def build_arms(plan: dict, n_params: dict[str, int], seed: int,
     if unknown:
         raise PlanError([f"module(s) {unknown} are not modules of the model"])
 
-    def arm(name: str, entries: dict) -> dict:
-        out = new_plan(plan["model"], langs, plan.get("source_run"))
-        out["modules"] = {k: {"groups": g} for k, g in entries.items()}
-        return out
+    def arm(name: str, entries: dict) -> SharingPlan:
+        return new_plan(plan.model, langs, plan.source_run, entries)
 
-    sizes = {k: [len(g) for g in e["groups"]] for k, e in modules.items()}
-    arms = {"proposed": copy.deepcopy(plan),
+    sizes = {k: [len(g) for g in e.groups] for k, e in modules.items()}
+    arms = {"proposed": plan,
             "random-groups": arm("random-groups", {
                 k: random_partition(langs, sizes[k], _module_seed(seed, "groups", k))
                 for k in modules})}
@@ -100,11 +97,11 @@ def build_arms(plan: dict, n_params: dict[str, int], seed: int,
     arms["random-modules"] = arm("random-modules", chosen)
     if typology is not None:
         arms["typology"] = arm("typology", {
-            k: typology_partition(langs, len(e["groups"]), typology) for k, e in modules.items()})
+            k: typology_partition(langs, len(e.groups), typology) for k, e in modules.items()})
     arms["shared"] = arm("shared", {})
     return arms
 
 
-def extra_of(arms: dict[str, dict], n_params: dict[str, int]) -> dict[str, int]:
+def extra_of(arms: dict[str, SharingPlan], n_params: dict[str, int]) -> dict[str, int]:
     """Extra parameters each arm adds to the shared model."""
-    return {name: extra_parameters(p, n_params) for name, p in arms.items()}
+    return {name: p.extra_parameters(n_params) for name, p in arms.items()}

@@ -116,7 +116,7 @@ def cmd_analyze(args) -> int:
 def cmd_plan(args) -> int:
     from gradlens.analysis.allocation import propose_plan
     from gradlens.paths import PLAN_FILE
-    from gradlens.plan import extra_parameters, save_plan
+    from gradlens.plan import format_groups, save_plan
     from gradlens.store import Run
 
     with Run(args.run) as run:
@@ -124,18 +124,18 @@ def cmd_plan(args) -> int:
         total = int(run.modules.n_params.sum())
         plan = propose_plan(evidence, args.budget, total, run.model, run.languages,
                             str(run.path.parent), args.alpha)
-        extra = extra_parameters(plan, dict(zip(run.modules.name, run.modules.n_params)))
+        extra = plan.extra_parameters(dict(zip(run.modules.name, run.modules.n_params)))
         out = Path(args.out) if args.out else run.path.parent / PLAN_FILE
         save_plan(plan, out, list(run.modules.name))
-    for name, entry in plan["modules"].items():
-        groups = " | ".join(" ".join(g) for g in entry["groups"])
-        ev = entry["evidence"]
+    for name, entry in plan.modules.items():
+        groups = format_groups(entry.groups)
+        ev = entry.evidence
         print(f"  {name:55s} {groups:40s} gain {ev['split_gain']:.3g}, "
               f"+{ev['extra_params']:,} parameters")
-    if not plan["modules"]:
+    if not plan.modules:
         print("no module diverges beyond noise at this false discovery rate: the plan shares "
               "every module (see 'decisions' in the plan for each module's figures)")
-    print(f"{len(plan['modules'])} module(s) split, {extra:,} extra parameters "
+    print(f"{len(plan.modules)} module(s) split, {extra:,} extra parameters "
           f"({extra / total:.1%} of {total:,}; budget {args.budget:.1%})")
     print(f"wrote {out}")
     return 0
@@ -234,7 +234,7 @@ def cmd_experiment(args) -> int:
         else:
             plan = propose_plan(_evidence(run), args.budget, int(run.modules.n_params.sum()),
                                 run.model, run.languages, str(run.path.parent), args.alpha)
-    if not plan["modules"]:
+    if not plan.modules:
         print("gradlens: the plan splits no module (no module diverges beyond noise at this "
               "false discovery rate): every arm would be the shared model, so there is nothing "
               "to compare", file=sys.stderr)

@@ -33,7 +33,7 @@ from gradlens.arms import ARMS, build_arms, extra_of
 from gradlens.errors import GradlensError
 from gradlens.metrics import METRICS as METRICS_FILE
 from gradlens.metrics import last_step, read_metrics, score_curves
-from gradlens.plan import canonical_groups, load_plan, save_plan, validate
+from gradlens.plan import SharingPlan, canonical_groups, load_plan, save_plan
 from gradlens.significance import METRICS, corpus_scores, holm, paired_test, seed_interval
 
 SCHEMA = "gradlens.experiment/1"
@@ -57,14 +57,14 @@ def is_experiment(directory: Path) -> bool:
 
 
 # -- creating ---------------------------------------------------------------------------------
-def design_of(plan: dict) -> dict[str, list[list[str]]]:
+def design_of(plan: SharingPlan) -> dict[str, list[list[str]]]:
     """What a plan asks training to do: each split module's groups, in a canonical order. The
     evidence recorded beside them (which a newer analysis may add figures to) is not part of the
     design, so it never stops an experiment from resuming."""
-    return {k: canonical_groups(e["groups"]) for k, e in sorted(plan["modules"].items())}
+    return {k: canonical_groups(e.groups) for k, e in sorted(plan.modules.items())}
 
 
-def create(directory: Path, plan: dict, n_params: dict[str, int], seeds: list[int], config,
+def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: list[int], config,
            typology: np.ndarray | None = None, budget: float | None = None,
            arms: list[str] | None = None) -> dict:
     """Write the experiment's spec and every arm's plan into ``directory``; return the spec.
@@ -72,7 +72,7 @@ def create(directory: Path, plan: dict, n_params: dict[str, int], seeds: list[in
     The same plan, seeds and config again return the existing spec (a resume); anything else
     in an existing experiment is refused, so its jobs never mix two designs.
     """
-    validate(plan, sorted(n_params), "proposed plan")
+    plan.check(sorted(n_params), "proposed plan")
     wanted = list(ARMS) if arms is None else list(arms)
     unknown = sorted(set(wanted) - set(ARMS))
     if unknown or "proposed" not in wanted:
@@ -83,7 +83,7 @@ def create(directory: Path, plan: dict, n_params: dict[str, int], seeds: list[in
     cfg = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
     if is_experiment(directory):
         old = read_spec(directory)
-        if ((design_of(old["plan"]), old["seeds"], old["config"], sorted(old["arms"]))
+        if ((design_of(SharingPlan.from_dict(old["plan"])), old["seeds"], old["config"], sorted(old["arms"]))
                 != (design_of(plan), seeds, cfg, sorted(wanted))):
             raise ExperimentError(f"{directory / SPEC}: an experiment with another plan, seeds or "
                                   "config exists here; pick another name")
@@ -99,10 +99,10 @@ def create(directory: Path, plan: dict, n_params: dict[str, int], seeds: list[in
             save_plan(arm_plan, Path(directory) / PLANS / f"{arm}-s{seed}.json", sorted(n_params))
             extra = extra_of({arm: arm_plan}, n_params)[arm]
             described.setdefault(arm, {"description": ARMS[arm], "extra_params": extra,
-                                  "modules": sorted(arm_plan["modules"])})
+                                  "modules": sorted(arm_plan.modules)})
             jobs.setdefault(arm, {})[str(seed)] = job_id(name, arm, seed)
     spec = {"schema": SCHEMA, "name": name, "created": time.time(), "budget": budget,
-            "source_run": plan.get("source_run"), "plan": plan, "seeds": seeds, "config": cfg,
+            "source_run": plan.source_run, "plan": plan.to_dict(), "seeds": seeds, "config": cfg,
             "total_params": int(sum(n_params.values())), "arms": described, "jobs": jobs}
     tmp = Path(directory) / (SPEC + ".tmp")
     tmp.write_text(json.dumps(spec, indent=2), encoding="utf-8")
@@ -110,7 +110,7 @@ def create(directory: Path, plan: dict, n_params: dict[str, int], seeds: list[in
     return spec
 
 
-def default_name(run_name: str, plan: dict, seeds: list[int], config, arms: list[str]) -> str:
+def default_name(run_name: str, plan: SharingPlan, seeds: list[int], config, arms: list[str]) -> str:
     """The same run, plan, seeds, config and arms always name the same experiment, so the same
     command resumes it."""
     import hashlib
@@ -120,7 +120,7 @@ def default_name(run_name: str, plan: dict, seeds: list[int], config, arms: list
     return f"exp-{run_name}-{digest}"[:48]
 
 
-def prepare(run_dir: Path, plan: dict, seeds: list[int], config, arms: list[str] | None = None,
+def prepare(run_dir: Path, plan: SharingPlan, seeds: list[int], config, arms: list[str] | None = None,
             name: str | None = None, budget: float | None = None) -> tuple[Path, dict, list[str]]:
     """Create (or find) the experiment testing ``plan``, probed in ``run_dir``: its directory,
     its spec, and notes on what was left out (the typology arm where URIEL lacks a language)."""
@@ -135,7 +135,7 @@ def prepare(run_dir: Path, plan: dict, seeds: list[int], config, arms: list[str]
     notes, typology = [], None
     if "typology" in arms:
         try:
-            typology = uriel_distance(plan["languages"], "genetic")
+            typology = uriel_distance(list(plan.languages), "genetic")
         except ValueError as exc:
             notes.append(f"no typology arm ({exc})")
             arms.remove("typology")
@@ -474,5 +474,5 @@ def side_by_side(outputs: dict[str, dict[int, list[dict]]], arms: list[str], see
              **{a: rows[a][i]["hyp"] for a in have if i in rows[a]}} for i in picked]
 
 
-def load_arm_plan(directory: Path, arm: str, seed: int) -> dict:
+def load_arm_plan(directory: Path, arm: str, seed: int) -> SharingPlan:
     return load_plan(Path(directory) / PLANS / f"{arm}-s{seed}.json")

@@ -10,8 +10,10 @@ JSON or YAML and round-trip exactly; ``diff`` lists what changed per module.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,11 @@ class PlanError(GradlensError):
         super().__init__(f"{source}: " + "; ".join(faults))
 
 
-def validate(plan: Any, known_modules: list[str] | None = None, source: str = "plan") -> dict:
-    """Return ``plan`` if it is a valid sharing plan, else raise ``PlanError`` naming every fault.
+def validate(plan: Any, known_modules: list[str] | None = None, source: str = "plan") -> None:
+    """Raise ``PlanError`` naming every fault of ``plan``, a dict as read from JSON or YAML.
 
     ``known_modules``, when given, are the modules of the model (or run) the plan is for.
+    ``SharingPlan.from_dict`` calls it; a ``SharingPlan`` is valid by construction.
     """
     faults: list[str] = []
     if not isinstance(plan, dict):
@@ -76,7 +79,6 @@ def validate(plan: Any, known_modules: list[str] | None = None, source: str = "p
                       "split or kept shared")
     if faults:
         raise PlanError(faults, source)
-    return plan
 
 
 def module_faults(name, entry, languages: set[str] | None, known: list[str] | None) -> list[str]:
@@ -121,26 +123,155 @@ def module_faults(name, entry, languages: set[str] | None, known: list[str] | No
     return faults
 
 
-def new_plan(model: str, languages: list[str], source_run: str | None = None) -> dict:
-    """An empty plan: every module shared by all languages."""
-    return {"schema": SCHEMA, "model": model, "languages": list(languages),
-            "source_run": source_run, "modules": {}}
+class FrozenMap(Mapping):
+    """A read-only mapping (a plan's modules, evidence and decisions): equal to a dict with the
+    same items, picklable (Streamlit's cache), and without ``__setitem__``."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping | Iterable = ()):
+        self._items = dict(items)
+
+    def __getitem__(self, key):
+        return self._items[key]
+
+    def __iter__(self) -> Iterator:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._items!r})"
+
+    def __getstate__(self):
+        return self._items
+
+    def __setstate__(self, items):
+        self._items = items
+
+
+Groups = tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class ModuleSplit:
+    """One module that is not shared by all languages: its groups (a partition of the plan's
+    languages), the evidence behind it and whether a person edited it. ``evidence`` and
+    ``edited`` are ``None`` where the plan file has no such key, so files round-trip exactly."""
+
+    groups: Groups
+    evidence: Mapping[str, float | None] | None = None
+    edited: bool | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "groups", tuple(tuple(g) for g in self.groups))
+        if self.evidence is not None:
+            object.__setattr__(self, "evidence", FrozenMap(self.evidence))
+
+    def cost(self, n_params: int) -> int:
+        """Parameters the split adds: ``g`` groups cost ``g - 1`` more copies of the module."""
+        return (len(self.groups) - 1) * int(n_params)
+
+    def to_dict(self) -> dict:
+        out: dict = {"groups": [list(g) for g in self.groups]}
+        if self.evidence is not None:
+            out["evidence"] = dict(self.evidence)
+        if self.edited is not None:
+            out["edited"] = self.edited
+        return out
+
+
+@dataclass(frozen=True)
+class SharingPlan:
+    """A sharing plan (schema ``gradlens.sharing-plan/1``): the modules that are *not* shared
+    by all ``languages``, in the order the plan lists them. Valid by construction: building one
+    with faults raises ``PlanError``. ``decisions`` (module -> reason) is ``None`` where the
+    plan has none. Read and write it with ``from_dict``/``to_dict``, ``load_plan``/``save_plan``.
+    """
+
+    model: str
+    languages: tuple[str, ...]
+    modules: Mapping[str, ModuleSplit] = dataclasses.field(default_factory=FrozenMap)
+    source_run: str | None = None
+    decisions: Mapping[str, str] | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "languages", tuple(self.languages))
+        object.__setattr__(self, "modules", FrozenMap(self.modules))
+        if self.decisions is not None:
+            object.__setattr__(self, "decisions", FrozenMap(self.decisions))
+        bad = [k for k, v in self.modules.items() if not isinstance(v, ModuleSplit)]
+        if bad:
+            raise PlanError([f"module {k!r}: expected a ModuleSplit" for k in bad])
+        validate(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Any, known_modules: list[str] | None = None,
+                  source: str = "plan") -> "SharingPlan":
+        """The plan ``data`` (as read from JSON or YAML) describes; ``PlanError`` names every
+        fault, ``source`` (a file name) first."""
+        validate(data, known_modules, source)
+        return cls(model=data["model"], languages=data["languages"],
+                   modules={k: ModuleSplit(e["groups"], e.get("evidence"), e.get("edited"))
+                            for k, e in data["modules"].items()},
+                   source_run=data.get("source_run"), decisions=data.get("decisions"))
+
+    def to_dict(self) -> dict:
+        """The plan as JSON-ready dicts and lists, keys in the schema's order."""
+        out = {"schema": SCHEMA, "model": self.model, "languages": list(self.languages),
+               "source_run": self.source_run,
+               "modules": {k: e.to_dict() for k, e in self.modules.items()}}
+        if self.decisions is not None:
+            out["decisions"] = dict(self.decisions)
+        return out
+
+    def check(self, known_modules: list[str], source: str = "plan") -> "SharingPlan":
+        """This plan, if it names only ``known_modules`` (the model's), else ``PlanError``."""
+        validate(self.to_dict(), known_modules, source)
+        return self
+
+    def with_modules(self, modules: Mapping[str, ModuleSplit]) -> "SharingPlan":
+        """The same plan (model, languages, source run, decisions) splitting ``modules``."""
+        return dataclasses.replace(self, modules=modules)
+
+    def with_split(self, name: str, groups, evidence=None, edited: bool | None = None
+                   ) -> "SharingPlan":
+        """This plan with ``name`` split into ``groups`` (added last, or replaced in place)."""
+        return self.with_modules({**self.modules, name: ModuleSplit(groups, evidence, edited)})
+
+    def extra_parameters(self, n_params: Mapping[str, int]) -> int:
+        """Parameters the plan adds to the shared model (``n_params``: module -> size)."""
+        return sum(e.cost(n_params[name]) for name, e in self.modules.items())
+
+    @property
+    def edited(self) -> bool:
+        """Whether a person changed any module of the plan."""
+        return any(e.edited for e in self.modules.values())
+
+
+def new_plan(model: str, languages: list[str], source_run: str | None = None,
+             splits: Mapping[str, list[list[str]]] | None = None) -> SharingPlan:
+    """A plan with no evidence: every module shared by all languages but ``splits`` (module ->
+    groups)."""
+    return SharingPlan(model, tuple(languages), source_run=source_run,
+                       modules={k: ModuleSplit(g) for k, g in (splits or {}).items()})
 
 
 # -- files --------------------------------------------------------------------------------------
-def dumps(plan: dict, fmt: str = "json") -> str:
-    """The plan as JSON or YAML text (keys in a stable order)."""
+def dumps(plan: SharingPlan, fmt: str = "json") -> str:
+    """The plan as JSON or YAML text (keys in the schema's order)."""
     if fmt == "json":
-        return json.dumps(plan, indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"
     if fmt == "yaml":
         import yaml
 
-        return yaml.safe_dump(plan, sort_keys=False, allow_unicode=True)
+        return yaml.safe_dump(plan.to_dict(), sort_keys=False, allow_unicode=True)
     raise ConfigError(f"format must be json or yaml, got {fmt!r}")
 
 
 def loads(text: str, fmt: str = "json", known_modules: list[str] | None = None,
-          source: str = "plan") -> dict:
+          source: str = "plan") -> SharingPlan:
     """Parse and validate a plan; syntax errors become ``PlanError`` too."""
     if fmt not in ("json", "yaml"):
         raise ConfigError(f"format must be json or yaml, got {fmt!r}")
@@ -153,24 +284,26 @@ def loads(text: str, fmt: str = "json", known_modules: list[str] | None = None,
             plan = yaml.safe_load(text)
     except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError and their kin
         raise PlanError([f"not valid {fmt.upper()} ({exc})"], source) from None
-    return validate(plan, known_modules, source)
+    return SharingPlan.from_dict(plan, known_modules, source)
 
 
 def _fmt(path: Path) -> str:
     return "yaml" if path.suffix in (".yaml", ".yml") else "json"
 
 
-def save_plan(plan: dict, path: str | Path, known_modules: list[str] | None = None) -> Path:
-    """Validate, then write atomically (JSON, or YAML for ``.yaml``/``.yml``)."""
+def save_plan(plan: SharingPlan, path: str | Path, known_modules: list[str] | None = None) -> Path:
+    """Check the modules against ``known_modules``, then write atomically (JSON, or YAML for
+    ``.yaml``/``.yml``)."""
     path = Path(path)
-    validate(plan, known_modules, str(path))
+    if known_modules is not None:
+        plan.check(known_modules, str(path))
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(dumps(plan, _fmt(path)), encoding="utf-8")
     tmp.replace(path)
     return path
 
 
-def load_plan(path: str | Path, known_modules: list[str] | None = None) -> dict:
+def load_plan(path: str | Path, known_modules: list[str] | None = None) -> SharingPlan:
     path = Path(path)
     if not path.exists():
         raise PlanError(["file not found"], str(path))
@@ -190,36 +323,28 @@ class ModuleChange:
 
     module: str
     change: str  # "added" (split in b only), "removed" (shared again in b), "regrouped"
-    before: list[list[str]] | None
-    after: list[list[str]] | None
+    before: Groups | None
+    after: Groups | None
 
 
-def canonical_groups(groups: list[list[str]]) -> list[list[str]]:
+def canonical_groups(groups) -> list[list[str]]:
     """Groups in one order (languages sorted within each group, groups sorted), so two
     partitions compare equal when they are the same."""
     return sorted(sorted(g) for g in groups)
 
 
-def diff(a: dict, b: dict) -> list[ModuleChange]:
+def diff(a: SharingPlan, b: SharingPlan) -> list[ModuleChange]:
     """What changed from plan ``a`` to plan ``b``, per module, in name order."""
     out = []
-    for name in sorted(set(a["modules"]) | set(b["modules"])):
-        ga = a["modules"].get(name, {}).get("groups")
-        gb = b["modules"].get(name, {}).get("groups")
-        if ga is None:
-            out.append(ModuleChange(name, "added", None, gb))
-        elif gb is None:
-            out.append(ModuleChange(name, "removed", ga, None))
-        elif canonical_groups(ga) != canonical_groups(gb):
-            out.append(ModuleChange(name, "regrouped", ga, gb))
+    for name in sorted(set(a.modules) | set(b.modules)):
+        ea, eb = a.modules.get(name), b.modules.get(name)
+        if ea is None:
+            out.append(ModuleChange(name, "added", None, eb.groups))
+        elif eb is None:
+            out.append(ModuleChange(name, "removed", ea.groups, None))
+        elif canonical_groups(ea.groups) != canonical_groups(eb.groups):
+            out.append(ModuleChange(name, "regrouped", ea.groups, eb.groups))
     return out
-
-
-def extra_parameters(plan: dict, n_params: dict[str, int]) -> int:
-    """Parameters the plan adds: a module split into ``g`` groups costs ``(g - 1) * n``."""
-    return sum((len(entry["groups"]) - 1) * int(n_params[name])
-               for name, entry in plan["modules"].items())
-
 
 
 # -- the editable table -------------------------------------------------------------------------
@@ -227,7 +352,7 @@ EVIDENCE_COLUMNS = ("excess_divergence", "excess_ci_low", "q_value", "split_gain
                     "conflict_rate", "extra_params")
 
 
-def format_groups(groups: list[list[str]]) -> str:
+def format_groups(groups) -> str:
     """``[["spa", "ita"], ["deu"]]`` -> ``"spa ita | deu"``."""
     return " | ".join(" ".join(g) for g in groups)
 
@@ -241,33 +366,33 @@ def parse_groups(text: str) -> list[list[str]]:
     return [part.replace(",", " ").split() for part in text.split("|")]
 
 
-def plan_rows(plan: dict) -> list[dict]:
+def plan_rows(plan: SharingPlan) -> list[dict]:
     """One row per listed module: name, groups as text, the main evidence, edited."""
     rows = []
-    for name, entry in plan["modules"].items():
-        ev = entry.get("evidence") or {}
-        rows.append({"module": name, "groups": format_groups(entry["groups"]),
+    for name, entry in plan.modules.items():
+        ev = entry.evidence or {}
+        rows.append({"module": name, "groups": format_groups(entry.groups),
                      **{k: ev.get(k) for k in EVIDENCE_COLUMNS},
-                     "edited": bool(entry.get("edited", False))})
+                     "edited": bool(entry.edited)})
     return rows
 
 
-def plan_from_rows(rows: list[dict], base: dict, proposed: dict | None = None,
+def plan_from_rows(rows: list[dict], base: SharingPlan, proposed: SharingPlan | None = None,
                    known_modules: list[str] | None = None,
-                   evidence: dict[str, dict] | None = None,
-                   n_params: dict[str, int] | None = None) -> tuple[dict, list[list[str]]]:
+                   evidence: Mapping[str, Mapping] | None = None,
+                   n_params: Mapping[str, int] | None = None
+                   ) -> tuple[SharingPlan, list[list[str]]]:
     """The plan the table describes, and each row's faults (``[]`` for a good row).
 
-    ``base`` gives the model, languages and source run; a module's ``edited`` is true where
-    its groups differ from ``proposed`` (or ``proposed`` lacks it); its evidence comes from
-    ``proposed``, else from ``evidence`` (module -> fields). With ``n_params``, each module's
-    ``extra_params`` is what its groups cost as they are now, not as they were proposed.
+    ``base`` gives the model, languages, source run and decisions (the analysis's reason for
+    each module stays with the plan); a module's ``edited`` is true where its groups differ
+    from ``proposed`` (or ``proposed`` lacks it); its evidence comes from ``proposed``, else
+    from ``evidence`` (module -> fields). With ``n_params``, each module's ``extra_params`` is
+    what its groups cost as they are now, not as they were proposed.
     """
-    plan = new_plan(base["model"], base["languages"], base.get("source_run"))
-    if "decisions" in base:  # the analysis's reason for each module stays with the plan
-        plan["decisions"] = dict(base["decisions"])
-    languages = set(base["languages"])
-    proposed_modules = (proposed or {"modules": {}})["modules"]
+    languages = set(base.languages)
+    proposed_modules = proposed.modules if proposed is not None else {}
+    modules: dict[str, ModuleSplit] = {}
     faults: list[list[str]] = []
     seen: set[str] = set()
     for row in rows:
@@ -275,9 +400,9 @@ def plan_from_rows(rows: list[dict], base: dict, proposed: dict | None = None,
         if not isinstance(name, str) or not name:
             faults.append(["pick a module for this row"])
             continue
-        entry = {"groups": parse_groups(row.get("groups", ""))}
-        row_faults = module_faults(name, entry, languages, known_modules)
-        if not entry["groups"]:
+        groups = parse_groups(row.get("groups", ""))
+        row_faults = module_faults(name, {"groups": groups}, languages, known_modules)
+        if not groups:
             row_faults = [f"module {name!r}: no groups; write them as 'spa ita | deu rus'"]
         if name in seen:
             row_faults.append(f"module {name!r} is listed twice")
@@ -286,26 +411,25 @@ def plan_from_rows(rows: list[dict], base: dict, proposed: dict | None = None,
         if row_faults:
             continue
         before = proposed_modules.get(name)
-        entry["evidence"] = dict((before or {}).get("evidence") or (evidence or {}).get(name) or {})
-        entry["edited"] = (before is None
-                           or canonical_groups(before["groups"]) != canonical_groups(entry["groups"]))
+        ev = dict((before.evidence if before else None) or (evidence or {}).get(name) or {})
         if n_params is not None and name in n_params:
-            entry["evidence"]["extra_params"] = (len(entry["groups"]) - 1) * int(n_params[name])
-        plan["modules"][name] = entry
-    return plan, faults
+            ev["extra_params"] = (len(groups) - 1) * int(n_params[name])
+        edited = before is None or canonical_groups(before.groups) != canonical_groups(groups)
+        modules[name] = ModuleSplit(groups, ev, edited)
+    return base.with_modules(modules), faults
 
 
-def plan_csv(plan: dict) -> str:
+def plan_csv(plan: SharingPlan) -> str:
     """The plan as CSV: one row per module with its groups, evidence and edited flag."""
     import csv
     import io
 
-    keys = sorted({k for e in plan["modules"].values() for k in (e.get("evidence") or {})})
+    keys = sorted({k for e in plan.modules.values() for k in (e.evidence or {})})
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["module", "groups", *keys, "edited"])
-    for name, entry in plan["modules"].items():
-        ev = entry.get("evidence") or {}
-        writer.writerow([name, format_groups(entry["groups"]), *[ev.get(k) for k in keys],
-                         entry.get("edited", False)])
+    for name, entry in plan.modules.items():
+        ev = entry.evidence or {}
+        writer.writerow([name, format_groups(entry.groups), *[ev.get(k) for k in keys],
+                         bool(entry.edited)])
     return out.getvalue()

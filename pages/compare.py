@@ -66,7 +66,7 @@ plans = {r: propose_plan(ui.evidence(r), budget, sum(metas[r]["n_params"].values
 changes = diff(plans[run], plans[other])
 if not changes:
     st.caption(f"At {budget:.0%} both runs propose the same plan "
-               f"({len(plans[run]['modules'])} module(s) split).")
+               f"({len(plans[run].modules)} module(s) split).")
 else:
     st.dataframe(pd.DataFrame([{
         "module": c.module, run.name: format_groups(c.before) if c.before else "shared",

@@ -41,12 +41,12 @@ def start_section(run) -> None:
     except PlanError as exc:
         st.error(f"The saved plan cannot be tested: {exc}")
         return
-    if not plan["modules"]:
+    if not plan.modules:
         st.info("The saved plan splits no module: every arm would be the shared model, so "
                 "there is nothing to compare.")
         return
-    st.caption(f"`{path}`: {len(plan['modules'])} split module(s) on "
-               f"{' '.join(plan['languages'])}.")
+    st.caption(f"`{path}`: {len(plan.modules)} split module(s) on "
+               f"{' '.join(plan.languages)}.")
     with st.form("exp_form"):
         c1, c2, c3, c4 = st.columns(4)
         seeds = c1.number_input("Seeds", 1, 20, 3, key="exp_seeds")

@@ -7,9 +7,8 @@ import streamlit as st
 from gradlens import ui
 from gradlens.analysis.allocation import evidence_fields, propose_plan
 from gradlens.paths import PLAN_FILE
-from gradlens.plan import (EVIDENCE_COLUMNS, PlanError, diff, dumps, extra_parameters,
-                           format_groups, load_plan, plan_csv, plan_from_rows, plan_rows, save_plan,
-                           validate)
+from gradlens.plan import (EVIDENCE_COLUMNS, PlanError, SharingPlan, diff, dumps, format_groups,
+                           load_plan, plan_csv, plan_from_rows, plan_rows, save_plan)
 
 st.header("Sharing plan")
 run = ui.current_run()
@@ -28,7 +27,7 @@ base = st.session_state["plan_base"].get(str(run), proposed)  # what the table s
 version = st.session_state.setdefault("plan_version", 0)
 
 
-def start_from(plan: dict, origin: dict) -> None:
+def start_from(plan: SharingPlan, origin: SharingPlan) -> None:
     st.session_state["plan_work"][str(run)] = plan
     st.session_state["plan_base"][str(run)] = origin
     st.session_state["plan_version"] = version + 1
@@ -52,7 +51,7 @@ if not edited and diff(base, proposed):
     st.rerun()
 if edited and diff(base, proposed):
     st.info(f"The table holds your edits, made on the plan proposed at another budget; at "
-            f"{budget:.0%} the proposal splits {len(proposed['modules'])} module(s).")
+            f"{budget:.0%} the proposal splits {len(proposed.modules)} module(s).")
     if st.button(f"Re-propose at {budget:.0%} (drops your edits)", key="plan_repropose"):
         start_from(proposed, proposed)
         st.rerun()
@@ -92,8 +91,8 @@ def group_picker() -> None:
     """Languages picked into groups for one module, instead of typed: applied to the table."""
     langs = meta["languages"]
     key = st.selectbox("Module", modules, key="plan_pick_module",
-                       index=modules.index(next(iter(plan["modules"]), modules[0])))
-    current = plan["modules"].get(key, {}).get("groups") or [list(langs)]
+                       index=modules.index(next(iter(plan.modules), modules[0])))
+    current = [list(g) for g in (plan.modules[key].groups if key in plan.modules else [langs])]
     n = int(st.number_input("Groups", 1, len(langs), max(2, len(current)), key="plan_pick_n"))
     cols = st.columns(n)
     picks = [cols[g].multiselect(f"Group {g + 1}", langs,
@@ -104,15 +103,14 @@ def group_picker() -> None:
         st.caption(f"Not in a group yet: {' '.join(left_out)}")
     if st.button("Apply to the table", key="plan_pick_apply"):
         groups = [p for p in picks if p]
-        new = {**plan, "modules": dict(plan["modules"])}
-        if len(groups) <= 1 and not left_out:
-            new["modules"].pop(key, None)  # one group: shared by all again
-        else:
-            figures = next(evidence_fields(e) for e in evidence if e.module == key)
-            new["modules"][key] = {"groups": groups, "edited": True, "evidence": {
-                **figures, "extra_params": (len(groups) - 1) * meta["n_params"][key]}}
         try:
-            validate(new, modules, "the picked groups")
+            if len(groups) <= 1 and not left_out:  # one group: shared by all again
+                new = plan.with_modules({k: e for k, e in plan.modules.items() if k != key})
+            else:
+                figures = next(evidence_fields(e) for e in evidence if e.module == key)
+                new = plan.with_split(key, groups, {
+                    **figures, "extra_params": (len(groups) - 1) * meta["n_params"][key]}, True)
+            new.check(modules, "the picked groups")
         except PlanError as exc:
             st.error(str(exc))
             return
@@ -123,10 +121,10 @@ def group_picker() -> None:
 with st.expander("Pick languages into groups", expanded=False):
     group_picker()
 
-cost = extra_parameters(plan, meta["n_params"])
+cost = plan.extra_parameters(meta["n_params"])
 allowed = int(budget * total)
 c1, c2, c3 = st.columns(3)
-c1.metric("Modules split", len(plan["modules"]))
+c1.metric("Modules split", len(plan.modules))
 c2.metric("Extra parameters", f"{cost:,}", f"{cost / total:.1%} of the model", delta_color="off")
 c3.metric("Budget", f"{allowed:,}", f"{budget:.0%}", delta_color="off")
 st.progress(min(cost / allowed, 1.0) if allowed else (1.0 if cost else 0.0),

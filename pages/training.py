@@ -28,8 +28,8 @@ def start_section(run) -> None:
     except PlanError as exc:
         st.error(f"The saved plan cannot be trained: {exc}")
         return
-    st.caption(f"`{path}`: {plan_kind(plan)} plan, {len(plan['modules'])} split module(s), "
-               f"model {plan['model']}, languages {' '.join(plan['languages'])}.")
+    st.caption(f"`{path}`: {plan_kind(plan)} plan, {len(plan.modules)} split module(s), "
+               f"model {plan.model}, languages {' '.join(plan.languages)}.")
     with st.form("train_form"):
         c1, c2, c3, c4 = st.columns(4)
         steps = c1.number_input("Steps", 1, 1_000_000, DEFAULTS.steps, key="train_steps")

@@ -11,7 +11,6 @@ safetensors file of every distinct tensor plus the plan.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -19,7 +18,7 @@ from torch import nn
 
 from gradlens.modules import module_of
 from gradlens.paths import PLAN_FILE as PLAN
-from gradlens.plan import validate
+from gradlens.plan import SharingPlan, load_plan, save_plan
 
 WEIGHTS = "model.safetensors"
 
@@ -34,6 +33,11 @@ def _places(model: nn.Module) -> dict[int, list[tuple[nn.Module, str]]]:
     return out
 
 
+def _groups(plan: SharingPlan) -> dict:
+    """What a checkpoint's weights depend on: each split module's groups, in their order."""
+    return {k: e.groups for k, e in plan.modules.items()}
+
+
 class RoutedModel(nn.Module):
     """``model`` with the plan's modules copied per language group.
 
@@ -41,26 +45,26 @@ class RoutedModel(nn.Module):
     ``.`` written as ``/``). ``group_of[key][lang]`` is a language's group.
     """
 
-    def __init__(self, model: nn.Module, plan: dict):
+    def __init__(self, model: nn.Module, plan: SharingPlan):
         super().__init__()
         names = dict(model.named_parameters())
         known = sorted({module_of(n) for n in names})
-        validate(plan, known, "plan")
+        plan.check(known, "plan")
         self.model = model
         self.plan = plan
-        self.languages = list(plan["languages"])
+        self.languages = list(plan.languages)
         self.routes = nn.ModuleDict()
         self.group_of: dict[str, dict[str, int]] = {}
         self._param_names: dict[str, list[str]] = {}
         places = _places(model)
         self._places: dict[str, list[list[tuple[nn.Module, str]]]] = {}
-        for key, entry in plan["modules"].items():
+        for key, entry in plan.modules.items():
             members = [n for n in names if module_of(n) == key]
             self._param_names[key] = members
             self._places[key] = [places[id(names[n])] for n in members]
-            self.group_of[key] = {lang: g for g, group in enumerate(entry["groups"]) for lang in group}
+            self.group_of[key] = {lang: g for g, group in enumerate(entry.groups) for lang in group}
             copies = nn.ModuleList()
-            for _ in entry["groups"]:
+            for _ in entry.groups:
                 holder = nn.Module()
                 for n in members:
                     holder.register_parameter(n.replace(".", "/"),
@@ -113,8 +117,7 @@ class RoutedModel(nn.Module):
         tmp = directory / (WEIGHTS + ".tmp")
         save_file({k: v.cpu() for k, v in self.tensors().items()}, str(tmp))
         tmp.replace(directory / WEIGHTS)
-        (directory / (PLAN + ".tmp")).write_text(json.dumps(self.plan, indent=2), encoding="utf-8")
-        (directory / (PLAN + ".tmp")).replace(directory / PLAN)
+        save_plan(self.plan, directory / PLAN)
         return directory
 
     def load(self, directory: str | Path) -> None:
@@ -122,8 +125,7 @@ class RoutedModel(nn.Module):
         from safetensors.torch import load_file
 
         directory = Path(directory)
-        saved_plan = json.loads((directory / PLAN).read_text(encoding="utf-8"))
-        if saved_plan["modules"] != self.plan["modules"]:
+        if _groups(load_plan(directory / PLAN)) != _groups(self.plan):
             raise ValueError(f"{directory}: the checkpoint was trained with another plan")
         saved = load_file(str(directory / WEIGHTS))
         mine = self.tensors()

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from gradlens.metrics import METRICS, Metrics
+from gradlens.plan import SharingPlan
 from gradlens.train.config import LOG, TrainConfig, read_spec
 from probes.mgcm import MGCM
 from probes.routing import RoutedModel
@@ -258,7 +259,7 @@ def train_step(lm, routed: RoutedModel, batcher, optim, params: list, lang: str,
             "loss_asr": loss_asr.item(), "grad_norm": float(norm), "conflicts": conflicts}
 
 
-def train(cfg: TrainConfig, plan: dict, out: str | Path,
+def train(cfg: TrainConfig, plan: SharingPlan, out: str | Path,
           on_step: Callable[[int, int, dict], None] | None = None) -> list[dict]:
     """Train (or resume) ``plan`` into ``out``; return the last evaluation's records."""
     from probes.loop import Batcher, pick_device
@@ -273,9 +274,9 @@ def train(cfg: TrainConfig, plan: dict, out: str | Path,
     if device.type == "cuda" and world.size > 1:
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
-    languages = list(plan["languages"])
+    languages = list(plan.languages)
     corpus, eval_sets = corpora(cfg, languages)
-    lm = load_model(plan["model"], languages, corpus.texts(), seed=cfg.seed)
+    lm = load_model(plan.model, languages, corpus.texts(), seed=cfg.seed)
     routed = RoutedModel(lm.model, plan).to(device)
     routed.train()
     batcher = Batcher(lm, device)
@@ -300,7 +301,7 @@ def train(cfg: TrainConfig, plan: dict, out: str | Path,
         metrics.keep_until(-1)
         n_extra = sum((len(c) - 1) * sum(p.numel() for p in c[0].parameters())
                       for c in routed.routes.values())
-        log(f"training {plan['model']} on {' '.join(languages)}: {len(plan['modules'])} split "
+        log(f"training {plan.model} on {' '.join(languages)}: {len(plan.modules)} split "
             f"module(s), {n_extra:,} extra parameters, {cfg.steps} steps on {device}"
             + (f" × {world.size} ranks" if world.size > 1 else ""))
 

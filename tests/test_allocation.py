@@ -6,7 +6,7 @@ import pytest
 
 from gradlens.analysis.allocation import allocate, extra_cost, propose_plan
 from gradlens.analysis.evidence import module_evidence, rank_modules, run_evidence, with_q_values
-from gradlens.plan import load_plan, validate
+from gradlens.plan import load_plan
 
 LANGS = ["a", "b", "c", "d", "e", "f"]
 CLUSTER = [0, 0, 0, 1, 1, 1]
@@ -33,14 +33,14 @@ def test_a_planted_clustered_module_is_split_into_its_clusters():
                    "m.shared2": ("shared", 1000)})
     assert rank_modules(ev)[0].module == "m.clustered"
     plan = propose_plan(ev, budget=0.5, total_params=3000, model="tiny", languages=LANGS)
-    assert list(plan["modules"]) == ["m.clustered"]
-    entry = plan["modules"]["m.clustered"]
-    assert sorted(map(sorted, entry["groups"])) == [["a", "b", "c"], ["d", "e", "f"]]
-    assert entry["evidence"]["excess_ci_low"] > 0 and entry["evidence"]["p_value"] < 0.01
-    assert set(entry["evidence"]) >= {"excess_divergence", "q_value", "cca_mean", "conflict_rate"}
-    assert plan["decisions"]["m.clustered"].startswith("split into 2 groups")
-    assert all(plan["decisions"][m].startswith("kept shared") for m in ("m.shared1", "m.shared2"))
-    validate(plan, ["m.shared1", "m.clustered", "m.shared2"])
+    assert list(plan.modules) == ["m.clustered"]
+    entry = plan.modules["m.clustered"]
+    assert sorted(map(sorted, entry.groups)) == [["a", "b", "c"], ["d", "e", "f"]]
+    assert entry.evidence["excess_ci_low"] > 0 and entry.evidence["p_value"] < 0.01
+    assert set(entry.evidence) >= {"excess_divergence", "q_value", "cca_mean", "conflict_rate"}
+    assert plan.decisions["m.clustered"].startswith("split into 2 groups")
+    assert all(plan.decisions[m].startswith("kept shared") for m in ("m.shared1", "m.shared2"))
+    plan.check(["m.shared1", "m.clustered", "m.shared2"])
 
 
 def test_a_run_with_no_real_differences_yields_an_empty_plan():
@@ -55,9 +55,9 @@ def test_a_run_with_no_real_differences_yields_an_empty_plan():
         ev.append(module_evidence(x, LANGS, ["st", "asr"], f"m{i}", 1000))
     ev = with_q_values(ev)
     plan = propose_plan(ev, budget=1.0, total_params=12_000, model="tiny", languages=LANGS)
-    assert plan["modules"] == {}
-    assert set(plan["decisions"]) == {e.module for e in ev}
-    assert all(r.startswith("kept shared") for r in plan["decisions"].values())
+    assert plan.modules == {}
+    assert set(plan.decisions) == {e.module for e in ev}
+    assert all(r.startswith("kept shared") for r in plan.decisions.values())
 
 
 def test_q_values_correct_for_testing_many_modules():
@@ -119,7 +119,7 @@ def test_evidence_on_a_real_run_and_its_plan(tiny_run):
         ev = run_evidence(run)
         total = int(run.modules.n_params.sum())
         plan = propose_plan(ev, 0.2, total, run.model, run.languages, str(tiny_run))
-        validate(plan, list(run.modules.name))
+        plan.check(list(run.modules.name))
     assert len(ev) == len(run.modules)
     for e in ev:
         assert np.isfinite(e.excess) and e.similarity.shape == (4, 4)
@@ -149,8 +149,8 @@ def test_cli_analyze_and_plan(tiny_run, tmp_path, capsys):
     assert main(["plan", str(tiny_run), "--budget", "0.05", "--out", str(plan_path)]) == 0
     assert "extra parameters" in capsys.readouterr().out
     plan = load_plan(plan_path)
-    assert plan["languages"] == ["spa", "ita", "deu", "rus"]
-    assert all(not entry["edited"] for entry in plan["modules"].values())
+    assert plan.languages == ("spa", "ita", "deu", "rus")
+    assert not plan.edited
 
 
 def test_cli_plan_refuses_a_bad_budget(tiny_run, capsys):

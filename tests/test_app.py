@@ -174,9 +174,8 @@ def _click(at: AppTest, label: str) -> None:
 
 @pytest.mark.slow
 def test_training_page_starts_follows_cancels_and_compares_jobs(app_runs):
-    plan = new_plan("tiny", SMALL["languages"], str(app_runs / "small"))
-    plan["modules"]["speech_encoder.encoder.layers.1.ffn2"] = {
-        "groups": [["spa", "ita"], ["deu", "rus"]], "edited": True}
+    plan = new_plan("tiny", SMALL["languages"], str(app_runs / "small")).with_split(
+        "speech_encoder.encoder.layers.1.ffn2", [["spa", "ita"], ["deu", "rus"]], edited=True)
     save_plan(plan, app_runs / "small" / "plan.json")
     at = _page("training")
     _clean(at)
@@ -400,8 +399,8 @@ def test_languages_picked_into_groups_land_in_the_full_width_table(app_runs):
     at.button(key="plan_pick_apply").click().run()
     _clean(at)
     work = at.session_state["plan_work"][str(app_runs / "small")]  # what the table now holds
-    assert work["modules"][module]["groups"] == [["spa", "deu"], ["ita", "rus"]]
-    assert work["modules"][module]["edited"] is True
+    assert work.modules[module].groups == (("spa", "deu"), ("ita", "rus"))
+    assert work.modules[module].edited is True
     assert any(module in str(df.value.to_dict()) for df in at.dataframe)  # the diff lists it
     assert not at.error
 
@@ -437,9 +436,8 @@ def test_a_live_run_shows_its_elapsed_time_and_what_is_left():
 
 
 def test_an_experiment_starts_from_the_saved_plan(app_runs):
-    plan = new_plan("tiny", SMALL["languages"], str(app_runs / "small"))
-    plan["modules"]["speech_encoder.encoder.layers.1.ffn2"] = {
-        "groups": [["spa", "ita"], ["deu", "rus"]]}
+    plan = new_plan("tiny", SMALL["languages"], str(app_runs / "small"),
+                    {"speech_encoder.encoder.layers.1.ffn2": [["spa", "ita"], ["deu", "rus"]]})
     save_plan(plan, app_runs / "small" / "plan.json")
     at = _page("experiments")
     _clean(at)

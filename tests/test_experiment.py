@@ -8,7 +8,7 @@ import sacrebleu
 from sacrebleu.significance import PairedTest
 
 from gradlens.arms import build_arms, extra_of, random_partition, typology_partition
-from gradlens.plan import new_plan, validate
+from gradlens.plan import SharingPlan, new_plan
 from gradlens.significance import holm, paired_test, seed_interval
 
 LANGS = ["spa", "ita", "deu", "nld", "rus", "ukr"]
@@ -17,11 +17,11 @@ N_PARAMS = {f"enc.layers.{i}.{m}": n for i in range(4)
             for m, n in (("ffn", 1000), ("attn", 400), ("norm", 20))}
 
 
-def proposed() -> dict:
-    plan = new_plan("tiny", LANGS, "runs/x")
-    plan["modules"] = {"enc.layers.1.ffn": {"groups": [["spa", "nld", "ukr"], ["ita", "deu", "rus"]]},
-                       "enc.layers.2.attn": {"groups": [["spa"], ["ita", "deu"], ["nld", "rus", "ukr"]]}}
-    return plan
+def proposed(**splits) -> SharingPlan:
+    """The plan the tests compare arms with; ``splits`` (module -> groups) replace its own."""
+    return new_plan("tiny", LANGS, "runs/x", splits or {
+        "enc.layers.1.ffn": [["spa", "nld", "ukr"], ["ita", "deu", "rus"]],
+        "enc.layers.2.attn": [["spa"], ["ita", "deu"], ["nld", "rus", "ukr"]]})
 
 
 def typology() -> np.ndarray:
@@ -34,40 +34,38 @@ def test_every_arm_is_a_valid_plan_and_all_but_shared_spend_the_same_parameters(
     arms = build_arms(proposed(), N_PARAMS, seed, typology())
     assert list(arms) == ["proposed", "random-groups", "random-modules", "typology", "shared"]
     for plan in arms.values():
-        validate(plan, list(N_PARAMS))
+        plan.check(list(N_PARAMS))
     extra = extra_of(arms, N_PARAMS)
     assert extra["proposed"] == 1000 + 2 * 400
     assert extra["random-groups"] == extra["random-modules"] == extra["typology"] == extra["proposed"]
-    assert extra["shared"] == 0 and arms["shared"]["modules"] == {}
+    assert extra["shared"] == 0 and arms["shared"].modules == {}
 
 
 def test_random_modules_spend_exactly_the_plans_parameters_when_it_took_every_small_module():
     # the plan splits all four norms (as a budget spent on cheap modules does on a small model):
     # the arm may not fall back to larger modules, so it reuses norms, in random groups
-    p = proposed()
-    p["modules"] = {f"enc.layers.{i}.norm": {"groups": [["spa", "nld", "ukr"], ["ita", "deu", "rus"]]}
-                    for i in range(4)}
-    p["modules"]["enc.layers.0.ffn"] = {"groups": [["spa", "nld"], ["ita", "deu", "rus", "ukr"]]}
+    p = proposed(**{f"enc.layers.{i}.norm": [["spa", "nld", "ukr"], ["ita", "deu", "rus"]]
+                    for i in range(4)}, **{"enc.layers.0.ffn": [["spa", "nld"], ["ita", "deu", "rus", "ukr"]]})
     for seed in range(5):
         arms = build_arms(p, N_PARAMS, seed, typology())
-        validate(arms["random-modules"], list(N_PARAMS))
+        arms["random-modules"].check(list(N_PARAMS))
         extra = extra_of(arms, N_PARAMS)
         assert extra["random-modules"] == extra["proposed"] == 4 * 20 + 1000
-        assert "enc.layers.0.ffn" not in arms["random-modules"]["modules"]  # others were left
+        assert "enc.layers.0.ffn" not in arms["random-modules"].modules  # others were left
 
 
 def test_random_arms_keep_group_sizes_and_draw_other_modules():
     p = proposed()
     arms = build_arms(p, N_PARAMS, 3, typology())
-    for key, entry in p["modules"].items():
-        assert sorted(map(len, arms["random-groups"]["modules"][key]["groups"])) == \
-            sorted(map(len, entry["groups"]))
-    picked = arms["random-modules"]["modules"]
-    assert not set(picked) & set(p["modules"])
-    assert sorted(N_PARAMS[k] for k in picked) == sorted(N_PARAMS[k] for k in p["modules"])
+    for key, entry in p.modules.items():
+        assert sorted(map(len, arms["random-groups"].modules[key].groups)) == \
+            sorted(map(len, entry.groups))
+    picked = arms["random-modules"].modules
+    assert not set(picked) & set(p.modules)
+    assert sorted(N_PARAMS[k] for k in picked) == sorted(N_PARAMS[k] for k in p.modules)
     # the same seed rebuilds the same arms; another seed draws others
     assert build_arms(p, N_PARAMS, 3, typology()) == arms
-    draws = {json.dumps(build_arms(p, N_PARAMS, s, typology())["random-groups"]["modules"],
+    draws = {json.dumps(build_arms(p, N_PARAMS, s, typology())["random-groups"].to_dict()["modules"],
                         sort_keys=True) for s in range(8)}
     assert len(draws) > 1
 
@@ -80,7 +78,7 @@ def test_typology_groups_follow_the_distance_and_keep_the_group_count():
     for g in (2, 4, 5):
         assert len(typology_partition(LANGS, g, flat)) == g
     arms = build_arms(proposed(), N_PARAMS, 0, d)
-    assert [len(e["groups"]) for e in arms["typology"]["modules"].values()] == [2, 3]
+    assert [len(e.groups) for e in arms["typology"].modules.values()] == [2, 3]
 
 
 def test_random_partition_is_a_partition_of_the_sizes():
@@ -164,8 +162,8 @@ def test_a_two_arm_one_seed_experiment_runs_end_to_end_and_resumes(tiny_run, tmp
     runs = tmp_path / "runs"
     shutil.copytree(tiny_run, runs / "small")
     monkeypatch.setenv("GRADLENS_RUNS", str(runs))
-    plan = new_plan("tiny", ["spa", "ita", "deu", "rus"], str(runs / "small"))
-    plan["modules"] = {"text_decoder.layers.1.ffn": {"groups": [["spa", "ita"], ["deu", "rus"]]}}
+    plan = new_plan("tiny", ["spa", "ita", "deu", "rus"], str(runs / "small"),
+                    {"text_decoder.layers.1.ffn": [["spa", "ita"], ["deu", "rus"]]})
     save_plan(plan, runs / "small" / "plan.json")
     argv = [sys.executable, "-m", "gradlens", "experiment", str(runs / "small"),
             "--plan", str(runs / "small" / "plan.json"), "--arms", "proposed,shared",
@@ -277,14 +275,13 @@ def test_an_experiment_resumes_with_the_same_design_and_refuses_another(tmp_path
     assert len(jobs_of(spec)) == 10 and jobs_of(spec)[0] == ("proposed", 0, "e-proposed-s0")
     assert (tmp_path / "e" / "plans" / "random-modules-s1.json").exists()
     assert create(tmp_path / "e", proposed(), N_PARAMS, [0, 1], cfg, typology()) == spec
-    annotated = proposed()  # a newer analysis records more figures beside the same groups
-    annotated["modules"]["enc.layers.1.ffn"]["evidence"] = {"split_gain": 0.5}
-    annotated["modules"]["enc.layers.1.ffn"]["groups"].reverse()
+    # a newer analysis records more figures beside the same groups, listed in another order
+    annotated = proposed().with_split("enc.layers.1.ffn", [["ita", "deu", "rus"], ["spa", "nld", "ukr"]],
+                                      {"split_gain": 0.5})
     assert create(tmp_path / "e", annotated, N_PARAMS, [0, 1], cfg, typology()) == spec
     with pytest.raises(ExperimentError, match="another plan, seeds or config"):
         create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2], cfg, typology())
-    regrouped = proposed()
-    regrouped["modules"]["enc.layers.1.ffn"]["groups"] = [["spa", "ita", "ukr"], ["nld", "deu", "rus"]]
+    regrouped = proposed().with_split("enc.layers.1.ffn", [["spa", "ita", "ukr"], ["nld", "deu", "rus"]])
     with pytest.raises(ExperimentError, match="another plan, seeds or config"):
         create(tmp_path / "e", regrouped, N_PARAMS, [0, 1], cfg, typology())
     with pytest.raises(ExperimentError, match="'proposed' among them"):

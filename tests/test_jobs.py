@@ -36,8 +36,7 @@ def sleeper(seconds: float) -> LocalBackend:
 @pytest.fixture
 def runs(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path))
-    plan = new_plan("tiny", LANGS, "probe")
-    plan["modules"]["speech_encoder.encoder.layers.1.ffn2"] = {"groups": [["spa"], ["deu"]]}
+    plan = new_plan("tiny", LANGS, "probe", {"speech_encoder.encoder.layers.1.ffn2": [["spa"], ["deu"]]})
     (tmp_path / "probe").mkdir()
     save_plan(plan, tmp_path / "probe" / "plan.json")
     yield tmp_path
@@ -155,10 +154,9 @@ def test_more_than_one_gpu_runs_torchrun_and_plans_have_a_kind():
     assert entry_argv("spec", "out", gpus=1)[1:3] == ["-m", "probes.training"]
     plan = new_plan("tiny", LANGS)
     assert plan_kind(plan) == "shared"
-    plan["modules"]["x"] = {"groups": [["spa"], ["deu"]]}
+    plan = plan.with_split("x", [["spa"], ["deu"]])
     assert plan_kind(plan) == "proposed"
-    plan["modules"]["x"]["edited"] = True
-    assert plan_kind(plan) == "edited"
+    assert plan_kind(plan.with_split("x", [["spa"], ["deu"]], edited=True)) == "edited"
 
 
 def free_port() -> int:
@@ -236,8 +234,7 @@ def test_torchrun_data_parallel_on_two_cpu_processes(runs):
 
 @pytest.mark.slow
 def test_a_plan_naming_an_unknown_module_fails_with_the_validators_words(runs):
-    plan = new_plan("tiny", LANGS, "probe")
-    plan["modules"]["speech_encoder.encoder.layers.9.ffn1"] = {"groups": [["spa"], ["deu"]]}
+    plan = new_plan("tiny", LANGS, "probe", {"speech_encoder.encoder.layers.9.ffn1": [["spa"], ["deu"]]})
     (runs / "bad").mkdir()
     save_plan(plan, runs / "bad" / "plan.json")
     job = submit(runs / "bad" / "plan.json", QUICK)
@@ -370,8 +367,7 @@ def test_a_plan_naming_a_module_its_run_lacks_is_refused_at_submit(runs):
     from conftest import random_run
 
     random_run(runs / "src", languages=LANGS)
-    plan = new_plan("tiny", LANGS, "runs/src")
-    plan["modules"]["text_decoder.layers.9.ffn"] = {"groups": [["spa"], ["deu"]]}
+    plan = new_plan("tiny", LANGS, "runs/src", {"text_decoder.layers.9.ffn": [["spa"], ["deu"]]})
     save_plan(plan, runs / "src" / "plan.json")
     out = subprocess.run([sys.executable, "-m", "gradlens", "train", "--plan",
                           str(runs / "src" / "plan.json"), "--detach"],

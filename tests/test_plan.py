@@ -4,18 +4,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlens.plan import (SCHEMA, PlanError, diff, dumps, extra_parameters, load_plan, loads,
-                           new_plan, save_plan, validate)
+from gradlens.plan import (SCHEMA, ModuleSplit, PlanError, SharingPlan, diff, dumps, load_plan,
+                           loads, new_plan, save_plan, validate)
 
 MODULES = ["speech_encoder.encoder.layers.11.ffn2", "text_decoder.layers.3.cross_attention"]
 
 
 def good() -> dict:
+    """A valid plan as a dict, as read from a file, for the tests to plant faults in."""
     plan = new_plan("facebook/hf-seamless-m4t-medium", ["aeb", "bem", "est", "gle"], "runs/x")
-    plan["modules"][MODULES[0]] = {"groups": [["aeb"], ["bem"], ["est", "gle"]],
-                                   "evidence": {"excess_divergence": 0.31, "cca_mean": 0.22},
-                                   "edited": False}
-    return plan
+    return plan.with_split(MODULES[0], [["aeb"], ["bem"], ["est", "gle"]],
+                           {"excess_divergence": 0.31, "cca_mean": 0.22}, False).to_dict()
 
 
 def faults_of(plan, known=MODULES) -> list[str]:
@@ -24,8 +23,27 @@ def faults_of(plan, known=MODULES) -> list[str]:
     return err.value.faults
 
 
-def test_a_good_plan_validates():
-    assert validate(good(), MODULES) == good()
+def test_a_good_plan_validates_and_round_trips_through_its_type():
+    plan = SharingPlan.from_dict(good(), MODULES)
+    assert plan.to_dict() == good() and list(plan.to_dict()) == list(good())
+    assert plan.modules[MODULES[0]].groups == (("aeb",), ("bem",), ("est", "gle"))
+
+
+def test_a_plan_is_frozen_and_valid_by_construction():
+    plan = SharingPlan.from_dict(good())
+    with pytest.raises(TypeError):
+        plan.modules["x"] = ModuleSplit([["aeb", "bem", "est", "gle"]])  # no item assignment
+    with pytest.raises(TypeError):
+        plan.modules[MODULES[0]].evidence["cca_mean"] = 1.0
+    with pytest.raises(AttributeError):
+        plan.model = "other"
+    with pytest.raises(PlanError, match=r"\['gle'\] in no group"):
+        plan.with_split(MODULES[1], [["aeb"], ["bem", "est"]])
+    with pytest.raises(PlanError, match="is not a module of the model"):
+        plan.with_split("nope", [["aeb", "bem"], ["est", "gle"]]).check(MODULES)
+    import pickle
+
+    assert pickle.loads(pickle.dumps(plan)) == plan  # Streamlit's cache pickles what it keeps
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -62,10 +80,15 @@ def test_all_faults_are_reported_together():
 @pytest.mark.parametrize("fmt, name", [("json", "plan.json"), ("yaml", "plan.yaml")])
 def test_round_trips_exactly(tmp_path, fmt, name):
     plan = good()
-    assert loads(dumps(plan, fmt), fmt, MODULES) == plan
-    path = save_plan(plan, tmp_path / name, MODULES)
-    assert load_plan(path, MODULES) == plan
-    assert dumps(load_plan(path), fmt) == dumps(plan, fmt)
+    typed = SharingPlan.from_dict(plan)
+    assert loads(dumps(typed, fmt), fmt, MODULES) == typed
+    path = save_plan(typed, tmp_path / name, MODULES)
+    assert load_plan(path, MODULES) == typed
+    assert load_plan(path).to_dict() == plan
+    assert dumps(load_plan(path), fmt) == dumps(typed, fmt)
+    bare = {k: v for k, v in plan.items()}
+    bare["modules"] = {MODULES[0]: {"groups": plan["modules"][MODULES[0]]["groups"]}}
+    assert SharingPlan.from_dict(bare).to_dict() == bare  # no evidence, no edited: none added
 
 
 def test_file_errors_name_the_file(tmp_path):
@@ -77,19 +100,18 @@ def test_file_errors_name_the_file(tmp_path):
 
 
 def test_diff_lists_changes_per_module():
-    a, b = good(), good()
-    b["modules"][MODULES[0]]["groups"] = [["aeb", "bem"], ["est", "gle"]]
-    b["modules"][MODULES[1]] = {"groups": [["aeb", "bem", "est"], ["gle"]]}
+    a = SharingPlan.from_dict(good())
+    b = (a.with_split(MODULES[0], [["aeb", "bem"], ["est", "gle"]])
+         .with_split(MODULES[1], [["aeb", "bem", "est"], ["gle"]]))
     changes = {c.module: c.change for c in diff(a, b)}
     assert changes == {MODULES[0]: "regrouped", MODULES[1]: "added"}
     assert [c.change for c in diff(b, new_plan("m", ["aeb", "bem", "est", "gle"]))] == ["removed", "removed"]
-    c = good()
-    c["modules"][MODULES[0]]["groups"] = [["gle", "est"], ["bem"], ["aeb"]]  # same partition
+    c = a.with_split(MODULES[0], [["gle", "est"], ["bem"], ["aeb"]])  # the same partition
     assert diff(a, c) == []
 
 
 def test_extra_parameters():
-    assert extra_parameters(good(), {MODULES[0]: 1000, MODULES[1]: 5}) == 2000
+    assert SharingPlan.from_dict(good()).extra_parameters({MODULES[0]: 1000, MODULES[1]: 5}) == 2000
 
 
 json_values = st.recursive(
@@ -131,9 +153,8 @@ def test_groups_text_round_trips_and_keeps_empty_groups_for_the_validator():
 def test_table_rows_become_a_plan_with_a_fault_per_bad_row():
     from gradlens.plan import plan_csv, plan_from_rows, plan_rows
 
-    proposed = new_plan("tiny", ["spa", "ita", "deu"])
-    proposed["modules"]["m1"] = {"groups": [["spa", "ita"], ["deu"]],
-                                 "evidence": {"excess_divergence": 2.0}, "edited": False}
+    proposed = new_plan("tiny", ["spa", "ita", "deu"]).with_split(
+        "m1", [["spa", "ita"], ["deu"]], {"excess_divergence": 2.0}, False)
     rows = plan_rows(proposed)
     assert rows[0]["groups"] == "spa ita | deu" and rows[0]["excess_divergence"] == 2.0
     rows += [{"module": "m2", "groups": "spa | ita deu"},          # added: edited, evidence given
@@ -148,23 +169,23 @@ def test_table_rows_become_a_plan_with_a_fault_per_bad_row():
     assert any("['deu'] in no group" in f for f in faults[3])
     assert faults[4] == ["module 'nope' is not a module of the model"]
     assert faults[5] == ["pick a module for this row"]
-    assert list(plan["modules"]) == ["m1", "m2"]
-    assert plan["modules"]["m1"]["edited"] is False
-    assert plan["modules"]["m2"] == {"groups": [["spa"], ["ita", "deu"]],
-                                     "evidence": {"excess_divergence": 1.5}, "edited": True}
-    validate(plan, ["m1", "m2", "m3"])
+    assert list(plan.modules) == ["m1", "m2"]
+    assert plan.modules["m1"].edited is False
+    assert plan.modules["m2"] == ModuleSplit([["spa"], ["ita", "deu"]], {"excess_divergence": 1.5},
+                                             True)
+    plan.check(["m1", "m2", "m3"])
     csv_text = plan_csv(plan).splitlines()
     assert csv_text[0] == "module,groups,excess_divergence,edited"
     assert csv_text[2] == "m2,spa | ita deu,1.5,True"
 
 
 def test_decisions_must_be_reasons_by_module():
-    plan = new_plan("tiny", ["spa", "ita"])
+    plan = new_plan("tiny", ["spa", "ita"]).to_dict()
     plan["decisions"] = {"m1": "kept shared: no divergence beyond noise"}
-    validate(plan)
+    assert SharingPlan.from_dict(plan).decisions == plan["decisions"]
     plan["decisions"] = {"m1": 0.3}
     with pytest.raises(PlanError, match="'decisions' must map module names"):
-        validate(plan)
+        SharingPlan.from_dict(plan)
 
 
 def test_odd_plan_files_get_named_errors_and_big_plans_validate(tmp_path):
@@ -174,8 +195,8 @@ def test_odd_plan_files_get_named_errors_and_big_plans_validate(tmp_path):
     with pytest.raises(PlanError, match=r"bin.json: not UTF-8 text \(byte 0\)"):
         load_plan(tmp_path / "bin.json")
     many = [f"l{i:05d}" for i in range(20_000)]
-    plan = new_plan("tiny", many + ["l00007"])
-    plan["modules"]["m"] = {"groups": [many[:10_000], many[10_000:]]}
+    plan = {"schema": SCHEMA, "model": "tiny", "languages": many + ["l00007"],
+            "modules": {"m": {"groups": [many[:10_000], many[10_000:]]}}}
     with pytest.raises(PlanError, match=r"'languages' repeats \['l00007'\]"):
         validate(plan)  # counted once (Counter), not 20,000 list scans of 20,000
 
@@ -183,14 +204,13 @@ def test_odd_plan_files_get_named_errors_and_big_plans_validate(tmp_path):
 def test_an_edited_row_exports_what_its_groups_cost_now():
     from gradlens.plan import plan_csv, plan_from_rows
 
-    proposed = new_plan("tiny", ["spa", "ita", "deu", "rus"])
-    proposed["modules"]["m1"] = {"groups": [["spa", "ita"], ["deu", "rus"]],
-                                 "evidence": {"extra_params": 128}, "edited": False}
+    proposed = new_plan("tiny", ["spa", "ita", "deu", "rus"]).with_split(
+        "m1", [["spa", "ita"], ["deu", "rus"]], {"extra_params": 128}, False)
     rows = [{"module": "m1", "groups": "spa | ita | deu | rus"}]       # 4 groups: 3 copies more
     plan, faults = plan_from_rows(rows, proposed, proposed, ["m1"], n_params={"m1": 128})
-    assert faults == [[]] and plan["modules"]["m1"]["evidence"]["extra_params"] == 384
+    assert faults == [[]] and plan.modules["m1"].evidence["extra_params"] == 384
     assert "384" in plan_csv(plan)
-    assert proposed["modules"]["m1"]["evidence"]["extra_params"] == 128  # the proposal untouched
+    assert proposed.modules["m1"].evidence["extra_params"] == 128  # the proposal untouched
 
 
 def test_a_yaml_with_anchors_gives_a_short_named_error(tmp_path):

@@ -22,9 +22,7 @@ def setup():
 
 def plan_with(groups):
     plan = new_plan("tiny", LANGS)
-    if groups:
-        plan["modules"][MODULE] = {"groups": groups, "edited": True}
-    return plan
+    return plan.with_split(MODULE, groups, edited=True) if groups else plan
 
 
 def batch(corpus, batcher, lang):
@@ -93,7 +91,6 @@ def test_a_checkpoint_loads_back_into_the_same_routed_model(setup, tmp_path):
 
 def test_a_plan_naming_an_unknown_module_is_refused(setup):
     lm, _, _ = setup
-    plan = new_plan("tiny", LANGS)
-    plan["modules"]["speech_encoder.encoder.layers.99.ffn2"] = {"groups": [LANGS]}
+    plan = new_plan("tiny", LANGS, splits={"speech_encoder.encoder.layers.99.ffn2": [LANGS]})
     with pytest.raises(ValueError, match="layers.99.ffn2' is not a module of the model"):
         RoutedModel(lm.model, plan)

@@ -22,9 +22,7 @@ MODULE = "speech_encoder.encoder.layers.1.ffn2"
 
 
 def split_plan():
-    plan = new_plan("tiny", LANGS)
-    plan["modules"][MODULE] = {"groups": [["spa"], ["deu"]], "edited": True}
-    return plan
+    return new_plan("tiny", LANGS).with_split(MODULE, [["spa"], ["deu"]], edited=True)
 
 
 def test_sampling_follows_the_temperature():

@@ -40,7 +40,7 @@ import numpy as np
 
 from gradlens.analysis.evidence import ModuleEvidence
 from gradlens.errors import ConfigError
-from gradlens.plan import new_plan, validate
+from gradlens.plan import ModuleSplit, SharingPlan
 
 ALPHA = 0.05
 RULE = ("a module is split when its divergence test survives the Benjamini–Hochberg correction "
@@ -179,13 +179,12 @@ def evidence_fields(e: ModuleEvidence) -> dict:
 
 def propose_plan(evidence: list[ModuleEvidence], budget: float, total_params: int, model: str,
                  languages: list[str], source_run: str | None = None,
-                 alpha: float = ALPHA) -> dict:
+                 alpha: float = ALPHA) -> SharingPlan:
     """A ``gradlens.sharing-plan/1`` plan: the allocated modules with their groups and evidence,
     and ``decisions``: why each module analysed was split or kept shared."""
     allocation = allocate(evidence, budget, total_params, alpha)
-    plan = new_plan(model, languages, source_run)
-    for e in allocation.modules:
-        plan["modules"][e.module] = {"groups": [list(g) for g in e.groups],
-                                     "evidence": evidence_fields(e), "edited": False}
-    plan["decisions"] = allocation.decisions
-    return validate(plan, [e.module for e in evidence], "proposed plan")
+    plan = SharingPlan(model, tuple(languages), source_run=source_run,
+                       modules={e.module: ModuleSplit(e.groups, evidence_fields(e), False)
+                                for e in allocation.modules},
+                       decisions=allocation.decisions)
+    return plan.check([e.module for e in evidence], "proposed plan")

@@ -18,7 +18,7 @@ from gradlens.jobs.local import LocalBackend
 from gradlens.jobs.ray_cluster import RayBackend
 from gradlens.jobs.registry import Job, JobError, Registry, confined, default_name, plan_kind
 from gradlens.launch import log_tail, run_dir_for
-from gradlens.plan import load_plan, new_plan, validate
+from gradlens.plan import SharingPlan, load_plan, new_plan
 from gradlens.paths import runs_dir
 from gradlens.train.config import LOG
 
@@ -59,12 +59,12 @@ def allowed_ray_addresses() -> list[str]:
     return list(dict.fromkeys(a.strip() for a in found if a.strip()))
 
 
-def source_modules(plan: dict) -> list[str] | None:
+def source_modules(plan: SharingPlan) -> list[str] | None:
     """The modules of the run the plan was proposed from, when that run is in the runs
     directory (only there: a plan's ``source_run`` never leads a read outside it)."""
     from gradlens.store import Run, RunError
 
-    source = plan.get("source_run")
+    source = plan.source_run
     if not source:
         return None
     try:
@@ -108,9 +108,9 @@ def submit(plan_path: str | Path, config, backend: str | Backend = "local",
     plan = load_plan(source)
     known = source_modules(plan)
     if known is not None:  # an unknown module is refused now, not when the job starts
-        validate(plan, known, str(source))
+        plan.check(known, str(source))
     if shared:
-        plan = {**new_plan(plan["model"], plan["languages"], plan.get("source_run")), "modules": {}}
+        plan = new_plan(plan.model, plan.languages, plan.source_run)
     cfg = dataclasses.asdict(config)
     job_id = name or default_name(plan, cfg, source)
     directory = run_dir_for(job_id)  # refuses names that could leave the runs directory
@@ -131,11 +131,10 @@ def submit(plan_path: str | Path, config, backend: str | Backend = "local",
             if old.state == "succeeded":  # a finished job's record and plan copy never change
                 raise JobError(f"job {job_id} has already succeeded; its record stays as it is "
                                "(pass --name to train this plan again as a new job)")
-            try:
+            if (directory / CONFIG).exists() and (directory / PLAN).exists():
                 same = (json.loads((directory / CONFIG).read_text()) == cfg
-                        and json.loads((directory / PLAN).read_text())["modules"]
-                        == plan["modules"])
-            except FileNotFoundError:  # its directory was removed: start afresh
+                        and load_plan(directory / PLAN).modules == plan.modules)
+            else:  # its directory was removed: start afresh
                 same = True
             if not same:
                 raise JobError(f"job {job_id} exists with another plan or config; "

@@ -16,6 +16,7 @@ from pathlib import Path
 from gradlens.errors import GradlensError
 from gradlens.launch import run_dir_for
 from gradlens.paths import runs_dir
+from gradlens.plan import SharingPlan
 
 REGISTRY = "jobs.sqlite"
 JOB_FILE = "job.json"
@@ -142,15 +143,16 @@ def confined(path: str | Path, root: Path) -> Path:
     return resolved
 
 
-def plan_kind(plan: dict) -> str:
+def plan_kind(plan: SharingPlan) -> str:
     """``shared`` (no split module), ``edited`` (a person changed a module) or ``proposed``."""
-    if not plan["modules"]:
+    if not plan.modules:
         return "shared"
-    return "edited" if any(e.get("edited") for e in plan["modules"].values()) else "proposed"
+    return "edited" if plan.edited else "proposed"
 
 
-def default_name(plan: dict, config: dict, source: Path) -> str:
+def default_name(plan: SharingPlan, config: dict, source: Path) -> str:
     """The same plan and config always name the same job, so repeating a command resumes it."""
-    digest = hashlib.sha256(json.dumps([plan["model"], plan["languages"], plan["modules"],
-                                        config], sort_keys=True).encode()).hexdigest()[:8]
+    d = plan.to_dict()
+    digest = hashlib.sha256(json.dumps([d["model"], d["languages"], d["modules"], config],
+                                       sort_keys=True).encode()).hexdigest()[:8]
     return f"train-{source.parent.name}-{plan_kind(plan)}-{digest}"[:64]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gradlens.errors import ConfigError, check_number
 from gradlens.paths import LOG, PLAN_FILE as PLAN, TRAIN_CONFIG as CONFIG
-from gradlens.plan import load_plan
+from gradlens.plan import SharingPlan, load_plan, save_plan
 
 
 @dataclass
@@ -84,14 +84,14 @@ class TrainConfig:
 
 
 # -- the entry point --------------------------------------------------------------------------
-def write_spec(directory: Path, cfg: TrainConfig, plan: dict) -> None:
+def write_spec(directory: Path, cfg: TrainConfig, plan: SharingPlan) -> None:
     """What the entry point reads: ``train.json`` and ``plan.json``."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2), encoding="utf-8")
-    (directory / PLAN).write_text(json.dumps(plan, indent=2), encoding="utf-8")
+    save_plan(plan, directory / PLAN)
 
 
-def read_spec(directory: Path) -> tuple[TrainConfig, dict]:
+def read_spec(directory: Path) -> tuple[TrainConfig, SharingPlan]:
     path = directory / CONFIG
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
