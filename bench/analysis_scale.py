@@ -31,10 +31,11 @@ from gradlens.analysis.alignment import subspace_alignment  # noqa: E402
 from gradlens.analysis.allocation import allocate, propose_plan  # noqa: E402
 from gradlens.analysis.clustering import cluster_languages  # noqa: E402
 from gradlens.analysis.divergence import language_divergence, task_conflict, task_divergence  # noqa: E402
-from gradlens.analysis.evidence import rank_modules, run_evidence, similarity_of, unit_evidence  # noqa: E402
+from gradlens.analysis.evidence import rank_modules, similarity_of  # noqa: E402
+from gradlens.evidence import run_evidence, unit_evidence  # noqa: E402
 from gradlens.analysis.grouping import LanguageGrouping  # noqa: E402
 from gradlens.analysis.typology import typology_agreement  # noqa: E402
-from gradlens.analysis.views import unit_mean, unit_of, unit_sketches  # noqa: E402
+from gradlens.evidence import unit_mean, unit_of, unit_sketches  # noqa: E402
 from gradlens.store import Run  # noqa: E402
 
 

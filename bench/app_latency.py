@@ -32,7 +32,8 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from browser import PAGES, browser_page, chromium_path, served_app, wait_rendered  # noqa: E402
 from synthetic import build  # noqa: E402
 
-from gradlens.analysis.evidence import cached_run_evidence, similarity_of  # noqa: E402
+from gradlens.analysis.evidence import similarity_of  # noqa: E402
+from gradlens.evidence import cached_run_evidence  # noqa: E402
 from gradlens.analysis.typology import typology_agreement  # noqa: E402
 from gradlens.store import Run  # noqa: E402
 

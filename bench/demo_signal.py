@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradlens.analysis.clustering import cluster_similarity  # noqa: E402
-from gradlens.analysis.evidence import cached_run_evidence, unit_similarity  # noqa: E402
+from gradlens.evidence import cached_run_evidence, unit_similarity  # noqa: E402
 from gradlens.analysis.typology import family_distance, mantel, uriel_distance  # noqa: E402
-from gradlens.analysis.views import units  # noqa: E402
+from gradlens.evidence import units  # noqa: E402
 from gradlens.store import Run  # noqa: E402
 
 

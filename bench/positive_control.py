@@ -29,7 +29,7 @@ from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 from gradlens.analysis.allocation import (diverges, extra_cost, propose_plan,  # noqa: E402
                                           split_gain)
-from gradlens.analysis.evidence import cached_run_evidence  # noqa: E402
+from gradlens.evidence import cached_run_evidence  # noqa: E402
 from gradlens.corpus import CONTROL  # noqa: E402
 from gradlens.store import Run  # noqa: E402
 

@@ -86,7 +86,7 @@ def cmd_info(args) -> int:
 def _evidence(run, rank: int | None = None, groups: int | None = None):
     from tqdm import tqdm
 
-    from gradlens.analysis.evidence import cached_run_evidence, run_evidence
+    from gradlens.evidence import cached_run_evidence, run_evidence
 
     with tqdm(total=len(run.modules), desc="analysing modules", unit="module") as bar:
         def on_module(done: int, _total: int, name: str) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 APP = Path(__file__).resolve().parent.parent / "app.py"
 WARM = ("numpy", "pandas", "h5py", "scipy.cluster.hierarchy", "sklearn.metrics",
         "plotly.graph_objects", "plotly.subplots", "gradlens.plots", "gradlens.store",
-        "gradlens.analysis.evidence", "gradlens.analysis.allocation", "gradlens.analysis.typology",
+        "gradlens.evidence", "gradlens.analysis.allocation", "gradlens.analysis.typology",
         "gradlens.launch", "gradlens.languages")
 
 

@@ -15,10 +15,10 @@ run = ui.current_run()
 if run is None or not ui.needs_steps(run, min_steps(1), "CCA of rank 1"):
     st.stop()
 meta = ui.meta(run)
-langs = meta["languages"]
+langs = meta.languages
 c1, c2 = st.columns(2)
 granularity = c1.radio("Granularity", ["module", "layer"], key="align_granularity", horizontal=True)
-options = meta["modules"] if granularity == "module" else meta["layers"]
+options = meta.modules if granularity == "module" else meta.layers
 key = c2.selectbox("Unit", options, key=f"align_unit_{granularity}")
 evidence = ui.module_evidence(run, key)
 a = evidence.alignment
@@ -32,7 +32,7 @@ st.plotly_chart(fig, key="align_heatmap")
 st.caption(f"Shared basis of rank {a.rank} captures {a.explained:.0%} of the gradients' squared "
            f"norm; mean over pairs {a.mean_off_diagonal():.3f} against {a.chance_level():.3f} "
            f"by chance (steps shuffled, {a.shuffles} times; p = {a.p_value:.2f}): alignment "
-           f"beyond chance {a.excess():.2f}; {meta['steps']} steps.")
+           f"beyond chance {a.excess():.2f}; {meta.steps} steps.")
 ui.downloads(fig, f"cca_mean_{key}", matrix_frame(a.mean, langs), key="align_heatmap_dl")
 
 @st.fragment

@@ -26,15 +26,15 @@ try:
 except ui.RunError as exc:
     st.error(f"That run cannot be read: {exc}")
     st.stop()
-if metas[other]["steps"] < 2:
-    st.warning(f"{other.name} has {metas[other]['steps']} completed step(s); comparing needs 2.")
+if metas[other].steps < 2:
+    st.warning(f"{other.name} has {metas[other].steps} completed step(s); comparing needs 2.")
     st.stop()
-common = [u for u in metas[run]["layers"] if u in metas[other]["layers"]]
+common = [u for u in metas[run].layers if u in metas[other].layers]
 if not common:
     st.info("The two runs share no layer (different models?): only their plans compare.")
 c1, c2, c3 = st.columns(3)
 unit = c1.selectbox("Unit (in both runs)", common, key="cmp_unit") if common else None
-task = c2.selectbox("Task", [t for t in metas[run]["tasks"] if t in metas[other]["tasks"]],
+task = c2.selectbox("Task", [t for t in metas[run].tasks if t in metas[other].tasks],
                     key="cmp_task")
 measure = c3.radio("Similarity", list(SIMILARITIES), format_func=SIMILARITIES.get,
                    key="cmp_kind", horizontal=True, index=list(SIMILARITIES).index("paired"))
@@ -43,8 +43,8 @@ cols = st.columns(2)
 for col, r in zip(cols, (run, other)):
     with col:
         st.subheader(r.name)
-        st.caption(f"{metas[r]['model']} · {metas[r]['corpus']} · {metas[r]['steps']} steps · "
-                   f"{' '.join(metas[r]['languages'])}")
+        st.caption(f"{metas[r].model} · {metas[r].corpus} · {metas[r].steps} steps · "
+                   f"{' '.join(metas[r].languages)}")
         if unit is not None:
             fig = dendrogram_figure(ui.clustering(r, unit, task, "average", measure),
                                     f"{unit} · {task} · {measure}")
@@ -61,8 +61,8 @@ for col, r in zip(cols, (run, other)):
 
 st.subheader("Their proposed plans")
 budget = st.slider("Parameter budget (fraction of the model)", 0.0, 0.5, 0.1, 0.01, key="cmp_budget")
-plans = {r: propose_plan(ui.evidence(r), budget, sum(metas[r]["n_params"].values()),
-                         metas[r]["model"], metas[r]["languages"], str(r)) for r in (run, other)}
+plans = {r: propose_plan(ui.evidence(r), budget, sum(metas[r].n_params.values()),
+                         metas[r].model, metas[r].languages, str(r)) for r in (run, other)}
 changes = diff(plans[run], plans[other])
 if not changes:
     st.caption(f"At {budget:.0%} both runs propose the same plan "

@@ -23,8 +23,8 @@ run = ui.current_run()
 if run is None:
     st.stop()
 meta = ui.meta(run)
-if len(meta["tasks"]) < 2:
-    st.info(f"This run captured one task ({meta['tasks'][0]}); conflicts need ST and ASR.")
+if len(meta.tasks) < 2:
+    st.info(f"This run captured one task ({meta.tasks[0]}); conflicts need ST and ASR.")
     st.stop()
 if not ui.needs_steps(run, 2, "Divergence and conflict"):
     st.stop()
@@ -58,7 +58,7 @@ def module_section() -> None:
     """One module's cosines per language; reruns alone when the module changes."""
     module = st.selectbox("Module", modules, key="conf_module")
     chosen = next(e for e in evidence if e.module == module)
-    series = {lang: chosen.conflict.cosine[:, i] for i, lang in enumerate(meta["languages"])}
+    series = {lang: chosen.conflict.cosine[:, i] for i, lang in enumerate(meta.languages)}
     lines = lines_figure(range(chosen.conflict.cosine.shape[0]), series,
                          f"cos(g_ST, g_ASR) · {module}", "step", "cosine", zero_line=True)
     st.plotly_chart(lines, key="conf_lines")

@@ -13,16 +13,16 @@ run = ui.current_run()
 if run is None:
     st.stop()
 meta = ui.meta(run)
-langs = meta["languages"]
+langs = meta.languages
 c1, c2, c3, c4 = st.columns(4)
 granularity = c1.radio("Granularity", ["layer", "module", "block"], key="dend_granularity",
                        horizontal=True)
-options = {"layer": meta["layers"], "module": meta["modules"], "block": meta["blocks"]}[granularity]
+options = {"layer": meta.layers, "module": meta.modules, "block": meta.blocks}[granularity]
 strongest = ui.strongest_unit(run, granularity)
 key = c2.selectbox("Unit", options, key=f"dend_unit_{granularity}",
                    index=options.index(strongest) if strongest in options else 0,
                    help="Opens on the unit whose languages diverge most surely beyond noise")
-task = c3.selectbox("Task", meta["tasks"], key="dend_task")
+task = c3.selectbox("Task", meta.tasks, key="dend_task")
 method = c4.selectbox("Linkage", METHODS, key="dend_method")
 measure = st.radio("Similarity", list(SIMILARITIES), format_func=SIMILARITIES.get,
                 key="dend_kind", horizontal=True, index=list(SIMILARITIES).index("paired"),
@@ -46,7 +46,7 @@ st.caption(f"Tree cut of the {method}-linkage dendrogram, and the partition into
            f"group(s) with the highest within-group affinity "
            f"({'exact' if chosen.exact_ else 'heuristic, more than 12 languages'}; score "
            f"{chosen.score_:.2f}). Best number of groups by silhouette: {len(best.groups_)}. "
-           f"Cophenetic correlation {clustering.cophenetic:.2f} · {meta['steps']} steps.")
+           f"Cophenetic correlation {clustering.cophenetic:.2f} · {meta.steps} steps.")
 
 if agreement.unavailable:
     st.info(f"Agreement with URIEL typology: not available ({agreement.unavailable}).")
@@ -66,7 +66,7 @@ ui.downloads(sim, f"similarity_{key}_{task}", matrix_frame(clustering.similarity
 
 if st.toggle("Across layers: the clustering from the lowest to the highest layer",
              key="dend_across_layers"):
-    layers = [x for x in meta["layers"] if ".layers." in x]
+    layers = [x for x in meta.layers if ".layers." in x]
     multiples = small_multiples_figure(
         {x.replace("speech_encoder.encoder.layers.", "encoder ")
           .replace("speech_encoder.adapter.layers.", "adapter ")

@@ -16,7 +16,7 @@ run = ui.current_run()
 if run is None or not ui.needs_steps(run, 3, "Divergence (noise is measured between steps)"):
     st.stop()
 meta = ui.meta(run)
-langs = meta["languages"]
+langs = meta.languages
 evidence = ui.evidence(run)
 
 self_div = np.array([e.divergence.self_div for e in evidence])          # [M, L]
@@ -71,7 +71,7 @@ def budget_section() -> None:
     """Where a budget goes; reruns alone when the budget changes."""
     budget = st.slider("Parameter budget (fraction of the model)", 0.0, 0.5, 0.1, 0.01,
                        key="div_budget")
-    total = sum(meta["n_params"].values())
+    total = sum(meta.n_params.values())
     allocation = allocate(evidence, budget, total)
     c1, c2, c3 = st.columns(3)
     c1.metric("Modules split", len(allocation.modules))

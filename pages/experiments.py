@@ -64,7 +64,7 @@ def start_section(run) -> None:
                                     "as set where the app was started")
         go = st.form_submit_button("Start the experiment", type="primary")
     if go:
-        corpus = ui.meta(run)["corpus"]  # the jobs train on the corpus the run probed
+        corpus = ui.meta(run).corpus  # the jobs train on the corpus the run probed
         cfg = TrainConfig(steps=int(steps), eval_every=int(every), eval_size=int(size),
                           corpus=corpus)
         try:

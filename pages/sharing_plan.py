@@ -15,12 +15,12 @@ run = ui.current_run()
 if run is None or not ui.needs_steps(run, 2, "A proposed plan (divergence needs odd and even steps)"):
     st.stop()
 meta = ui.meta(run)
-modules = meta["modules"]
-total = sum(meta["n_params"].values())
+modules = meta.modules
+total = sum(meta.n_params.values())
 evidence = ui.evidence(run)
 
 budget = st.slider("Parameter budget (fraction of the model)", 0.0, 0.5, 0.1, 0.01, key="plan_budget")
-proposed = propose_plan(evidence, budget, total, meta["model"], meta["languages"], str(run))
+proposed = propose_plan(evidence, budget, total, meta.model, meta.languages, str(run))
 saved_path = run / PLAN_FILE
 work = st.session_state["plan_work"].get(str(run))
 base = st.session_state["plan_base"].get(str(run), proposed)  # what the table started from
@@ -78,7 +78,7 @@ edited = st.data_editor(
         "edited": st.column_config.CheckboxColumn("edited", disabled=True)})
 rows = edited.to_dict("records")
 plan, faults = plan_from_rows(rows, work, proposed, modules,
-                              {e.module: evidence_fields(e) for e in evidence}, meta["n_params"])
+                              {e.module: evidence_fields(e) for e in evidence}, meta.n_params)
 checks = pd.DataFrame({"module": [r.get("module") for r in rows],
                        "check": ["; ".join(f) if f else "ok" for f in faults]})
 st.dataframe(checks, hide_index=True, width="stretch", key="plan_checks")
@@ -89,7 +89,7 @@ for fault in bad:
 
 def group_picker() -> None:
     """Languages picked into groups for one module, instead of typed: applied to the table."""
-    langs = meta["languages"]
+    langs = meta.languages
     key = st.selectbox("Module", modules, key="plan_pick_module",
                        index=modules.index(next(iter(plan.modules), modules[0])))
     current = [list(g) for g in (plan.modules[key].groups if key in plan.modules else [langs])]
@@ -109,7 +109,7 @@ def group_picker() -> None:
             else:
                 figures = next(evidence_fields(e) for e in evidence if e.module == key)
                 new = plan.with_split(key, groups, {
-                    **figures, "extra_params": (len(groups) - 1) * meta["n_params"][key]}, True)
+                    **figures, "extra_params": (len(groups) - 1) * meta.n_params[key]}, True)
             new.check(modules, "the picked groups")
         except PlanError as exc:
             st.error(str(exc))
@@ -121,7 +121,7 @@ def group_picker() -> None:
 with st.expander("Pick languages into groups", expanded=False):
     group_picker()
 
-cost = plan.extra_parameters(meta["n_params"])
+cost = plan.extra_parameters(meta.n_params)
 allowed = int(budget * total)
 c1, c2, c3 = st.columns(3)
 c1.metric("Modules split", len(plan.modules))

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from gradlens.analysis.allocation import allocate, extra_cost, propose_plan
-from gradlens.analysis.evidence import module_evidence, rank_modules, run_evidence, with_q_values
+from gradlens.analysis.evidence import module_evidence, rank_modules, with_q_values
+from gradlens.evidence import run_evidence
 from gradlens.plan import load_plan
 
 LANGS = ["a", "b", "c", "d", "e", "f"]
@@ -166,7 +167,7 @@ def test_evidence_is_kept_with_the_run_until_the_run_changes(tiny_run, tmp_path)
 
     import h5py
 
-    from gradlens.analysis.evidence import EVIDENCE_CACHE, cached_run_evidence
+    from gradlens.evidence import EVIDENCE_CACHE, cached_run_evidence
     from gradlens.store import Run
 
     run_dir = tmp_path / "r"
@@ -210,7 +211,8 @@ def test_the_evidence_cache_is_data_not_code_and_round_trips(tmp_path):
     type, or an array that would need pickle, is refused (the caller recomputes)."""
     import json
 
-    from gradlens.analysis.evidence import decode, encode, module_evidence
+    from gradlens.analysis.evidence import module_evidence
+    from gradlens.evidence import decode, encode
 
     rng = np.random.default_rng(0)
     e = module_evidence(rng.normal(size=(9, 3, 2, 64)), ["spa", "deu", "rus"], ["st", "asr"],

@@ -65,3 +65,15 @@ def test_torch_lives_in_probes_and_gradlens_reaches_it_only_from_the_cli():
     assert torch_outside == [] and wrong_way == []
     for path in sorted((ROOT / "probes").rglob("*.py")):
         assert all(name.split(".")[0] != "streamlit" for name, _ in imports(path)), path
+
+
+def test_the_analysis_takes_arrays_and_reads_no_run_file_or_pickle():
+    """``gradlens.analysis`` computes on arrays; reading runs and caching is ``gradlens.evidence``'s,
+    the app's is ``gradlens.ui``'s."""
+    forbidden = {"gradlens.store", "gradlens.evidence", "gradlens.ui", "h5py", "pickle",
+                 "streamlit", "torch"}
+    found = [f"{path.name} imports {name}"
+             for path in sorted((ROOT / "gradlens" / "analysis").rglob("*.py"))
+             for name, _ in imports(path)
+             if any(name == f or name.startswith(f + ".") for f in forbidden)]
+    assert found == []

@@ -133,7 +133,7 @@ def test_planted_conflict_is_found():
 
 
 def test_on_a_real_run_every_module_has_finite_evidence(tiny_run):
-    from gradlens.analysis.views import unit_sketches, units
+    from gradlens.evidence import unit_sketches, units
     from gradlens.store import Run
 
     with Run(tiny_run) as run:
@@ -147,7 +147,7 @@ def test_on_a_real_run_every_module_has_finite_evidence(tiny_run):
 
 
 def test_a_blocks_mean_read_module_by_module_equals_the_mean_of_its_sketches(tiny_run):
-    from gradlens.analysis.views import unit_mean, unit_sketches
+    from gradlens.evidence import unit_mean, unit_sketches
     from gradlens.store import Run
 
     with Run(tiny_run) as run:

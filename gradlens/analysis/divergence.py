@@ -1,7 +1,7 @@
 """Language divergence with a null that holds (GDPS strategy 2), cross-task divergence, conflict.
 
 Inputs are one unit's sketches ``[S, L, T, D]`` (steps, languages, tasks, sketch coordinates),
-as ``gradlens.analysis.views.unit_sketches`` reads them. Pure numpy.
+as ``gradlens.evidence.unit_sketches`` reads them. Pure numpy.
 
 **Noise-corrected similarity.** Language ``a``'s gradient at step ``s`` is ``x_sa = mu_a +
 noise``. Raw cosines of mean gradients are attenuated by each language's own noise, so a noisy

@@ -1,20 +1,19 @@
-"""All the evidence on one module, and on every module of a run, read once per module.
+"""All the evidence on one module (or layer, or block), from its sketches: arrays in, a frozen
+``ModuleEvidence`` out.
 
-For each module (or layer, or block) of a run this gathers what the four methods say:
-similarity and the GradSim grouping, self/cross divergence, cross-task divergence, alignment
-(joint factorization + CCA) and the ST-ASR conflict. ``run_evidence`` reads each module's
-sketches once (``[S, L, T, k]``, a few MB) and keeps only the results.
+It gathers what the four methods say: similarity and the GradSim grouping, self/cross
+divergence, cross-task divergence, alignment (joint factorization + CCA) and the ST-ASR
+conflict; then the ranking and the q-values across modules. Reading a run and keeping its
+evidence on disk is ``gradlens.evidence``'s job.
 
-    python -c "from gradlens.store import Run; from gradlens.analysis.evidence import *; \\
-               print([e.summary() for e in run_evidence(Run('runs/demo'))][:3])"
+    python -c "import numpy as np; from gradlens.analysis.evidence import module_evidence; \\
+               x = np.random.default_rng(0).normal(size=(8, 3, 2, 64)); \\
+               print(module_evidence(x, ['a', 'b', 'c'], ['st', 'asr'], 'm', 64).summary())"
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -24,9 +23,7 @@ from gradlens.analysis.divergence import (Conflict, Divergence, TaskDivergence, 
                                           language_divergence, paired_gram,
                                           step_coordinates, task_conflict, task_divergence)
 from gradlens.analysis.grouping import LanguageGrouping
-from gradlens.analysis.views import unit_of, unit_sketches, units
 from gradlens.errors import ConfigError, NotEnoughData
-from gradlens.store import Run
 
 PRIMARY = "st"
 
@@ -131,27 +128,6 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
         alignment=alignment)
 
 
-def unit_evidence(run: Run, key: str, rank: int | None = None,
-                  n_groups: int | None = None) -> ModuleEvidence:
-    """Evidence on one module, layer or block of ``run`` over its done steps."""
-    n = int(run.modules.n_params[unit_of(run, key)].sum())
-    return module_evidence(unit_sketches(run, key), run.languages, run.tasks, key, n, rank,
-                           n_groups)
-
-
-def run_evidence(run: Run, rank: int | None = None, n_groups: int | None = None,
-                 on_module: Callable[[int, int, str], None] | None = None) -> list[ModuleEvidence]:
-    """Evidence on every module of ``run``, in model order; ``on_module(done, total, name)``
-    reports progress after each."""
-    names = list(units(run, "module"))
-    out = []
-    for i, name in enumerate(names):
-        out.append(unit_evidence(run, name, rank, n_groups))
-        if on_module:
-            on_module(i + 1, len(names), name)
-    return with_q_values(out)
-
-
 def with_q_values(evidence: list[ModuleEvidence]) -> list[ModuleEvidence]:
     """The evidence with each module's Benjamini–Hochberg q-value among all of them."""
     q = bh_qvalues([e.divergence.p_value for e in evidence])
@@ -180,29 +156,17 @@ SIMILARITIES = {
 _GRAMS = {"mean": corrected_gram, "paired": paired_gram}
 
 
-def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str,
-                    kind: str = "mean") -> tuple[np.ndarray, np.ndarray]:
-    """Similarity ``[L, L]`` of unit ``key`` for ``task`` and its bootstrap replicates over the
-    steps ``[B, L, L]``. ``kind`` (``SIMILARITIES``): ``mean``, the noise-corrected cosine of the
-    mean gradients (summed from the run's module evidence for the primary task, read from the
-    sketches for another); ``paired``, the correlation of the languages' per-step gradients
-    over the steps, which pair the same numbers in every language."""
+def sketch_similarity(x: np.ndarray, kind: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Similarity ``[L, L]`` of the per-step sketches ``x`` ``[S, L, k]`` of one task, and its
+    bootstrap replicates over the steps ``[B, L, L]``, by ``kind`` (``SIMILARITIES``)."""
     if kind not in SIMILARITIES:
         raise ConfigError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
-    primary, _ = task_indices(run.tasks)
-    if kind == "mean" and run.tasks.index(task) == primary:
-        names = set(run.modules.name[i] for i in unit_of(run, key))
-        chosen = [e for e in evidence if e.module in names]
-        if len(chosen) == len(names):
-            return similarity_of(chosen), boot_similarities(chosen)
-    gram = _GRAMS[kind]
-    x = unit_sketches(run, key)[:, :, run.tasks.index(task)].astype(np.float64)
     if x.shape[0] < 3:
-        raise NotEnoughData(f"a {kind} similarity needs at least 3 completed steps, "
-                         f"{run.path} has {x.shape[0]}")
+        raise NotEnoughData(f"a {kind} similarity needs at least 3 completed steps, got "
+                            f"{x.shape[0]}")
     weights = bootstrap_weights(x.shape[0])
     y = step_coordinates(x, passes=len(weights))
-    return corrected_similarity(gram(y)), corrected_similarity(gram(y, weights))
+    return corrected_similarity(_GRAMS[kind](y)), corrected_similarity(_GRAMS[kind](y, weights))
 
 
 def strongest_unit(evidence: list[ModuleEvidence], groups: dict[str, list[int]]) -> str | None:
@@ -232,129 +196,3 @@ def rank_modules(evidence: list[ModuleEvidence], by: str = "excess_divergence") 
     have = [e for e in evidence if key(e) is not None]
     lacking = [e for e in evidence if key(e) is None]
     return sorted(have, key=key, reverse=descending) + lacking
-
-
-# -- kept on disk -------------------------------------------------------------------------------
-EVIDENCE_CACHE = "analysis/evidence.npz"
-# bump whenever what the analysis computes changes: a cache made by other code is stale
-ANALYSIS_VERSION = 3
-CACHE_SCHEMA = 1
-_META = "__structure__"
-
-
-def _stamp(run: Run) -> list:
-    from gradlens import __version__
-
-    stat = run.path.stat()
-    return [CACHE_SCHEMA, __version__, ANALYSIS_VERSION, stat.st_size, stat.st_mtime_ns]
-
-
-def _frozen_types() -> dict[str, type]:
-    """The only types a cache may rebuild: the analysis's frozen results."""
-    return {t.__name__: t for t in (ModuleEvidence, Divergence, TaskDivergence, Conflict,
-                                    Alignment)}
-
-
-def encode(value, arrays: dict[str, np.ndarray]):
-    """``value`` as JSON-able structure; its arrays go into ``arrays`` (for an ``.npz``)."""
-    from dataclasses import fields, is_dataclass
-
-    if is_dataclass(value):
-        return {"type": type(value).__name__,
-                "fields": {f.name: encode(getattr(value, f.name), arrays) for f in fields(value)}}
-    if isinstance(value, np.ndarray):
-        key = f"a{len(arrays)}"
-        arrays[key] = value
-        return {"array": key}
-    if isinstance(value, tuple):
-        return {"tuple": [encode(v, arrays) for v in value]}
-    if isinstance(value, list):
-        return [encode(v, arrays) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"cannot keep a {type(value).__name__} in the evidence cache")
-
-
-def decode(node, arrays):
-    """The inverse of ``encode``: only the frozen result types are rebuilt; anything else in
-    the structure raises ValueError."""
-    if isinstance(node, list):
-        return [decode(v, arrays) for v in node]
-    if isinstance(node, dict):
-        if "array" in node:
-            return np.asarray(arrays[node["array"]])
-        if "tuple" in node:
-            return tuple(decode(v, arrays) for v in node["tuple"])
-        cls = _frozen_types().get(node.get("type"))
-        if cls is None:
-            raise ValueError(f"unknown type {node.get('type')!r} in the evidence cache")
-        return cls(**{k: decode(v, arrays) for k, v in node["fields"].items()})
-    return node
-
-
-def _digest(path: Path) -> str:
-    """The content of ``grads.h5``: what survives a copy, which changes its modification time."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def saved_run_evidence(run: Run) -> list[ModuleEvidence] | None:
-    """The evidence kept in ``<run>/analysis/evidence.npz`` if it is current, else ``None``.
-
-    The file records its schema, the gradlens version and ``ANALYSIS_VERSION`` it was made by,
-    and the size and modification time of ``grads.h5``; any difference (the run grew, the
-    analysis changed) makes it stale, except a new modification time over the same bytes (a
-    copied or restored run): then the content digest it also records decides, and a match
-    re-stamps the cache instead of recomputing (seconds for a large file, not minutes). It holds
-    arrays and a JSON structure only (no pickle), so a cache from elsewhere is data, never code;
-    a damaged or tampered one is recomputed.
-    """
-    import json
-    import zipfile
-
-    path = run.path.parent / EVIDENCE_CACHE
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            saved = json.loads(str(z[_META]))
-            stamp = _stamp(run)
-            if saved.get("stamp") == stamp:
-                return decode(saved["evidence"], z)
-            if saved.get("stamp", [])[:4] != stamp[:4] or saved.get("digest") != _digest(run.path):
-                return None
-            evidence = decode(saved["evidence"], z)
-            arrays = {k: z[k] for k in z.files if k != _META}
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError):
-        return None
-    _write_cache(path, {**saved, "stamp": stamp}, arrays)
-    return evidence
-
-
-def _write_cache(path: Path, structure: dict, arrays: dict[str, np.ndarray]) -> None:
-    import json
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **arrays, **{_META: np.array(json.dumps(structure))})
-        tmp.replace(path)
-    except OSError:
-        pass  # a read-only run is analysed every time, not refused
-
-
-def cached_run_evidence(run: Run, on_module: Callable[[int, int, str], None] | None = None
-                        ) -> list[ModuleEvidence]:
-    """``run_evidence`` with the default settings, kept in ``<run>/analysis/evidence.npz``."""
-    evidence = saved_run_evidence(run)
-    if evidence is not None:
-        return evidence
-    stamp, digest = _stamp(run), _digest(run.path)
-    evidence = run_evidence(run, on_module=on_module)
-    arrays: dict[str, np.ndarray] = {}
-    _write_cache(run.path.parent / EVIDENCE_CACHE,
-                 {"stamp": stamp, "digest": digest, "evidence": encode(evidence, arrays)}, arrays)
-    return evidence

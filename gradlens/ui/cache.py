@@ -2,22 +2,22 @@
 modification time, so a run that grows (SWMR) is read again; the whole-run evidence, which takes a
 while, is computed once per (run, mtime) with a progress bar and kept in one bounded
 ``st.cache_resource`` store (``KEEP_RUNS`` runs). The evidence itself is cached on disk by
-``gradlens.analysis.evidence``; this is the in-memory layer above it.
+``gradlens.evidence``; this is the in-memory layer above it.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 from gradlens.analysis.clustering import Clustering, cluster_similarity
-from gradlens.analysis.evidence import (ModuleEvidence, cached_run_evidence, saved_run_evidence,
-                                        strongest_unit as _strongest, unit_evidence,
-                                        unit_similarity)
+from gradlens.analysis.evidence import ModuleEvidence, strongest_unit as _strongest
 from gradlens.analysis.grouping import LanguageGrouping
-from gradlens.analysis.views import units
+from gradlens.evidence import (cached_run_evidence, saved_run_evidence, unit_evidence,
+                               unit_similarity, units)
 from gradlens.paths import GRADS_FILE
 from gradlens.store import Run, RunError
 
@@ -64,17 +64,34 @@ def summary(run: Path) -> dict:
     return _summary(str(run), _mtime(run))
 
 
+@dataclass(frozen=True)
+class RunMeta:
+    """What the pages read of a run: its languages, tasks, units (with each module's size),
+    completed steps, model and corpus."""
+
+    languages: list[str]
+    tasks: list[str]
+    modules: list[str]
+    n_params: dict[str, int]
+    layers: list[str]
+    blocks: list[str]
+    steps: int
+    model: str
+    corpus: str
+
+
 @st.cache_data(show_spinner=False)
-def _meta(run: str, mtime: float) -> dict:
+def _meta(run: str, mtime: float) -> RunMeta:
     with Run(run) as r:
-        return {"languages": r.languages, "tasks": r.tasks, "modules": r.modules.name,
-                "n_params": dict(zip(r.modules.name, map(int, r.modules.n_params))),
-                "layers": list(units(r, "layer")), "blocks": list(units(r, "block")),
-                "steps": len(r.done_steps), "model": r.model,
-                "corpus": str(r.probe_config.get("corpus", "spoken-numbers"))}
+        return RunMeta(languages=list(r.languages), tasks=list(r.tasks),
+                       modules=list(r.modules.name),
+                       n_params=dict(zip(r.modules.name, map(int, r.modules.n_params))),
+                       layers=list(units(r, "layer")), blocks=list(units(r, "block")),
+                       steps=len(r.done_steps), model=r.model,
+                       corpus=str(r.probe_config.get("corpus", "spoken-numbers")))
 
 
-def meta(run: Path) -> dict:
+def meta(run: Path) -> RunMeta:
     """Languages, tasks, units and steps of a run; raises RunError for a broken one."""
     return _meta(str(run), _mtime(run))
 

@@ -61,7 +61,7 @@ def current_run() -> Path | None:
     except (RunError, OSError) as exc:
         st.error(f"This run cannot be read: {exc}")
         return None
-    if info["steps"] == 0:
+    if info.steps == 0:
         st.warning("This run has no completed step yet; its pages fill in as the probe writes.")
         return None
     return Path(run)
@@ -69,7 +69,7 @@ def current_run() -> Path | None:
 
 def needs_steps(run: Path, at_least: int, what: str) -> bool:
     """Show a warning and return False when ``run`` has fewer completed steps than ``what`` needs."""
-    steps = meta(run)["steps"]
+    steps = meta(run).steps
     if steps < at_least:
         st.warning(f"{what} needs at least {at_least} completed steps; this run has {steps}.")
         return False

@@ -1,0 +1,235 @@
+"""A run's evidence: the edge between the run store and the analysis, and the one cache.
+
+It reads the sketches of a module, layer or block of a ``Run`` (a layer's gradient is the
+concatenation of its modules', so its sketch is the concatenation of theirs: inner products add
+over modules and no new collisions appear), hands them to ``gradlens.analysis``, and keeps the
+whole run's evidence in ``<run>/analysis/evidence.npz``: arrays and a JSON structure, no pickle,
+stamped with its schema, the analysis version and the size, time and digest of ``grads.h5``.
+The app's in-memory layer above it is ``gradlens.ui.cache``.
+
+    python -c "from gradlens.store import Run; from gradlens.evidence import *; \\
+               print([e.summary() for e in cached_run_evidence(Run('runs/demo'))][:3])"
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from gradlens.analysis.alignment import Alignment
+from gradlens.analysis.divergence import Conflict, Divergence, TaskDivergence
+from gradlens.analysis.evidence import (SIMILARITIES, ModuleEvidence, boot_similarities,
+                                        module_evidence, similarity_of, sketch_similarity,
+                                        task_indices, with_q_values)
+from gradlens.errors import ConfigError, NotEnoughData
+from gradlens.modules import groups
+from gradlens.store import Run
+
+
+# -- views of a run -----------------------------------------------------------------------------
+def units(run: Run, granularity: str) -> dict[str, list[int]]:
+    """The units of ``granularity`` (module, layer, block) and their module indices."""
+    return groups(run.modules.name, granularity)
+
+
+def unit_of(run: Run, key: str) -> list[int]:
+    """Module indices of ``key``: a module, a layer or a block name."""
+    for granularity in ("module", "layer", "block"):
+        found = units(run, granularity).get(key)
+        if found:
+            return found
+    raise ConfigError(f"{key!r} is no module, layer or block of {run.path}")
+
+
+def unit_sketches(run: Run, key: str, steps=None) -> np.ndarray:
+    """Sketches of unit ``key``: ``[S, L, T, n_modules * k]`` over the done (or given) steps."""
+    parts = [run.sketch(m, steps) for m in unit_of(run, key)]
+    return np.concatenate(parts, axis=-1)
+
+
+def unit_mean(run: Run, key: str, steps=None) -> np.ndarray:
+    """Mean sketch of unit ``key`` over the done (or given) steps: ``[L, T, n_modules * k]``.
+
+    Read and averaged one module at a time, so a block of many modules never sits in memory
+    with all its steps at once.
+    """
+    parts = []
+    for m in unit_of(run, key):
+        x = run.sketch(m, steps)
+        if x.shape[0] == 0:
+            raise NotEnoughData(f"{run.path}: no completed steps to average")
+        parts.append(x.mean(axis=0, dtype=np.float64))
+    return np.concatenate(parts, axis=-1)
+
+
+# -- evidence of a run --------------------------------------------------------------------------
+def unit_evidence(run: Run, key: str, rank: int | None = None,
+                  n_groups: int | None = None) -> ModuleEvidence:
+    """Evidence on one module, layer or block of ``run`` over its done steps."""
+    n = int(run.modules.n_params[unit_of(run, key)].sum())
+    return module_evidence(unit_sketches(run, key), run.languages, run.tasks, key, n, rank,
+                           n_groups)
+
+
+def run_evidence(run: Run, rank: int | None = None, n_groups: int | None = None,
+                 on_module: Callable[[int, int, str], None] | None = None) -> list[ModuleEvidence]:
+    """Evidence on every module of ``run``, in model order; ``on_module(done, total, name)``
+    reports progress after each."""
+    names = list(units(run, "module"))
+    out = []
+    for i, name in enumerate(names):
+        out.append(unit_evidence(run, name, rank, n_groups))
+        if on_module:
+            on_module(i + 1, len(names), name)
+    return with_q_values(out)
+
+
+def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str,
+                    kind: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Similarity ``[L, L]`` of unit ``key`` for ``task`` and its bootstrap replicates over the
+    steps ``[B, L, L]``. ``kind`` (``SIMILARITIES``): ``mean``, the noise-corrected cosine of the
+    mean gradients (summed from the run's module evidence for the primary task, read from the
+    sketches for another); ``paired``, the correlation of the languages' per-step gradients
+    over the steps, which pair the same numbers in every language."""
+    if kind not in SIMILARITIES:
+        raise ConfigError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
+    primary, _ = task_indices(run.tasks)
+    if kind == "mean" and run.tasks.index(task) == primary:
+        names = set(run.modules.name[i] for i in unit_of(run, key))
+        chosen = [e for e in evidence if e.module in names]
+        if len(chosen) == len(names):
+            return similarity_of(chosen), boot_similarities(chosen)
+    x = unit_sketches(run, key)[:, :, run.tasks.index(task)].astype(np.float64)
+    try:
+        return sketch_similarity(x, kind)
+    except NotEnoughData as exc:
+        raise NotEnoughData(f"{run.path}: {exc}") from None
+
+
+# -- kept on disk -------------------------------------------------------------------------------
+EVIDENCE_CACHE = "analysis/evidence.npz"
+# bump whenever what the analysis computes changes: a cache made by other code is stale
+ANALYSIS_VERSION = 3
+CACHE_SCHEMA = 1
+_META = "__structure__"
+
+
+def _stamp(run: Run) -> list:
+    from gradlens import __version__
+
+    stat = run.path.stat()
+    return [CACHE_SCHEMA, __version__, ANALYSIS_VERSION, stat.st_size, stat.st_mtime_ns]
+
+
+def _frozen_types() -> dict[str, type]:
+    """The only types a cache may rebuild: the analysis's frozen results."""
+    return {t.__name__: t for t in (ModuleEvidence, Divergence, TaskDivergence, Conflict,
+                                    Alignment)}
+
+
+def encode(value, arrays: dict[str, np.ndarray]):
+    """``value`` as JSON-able structure; its arrays go into ``arrays`` (for an ``.npz``)."""
+    from dataclasses import fields, is_dataclass
+
+    if is_dataclass(value):
+        return {"type": type(value).__name__,
+                "fields": {f.name: encode(getattr(value, f.name), arrays) for f in fields(value)}}
+    if isinstance(value, np.ndarray):
+        key = f"a{len(arrays)}"
+        arrays[key] = value
+        return {"array": key}
+    if isinstance(value, tuple):
+        return {"tuple": [encode(v, arrays) for v in value]}
+    if isinstance(value, list):
+        return [encode(v, arrays) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot keep a {type(value).__name__} in the evidence cache")
+
+
+def decode(node, arrays):
+    """The inverse of ``encode``: only the frozen result types are rebuilt; anything else in
+    the structure raises ValueError."""
+    if isinstance(node, list):
+        return [decode(v, arrays) for v in node]
+    if isinstance(node, dict):
+        if "array" in node:
+            return np.asarray(arrays[node["array"]])
+        if "tuple" in node:
+            return tuple(decode(v, arrays) for v in node["tuple"])
+        cls = _frozen_types().get(node.get("type"))
+        if cls is None:
+            raise ValueError(f"unknown type {node.get('type')!r} in the evidence cache")
+        return cls(**{k: decode(v, arrays) for k, v in node["fields"].items()})
+    return node
+
+
+def _digest(path: Path) -> str:
+    """The content of ``grads.h5``: what survives a copy, which changes its modification time."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def saved_run_evidence(run: Run) -> list[ModuleEvidence] | None:
+    """The evidence kept in ``<run>/analysis/evidence.npz`` if it is current, else ``None``.
+
+    The file records its schema, the gradlens version and ``ANALYSIS_VERSION`` it was made by,
+    and the size and modification time of ``grads.h5``; any difference (the run grew, the
+    analysis changed) makes it stale, except a new modification time over the same bytes (a
+    copied or restored run): then the content digest it also records decides, and a match
+    re-stamps the cache instead of recomputing (seconds for a large file, not minutes). It holds
+    arrays and a JSON structure only (no pickle), so a cache from elsewhere is data, never code;
+    a damaged or tampered one is recomputed.
+    """
+    import json
+    import zipfile
+
+    path = run.path.parent / EVIDENCE_CACHE
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            saved = json.loads(str(z[_META]))
+            stamp = _stamp(run)
+            if saved.get("stamp") == stamp:
+                return decode(saved["evidence"], z)
+            if saved.get("stamp", [])[:4] != stamp[:4] or saved.get("digest") != _digest(run.path):
+                return None
+            evidence = decode(saved["evidence"], z)
+            arrays = {k: z[k] for k in z.files if k != _META}
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError):
+        return None
+    _write_cache(path, {**saved, "stamp": stamp}, arrays)
+    return evidence
+
+
+def _write_cache(path: Path, structure: dict, arrays: dict[str, np.ndarray]) -> None:
+    import json
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **arrays, **{_META: np.array(json.dumps(structure))})
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only run is analysed every time, not refused
+
+
+def cached_run_evidence(run: Run, on_module: Callable[[int, int, str], None] | None = None
+                        ) -> list[ModuleEvidence]:
+    """``run_evidence`` with the default settings, kept in ``<run>/analysis/evidence.npz``."""
+    evidence = saved_run_evidence(run)
+    if evidence is not None:
+        return evidence
+    stamp, digest = _stamp(run), _digest(run.path)
+    evidence = run_evidence(run, on_module=on_module)
+    arrays: dict[str, np.ndarray] = {}
+    _write_cache(run.path.parent / EVIDENCE_CACHE,
+                 {"stamp": stamp, "digest": digest, "evidence": encode(evidence, arrays)}, arrays)
+    return evidence
