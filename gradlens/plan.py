@@ -1,9 +1,10 @@
 """Sharing plans: ``plan.json``, schema ``gradlens.sharing-plan/1`` (see ``docs/design.md``).
 
-A plan lists the modules that are *not* shared by all languages, each with its groups (a
-partition of the languages), the evidence behind it and whether a person edited it. Validation
-collects every fault and names it (module, field, what was expected); plans read and write as
-JSON or YAML and round-trip exactly; ``diff`` lists what changed per module.
+A plan (``SharingPlan``, frozen) lists the modules that are *not* shared by all languages, each
+a ``ModuleSplit`` with its groups (a partition of the languages), the evidence behind it and
+whether a person edited it. Every consumer takes this one type. Validation collects every fault
+and names it (module, field, what was expected); plans read and write as JSON or YAML and
+round-trip exactly; ``diff`` lists what changed per module.
 
     python -c "from gradlens.plan import load_plan; print(load_plan('runs/demo/plan.json'))"
 """
