@@ -16,7 +16,7 @@ from conftest import stop_jobs
 from gradlens.jobs import (JobError, LocalBackend, Registry, cancel, entry_argv, logs, plan_kind,
                            refresh, submit)
 from gradlens.launch import alive
-from gradlens.plan import new_plan, save_plan
+from gradlens.plan import load_plan, new_plan, save_plan
 from gradlens.metrics import read_metrics
 from gradlens.train.config import TrainConfig
 
@@ -221,7 +221,7 @@ def test_torchrun_data_parallel_on_two_cpu_processes(runs):
     from gradlens.train.config import write_spec
 
     spec = runs / "ddp"
-    plan = json.loads((runs / "probe" / "plan.json").read_text())
+    plan = load_plan(runs / "probe" / "plan.json")
     write_spec(spec, QUICK, plan)
     argv = entry_argv(str(spec), str(spec), gpus=2)
     subprocess.run(argv, check=True, capture_output=True, timeout=600)
