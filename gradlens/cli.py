@@ -459,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra parameters of the proposed plan, as a fraction (default: 0.1)")
     p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate of the "
                    "proposal (default: 0.05)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default: 3)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default: 3); more seeds "
+                   "under the same --name extend an experiment, keeping its jobs")
     p.add_argument("--arms", default=None, help="comma-separated arms (default: all of "
                    "proposed, random-groups, random-modules, typology, shared)")
     p.add_argument("--name", default=None, help="experiment name (default: from the run, plan, "

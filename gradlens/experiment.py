@@ -69,8 +69,10 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
            arms: list[str] | None = None) -> dict:
     """Write the experiment's spec and every arm's plan into ``directory``; return the spec.
 
-    The same plan, seeds and config again return the existing spec (a resume); anything else
-    in an existing experiment is refused, so its jobs never mix two designs.
+    The same plan, seeds and config again return the existing spec (a resume); more seeds than
+    it has (all of its own among them) extend it with the new seeds' jobs, so a result whose
+    seed intervals are too wide for a verdict can be given more seeds without re-running any.
+    Anything else in an existing experiment is refused, so its jobs never mix two designs.
     """
     plan.check(sorted(n_params), "proposed plan")
     wanted = list(ARMS) if arms is None else list(arms)
@@ -81,18 +83,22 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
     if "typology" in wanted and typology is None:
         raise ExperimentError("the typology arm needs the URIEL distance of the languages")
     cfg = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
-    if is_experiment(directory):
-        old = read_spec(directory)
-        if ((design_of(SharingPlan.from_dict(old["plan"])), old["seeds"], old["config"], sorted(old["arms"]))
-                != (design_of(plan), seeds, cfg, sorted(wanted))):
-            raise ExperimentError(f"{directory / SPEC}: an experiment with another plan, seeds or "
-                                  "config exists here; pick another name")
-        return old
+    old = read_spec(directory) if is_experiment(directory) else None
+    if old is not None:
+        if ((design_of(SharingPlan.from_dict(old["plan"])), old["config"], sorted(old["arms"]))
+                != (design_of(plan), cfg, sorted(wanted)) or not set(old["seeds"]) <= set(seeds)):
+            raise ExperimentError(f"{directory / SPEC}: an experiment with another plan, config "
+                                  f"or arms, or with seeds {old['seeds']} not all among "
+                                  f"{seeds}, exists here; pick another name")
+        if set(seeds) == set(old["seeds"]):
+            return old
     name = Path(directory).name
     (Path(directory) / PLANS).mkdir(parents=True, exist_ok=True)
-    described: dict[str, dict] = {}
-    jobs: dict[str, dict[str, str]] = {}
+    described: dict[str, dict] = dict(old["arms"]) if old else {}
+    jobs: dict[str, dict[str, str]] = {a: dict(j) for a, j in old["jobs"].items()} if old else {}
     for seed in seeds:
+        if old is not None and seed in old["seeds"]:
+            continue
         for arm, arm_plan in build_arms(plan, n_params, seed, typology).items():
             if arm not in wanted:
                 continue
@@ -101,9 +107,13 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
             described.setdefault(arm, {"description": ARMS[arm], "extra_params": extra,
                                   "modules": sorted(arm_plan.modules)})
             jobs.setdefault(arm, {})[str(seed)] = job_id(name, arm, seed)
-    spec = {"schema": SCHEMA, "name": name, "created": time.time(), "budget": budget,
-            "source_run": plan.source_run, "plan": plan.to_dict(), "seeds": seeds, "config": cfg,
-            "total_params": int(sum(n_params.values())), "arms": described, "jobs": jobs}
+    if old is not None:  # the spec keeps the plan as first written, and adds the seeds
+        spec = {**old, "seeds": sorted(set(old["seeds"]) | set(seeds)), "jobs": jobs}
+    else:
+        spec = {"schema": SCHEMA, "name": name, "created": time.time(), "budget": budget,
+                "source_run": plan.source_run, "plan": plan.to_dict(), "seeds": seeds,
+                "config": cfg, "total_params": int(sum(n_params.values())), "arms": described,
+                "jobs": jobs}
     tmp = Path(directory) / (SPEC + ".tmp")
     tmp.write_text(json.dumps(spec, indent=2), encoding="utf-8")
     tmp.replace(Path(directory) / SPEC)

@@ -279,13 +279,31 @@ def test_an_experiment_resumes_with_the_same_design_and_refuses_another(tmp_path
     annotated = proposed().with_split("enc.layers.1.ffn", [["ita", "deu", "rus"], ["spa", "nld", "ukr"]],
                                       {"split_gain": 0.5})
     assert create(tmp_path / "e", annotated, N_PARAMS, [0, 1], cfg, typology()) == spec
-    with pytest.raises(ExperimentError, match="another plan, seeds or config"):
-        create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2], cfg, typology())
+    with pytest.raises(ExperimentError, match=r"another plan, config or arms, or with seeds \[0, 1\]"):
+        create(tmp_path / "e", proposed(), N_PARAMS, [1, 2], cfg, typology())  # drops seed 0
     regrouped = proposed().with_split("enc.layers.1.ffn", [["spa", "ita", "ukr"], ["nld", "deu", "rus"]])
-    with pytest.raises(ExperimentError, match="another plan, seeds or config"):
+    with pytest.raises(ExperimentError, match="another plan, config or arms"):
         create(tmp_path / "e", regrouped, N_PARAMS, [0, 1], cfg, typology())
     with pytest.raises(ExperimentError, match="'proposed' among them"):
         create(tmp_path / "f", proposed(), N_PARAMS, [0], cfg, typology(), arms=["shared"])
+
+
+def test_more_seeds_extend_an_experiment_without_touching_its_jobs(tmp_path):
+    from gradlens.experiment import create, jobs_of, load_arm_plan
+    from gradlens.train.config import TrainConfig
+
+    cfg = TrainConfig(steps=10)
+    spec = create(tmp_path / "e", proposed(), N_PARAMS, [0, 1], cfg, typology())
+    before = (tmp_path / "e" / "plans" / "random-groups-s1.json").read_text()
+    more = create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2, 3], cfg, typology())
+    assert more["seeds"] == [0, 1, 2, 3] and more["created"] == spec["created"]
+    assert jobs_of(more)[:10] == jobs_of(spec) and len(jobs_of(more)) == 20
+    assert (tmp_path / "e" / "plans" / "random-groups-s1.json").read_text() == before
+    # a new seed's arms are those a fresh experiment draws for it
+    fresh = create(tmp_path / "f", proposed(), N_PARAMS, [3], cfg, typology())
+    assert fresh["seeds"] == [3]
+    assert load_arm_plan(tmp_path / "e", "random-modules", 3) == \
+        load_arm_plan(tmp_path / "f", "random-modules", 3)
 
 
 def test_the_training_config_holds_its_own_rules_wherever_a_job_is_made():
