@@ -1,6 +1,6 @@
 """Does the analysis find a conflict planted by construction? The positive control's run
-(``python -m gradlens demo --control``): three of six languages have their English targets in
-reversed word order, a target-side convention the others do not share.
+(``python -m gradlens demo --control``): 7 of the demo's 14 languages have their English targets
+in reversed word order, a target-side convention the others do not share.
 
 What must hold, printed as a markdown table for ``docs/results.md``:
 

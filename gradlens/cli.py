@@ -483,8 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_jobs)
     p = sub.add_parser("demo", help="make the demo run on the embedded default if it is missing: "
                        "train the tiny model on spoken numbers (cached), then probe it")
-    p.add_argument("--control", action="store_true", help="the positive control instead: six "
-                   "languages, three of whose English targets are in reversed word order "
+    p.add_argument("--control", action="store_true", help="the positive control instead: the "
+                   "demo's 14 languages, 7 of whose English targets are in reversed word order "
                    "(a conflict planted by construction), into runs/control")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("app", help="serve the Streamlit app; the demo run is built in the "
