@@ -94,7 +94,7 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
             return old
     name = Path(directory).name
     (Path(directory) / PLANS).mkdir(parents=True, exist_ok=True)
-    described: dict[str, dict] = dict(old["arms"]) if old else {}
+    described: dict[str, dict] = {}  # what a new spec says of each arm (an old one keeps its own)
     jobs: dict[str, dict[str, str]] = {a: dict(j) for a, j in old["jobs"].items()} if old else {}
     for seed in seeds:
         if old is not None and seed in old["seeds"]:
