@@ -110,9 +110,9 @@ def group_picker() -> None:
                 figures = next(evidence_fields(e) for e in evidence if e.module == key)
                 new = plan.with_split(key, groups, {
                     **figures, "extra_params": (len(groups) - 1) * meta.n_params[key]}, True)
-            new.check(modules, "the picked groups")
+            new.check(modules)
         except PlanError as exc:
-            st.error(str(exc))
+            st.error("The picked groups: " + "; ".join(exc.faults))
             return
         start_from(new, base)
         st.rerun()
