@@ -22,8 +22,8 @@ import numpy as np
 from gradlens.analysis.alignment import Alignment
 from gradlens.analysis.divergence import Conflict, Divergence, TaskDivergence
 from gradlens.analysis.evidence import (SIMILARITIES, ModuleEvidence, boot_similarities,
-                                        module_evidence, similarity_of, sketch_similarity,
-                                        task_indices, with_q_values)
+                                        has_similarity, module_evidence, similarity_of,
+                                        sketch_similarity, task_indices, with_q_values)
 from gradlens.errors import ConfigError, NotEnoughData
 from gradlens.modules import groups
 from gradlens.store import Run
@@ -91,17 +91,18 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
                     kind: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """Similarity ``[L, L]`` of unit ``key`` for ``task`` and its bootstrap replicates over the
     steps ``[B, L, L]``. ``kind`` (``SIMILARITIES``): ``mean``, the noise-corrected cosine of the
-    mean gradients (summed from the run's module evidence for the primary task, read from the
-    sketches for another); ``paired``, the correlation of the languages' per-step gradients
-    over the steps, which pair the same numbers in every language."""
+    mean gradients; ``paired``, the correlation of the languages' per-step gradients over the
+    steps, which pair the same numbers in every language. Either is summed from the run's
+    module evidence for the primary task (milliseconds) and read from the sketches for
+    another."""
     if kind not in SIMILARITIES:
         raise ConfigError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
     primary, _ = task_indices(run.tasks)
-    if kind == "mean" and run.tasks.index(task) == primary:
+    if run.tasks.index(task) == primary:
         names = set(run.modules.name[i] for i in unit_of(run, key))
         chosen = [e for e in evidence if e.module in names]
-        if len(chosen) == len(names):
-            return similarity_of(chosen), boot_similarities(chosen)
+        if len(chosen) == len(names) and has_similarity(chosen, kind):
+            return similarity_of(chosen, kind), boot_similarities(chosen, kind)
     x = unit_sketches(run, key)[:, :, run.tasks.index(task)].astype(np.float64)
     try:
         return sketch_similarity(x, kind)
@@ -112,7 +113,7 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
 # -- kept on disk -------------------------------------------------------------------------------
 EVIDENCE_CACHE = "analysis/evidence.npz"
 # bump whenever what the analysis computes changes: a cache made by other code is stale
-ANALYSIS_VERSION = 3
+ANALYSIS_VERSION = 4
 CACHE_SCHEMA = 1
 _META = "__structure__"
 

@@ -2,7 +2,7 @@
 imports done before the server takes its first visitor.
 
 A Streamlit server imports a page's modules during the first visitor's first script run: numpy,
-pandas, h5py, SciPy, scikit-learn, Plotly and the analysis take about a second on 2 cores, which
+pandas, h5py, SciPy, Plotly and the analysis take about a second on 2 cores, which
 the first page a researcher opens would otherwise wait for. Imported here, in the server's own
 process, they are already in ``sys.modules`` when that script runs. Only modules that need no
 Streamlit runtime are imported (no ``st.cache_data`` is created outside it). ``gradlens app``
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
-WARM = ("numpy", "pandas", "h5py", "scipy.cluster.hierarchy", "sklearn.metrics",
+WARM = ("numpy", "pandas", "h5py", "scipy.cluster.hierarchy",
         "plotly.graph_objects", "plotly.subplots", "gradlens.plots", "gradlens.store",
         "gradlens.evidence", "gradlens.analysis.allocation", "gradlens.analysis.typology",
         "gradlens.launch", "gradlens.languages")

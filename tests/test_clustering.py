@@ -8,7 +8,7 @@ from scipy.cluster.hierarchy import cophenet, linkage
 from scipy.spatial.distance import cdist, pdist, squareform
 
 from gradlens.analysis.clustering import cluster_languages, cosine_similarity
-from gradlens.analysis.grouping import EXACT_MAX, LanguageGrouping, partition_score
+from gradlens.analysis.grouping import EXACT_MAX, LanguageGrouping, partition_score, silhouette
 from gradlens.analysis.typology import mantel, uriel_distance
 
 
@@ -72,6 +72,21 @@ def test_grouping_recovers_a_planted_partition(L):
     assert fit.exact_ == (L <= EXACT_MAX)
     assert sorted(map(sorted, fit.groups_)) == sorted(
         sorted(f"l{i}" for i in range(L) if truth[i] == g) for g in range(3))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_silhouette_is_scikit_learns(seed):
+    """The grouping's own silhouette (vectorised) against scikit-learn's, singletons included."""
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(seed)
+    L = 9 + seed
+    points = rng.normal(size=(L, 3))
+    dist = squareform(pdist(points))
+    for g in (2, 3, L - 1):
+        labels = np.r_[np.arange(g), rng.integers(0, g, L - g)]  # every group used
+        assert silhouette(dist, labels) == pytest.approx(
+            silhouette_score(dist, labels, metric="precomputed"), abs=1e-12)
 
 
 def test_grouping_refuses_bad_input():
@@ -145,6 +160,26 @@ def test_paired_steps_find_languages_that_respond_alike_to_the_same_items():
     assert np.allclose(paired_gram(x, np.ones((1, S)))[0], paired_gram(x))
     centred = x - x.mean(0)
     assert np.allclose(paired_gram(x), np.einsum("sad,sbd->ab", centred, centred) / (S - 1))
+
+
+@pytest.mark.parametrize("kind", ["mean", "paired"])
+def test_a_layers_similarity_summed_from_its_modules_is_that_of_their_concatenation(kind):
+    """The dendrogram page sums a layer's similarity from its modules' evidence instead of
+    reading the layer's sketches: the same point estimate and the same bootstrap replicates."""
+    from gradlens.analysis.evidence import (boot_similarities, module_evidence, similarity_of,
+                                            sketch_similarity)
+
+    rng = np.random.default_rng(1)
+    S, L, k = 12, 5, 64
+    langs = list("abcde")
+    shared = rng.normal(size=(S, 1, 1, k))                 # what a step's items do to everyone
+    parts = [rng.normal(size=(L, 2, k)) + shared + rng.normal(size=(S, L, 2, k)) for _ in range(3)]
+    evidence = [module_evidence(x, langs, ["st", "asr"], f"m{i}", k)
+                for i, x in enumerate(parts)]
+    whole, whole_boot = sketch_similarity(np.concatenate(parts, -1)[:, :, 0], kind)
+    assert np.allclose(similarity_of(evidence, kind), whole, atol=1e-9)
+    assert np.allclose(boot_similarities(evidence, kind), whole_boot, atol=1e-5)  # kept as float32
+    assert not np.allclose(similarity_of(evidence, kind), similarity_of(evidence[:1], kind))
 
 
 def test_agreement_with_typology_is_one_type_with_its_reason_when_unavailable():

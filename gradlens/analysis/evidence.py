@@ -45,6 +45,9 @@ class ModuleEvidence:
     the GradSim grouping of that similarity (best ``g >= 2`` unless a number was asked).
     ``alignment`` is ``None`` when the steps are too few for CCA. ``q_value``: the divergence
     test's Benjamini–Hochberg q-value among the modules analysed together (``None`` alone).
+    ``paired`` ``[L, L]`` and ``paired_boot`` ``[B, L, L]``: the covariance of the languages'
+    per-step gradients (``paired_gram``) and its bootstrap replicates over the same step draws
+    as ``boot_grams``; they add over modules too, so a layer's paired similarity is a sum.
     """
 
     module: str
@@ -57,6 +60,8 @@ class ModuleEvidence:
     conflict: Conflict | None
     alignment: Alignment | None
     q_value: float | None = None
+    paired: np.ndarray | None = None
+    paired_boot: np.ndarray | None = None
 
     @property
     def gram(self) -> np.ndarray:
@@ -120,12 +125,14 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
     grouping = LanguageGrouping(n_groups).fit(divergence.similarity, languages)
     r = default_rank(x.shape[0]) if rank is None else rank
     alignment = subspace_alignment(x, languages, r, primary) if r >= 1 else None
+    steps = x[:, :, primary]
     return ModuleEvidence(
         module=module, n_params=int(n_params), languages=list(languages),
         groups=grouping.groups_, grouping_score=grouping.score_, divergence=divergence,
         task_divergence=None if aux is None else task_divergence(x, languages, primary, aux),
         conflict=None if aux is None else task_conflict(x, languages, primary, aux),
-        alignment=alignment)
+        alignment=alignment, paired=paired_gram(steps),
+        paired_boot=paired_gram(steps, bootstrap_weights(x.shape[0])).astype(np.float32))
 
 
 def with_q_values(evidence: list[ModuleEvidence]) -> list[ModuleEvidence]:
@@ -134,17 +141,31 @@ def with_q_values(evidence: list[ModuleEvidence]) -> list[ModuleEvidence]:
     return [replace(e, q_value=float(qi)) for e, qi in zip(evidence, q)]
 
 
-def similarity_of(evidence: list[ModuleEvidence]) -> np.ndarray:
-    """``[L, L]`` noise-corrected similarity of several modules taken together (a layer, a
-    block, the model): the corrected grams add, because the modules' gradients are
+def similarity_of(evidence: list[ModuleEvidence], kind: str = "mean") -> np.ndarray:
+    """``[L, L]`` similarity (``SIMILARITIES``) of several modules taken together (a layer, a
+    block, the model): grams and paired covariances add, because the modules' gradients are
     concatenated."""
-    return corrected_similarity(sum(e.gram for e in evidence))
+    return corrected_similarity(sum(_grams(e, kind)[0] for e in evidence))
 
 
-def boot_similarities(evidence: list[ModuleEvidence]) -> np.ndarray:
+def boot_similarities(evidence: list[ModuleEvidence], kind: str = "mean") -> np.ndarray:
     """``[B, L, L]`` the same similarity in each bootstrap replicate of the steps (every module
     of a run is resampled with the same steps, so the replicates add too)."""
-    return corrected_similarity(sum(e.divergence.boot_grams.astype(np.float64) for e in evidence))
+    return corrected_similarity(sum(_grams(e, kind)[1].astype(np.float64) for e in evidence))
+
+
+def _grams(e: ModuleEvidence, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The point and bootstrap grams of ``kind`` that ``e`` keeps."""
+    if kind == "mean":
+        return e.gram, e.divergence.boot_grams
+    if kind == "paired" and e.paired is not None:
+        return e.paired, e.paired_boot
+    raise ConfigError(f"{e.module}: no {kind!r} similarity in this evidence")
+
+
+def has_similarity(evidence: list[ModuleEvidence], kind: str) -> bool:
+    """Whether every module of ``evidence`` keeps what ``similarity_of(kind)`` needs."""
+    return kind == "mean" or all(e.paired is not None for e in evidence)
 
 
 SIMILARITIES = {
