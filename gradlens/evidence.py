@@ -66,35 +66,46 @@ def unit_mean(run: Run, key: str, steps=None) -> np.ndarray:
 
 
 # -- evidence of a run --------------------------------------------------------------------------
+def step_windows(done: np.ndarray, n: int) -> list[np.ndarray]:
+    """``done`` steps cut into ``n`` consecutive windows of (nearly) equal size, in order: the
+    same run seen at successive points of its training (or, for a run that did not train
+    between steps, on disjoint utterances)."""
+    done = np.asarray(done, dtype=np.int64)
+    if not 1 <= n <= max(len(done), 1):
+        raise ConfigError(f"cannot cut {len(done)} steps into {n} windows")
+    return [w for w in np.array_split(done, n)]
+
+
 def unit_evidence(run: Run, key: str, rank: int | None = None,
-                  n_groups: int | None = None) -> ModuleEvidence:
-    """Evidence on one module, layer or block of ``run`` over its done steps."""
+                  n_groups: int | None = None, steps=None) -> ModuleEvidence:
+    """Evidence on one module, layer or block of ``run`` over its done (or the given) steps."""
     n = int(run.modules.n_params[unit_of(run, key)].sum())
-    return module_evidence(unit_sketches(run, key), run.languages, run.tasks, key, n, rank,
-                           n_groups)
+    return module_evidence(unit_sketches(run, key, steps), run.languages, run.tasks, key, n,
+                           rank, n_groups)
 
 
 def run_evidence(run: Run, rank: int | None = None, n_groups: int | None = None,
-                 on_module: Callable[[int, int, str], None] | None = None) -> list[ModuleEvidence]:
-    """Evidence on every module of ``run``, in model order; ``on_module(done, total, name)``
-    reports progress after each."""
+                 on_module: Callable[[int, int, str], None] | None = None,
+                 steps=None) -> list[ModuleEvidence]:
+    """Evidence on every module of ``run`` over its done (or the given) steps, in model order;
+    ``on_module(done, total, name)`` reports progress after each."""
     names = list(units(run, "module"))
     out = []
     for i, name in enumerate(names):
-        out.append(unit_evidence(run, name, rank, n_groups))
+        out.append(unit_evidence(run, name, rank, n_groups, steps))
         if on_module:
             on_module(i + 1, len(names), name)
     return with_q_values(out)
 
 
 def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str,
-                    kind: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+                    kind: str = "mean", steps=None) -> tuple[np.ndarray, np.ndarray]:
     """Similarity ``[L, L]`` of unit ``key`` for ``task`` and its bootstrap replicates over the
     steps ``[B, L, L]``. ``kind`` (``SIMILARITIES``): ``mean``, the noise-corrected cosine of the
     mean gradients; ``paired``, the correlation of the languages' per-step gradients over the
     steps, which pair the same numbers in every language. Either is summed from the run's
     module evidence for the primary task (milliseconds) and read from the sketches for
-    another."""
+    another; ``evidence`` and ``steps`` must be of the same steps (default: all done)."""
     if kind not in SIMILARITIES:
         raise ConfigError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
     primary, _ = task_indices(run.tasks)
@@ -103,7 +114,7 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
         chosen = [e for e in evidence if e.module in names]
         if len(chosen) == len(names) and has_similarity(chosen, kind):
             return similarity_of(chosen, kind), boot_similarities(chosen, kind)
-    x = unit_sketches(run, key)[:, :, run.tasks.index(task)].astype(np.float64)
+    x = unit_sketches(run, key, steps)[:, :, run.tasks.index(task)].astype(np.float64)
     try:
         return sketch_similarity(x, kind)
     except NotEnoughData as exc:
@@ -179,8 +190,22 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def saved_run_evidence(run: Run) -> list[ModuleEvidence] | None:
-    """The evidence kept in ``<run>/analysis/evidence.npz`` if it is current, else ``None``.
+def cache_path(run: Run, steps=None) -> Path:
+    """Where the evidence of ``run`` over all its steps (``steps=None``) or over a window of
+    them is kept: ``analysis/evidence.npz``, ``analysis/evidence-steps-<first>-<last>.npz``."""
+    if steps is None:
+        return run.path.parent / EVIDENCE_CACHE
+    steps = np.asarray(steps, dtype=np.int64)
+    return run.path.parent / EVIDENCE_CACHE.replace(
+        ".npz", f"-steps-{steps.min()}-{steps.max()}.npz")
+
+
+def _window(steps) -> list[int] | None:
+    return None if steps is None else np.asarray(steps, dtype=np.int64).tolist()
+
+
+def saved_run_evidence(run: Run, steps=None) -> list[ModuleEvidence] | None:
+    """The evidence kept in ``cache_path(run, steps)`` if it is current, else ``None``.
 
     The file records its schema, the gradlens version and ``ANALYSIS_VERSION`` it was made by,
     and the size and modification time of ``grads.h5``; any difference (the run grew, the
@@ -188,15 +213,17 @@ def saved_run_evidence(run: Run) -> list[ModuleEvidence] | None:
     copied or restored run): then the content digest it also records decides, and a match
     re-stamps the cache instead of recomputing (seconds for a large file, not minutes). It holds
     arrays and a JSON structure only (no pickle), so a cache from elsewhere is data, never code;
-    a damaged or tampered one is recomputed.
+    a damaged or tampered one is recomputed. A window's file records its steps too.
     """
     import json
     import zipfile
 
-    path = run.path.parent / EVIDENCE_CACHE
+    path = cache_path(run, steps)
     try:
         with np.load(path, allow_pickle=False) as z:
             saved = json.loads(str(z[_META]))
+            if saved.get("steps") != _window(steps):
+                return None
             stamp = _stamp(run)
             if saved.get("stamp") == stamp:
                 return decode(saved["evidence"], z)
@@ -222,15 +249,17 @@ def _write_cache(path: Path, structure: dict, arrays: dict[str, np.ndarray]) -> 
         pass  # a read-only run is analysed every time, not refused
 
 
-def cached_run_evidence(run: Run, on_module: Callable[[int, int, str], None] | None = None
-                        ) -> list[ModuleEvidence]:
-    """``run_evidence`` with the default settings, kept in ``<run>/analysis/evidence.npz``."""
-    evidence = saved_run_evidence(run)
+def cached_run_evidence(run: Run, on_module: Callable[[int, int, str], None] | None = None,
+                        steps=None) -> list[ModuleEvidence]:
+    """``run_evidence`` with the default settings over all done steps (or the window
+    ``steps``), kept in ``cache_path(run, steps)``."""
+    evidence = saved_run_evidence(run, steps)
     if evidence is not None:
         return evidence
     stamp, digest = _stamp(run), _digest(run.path)
-    evidence = run_evidence(run, on_module=on_module)
+    evidence = run_evidence(run, on_module=on_module, steps=steps)
     arrays: dict[str, np.ndarray] = {}
-    _write_cache(run.path.parent / EVIDENCE_CACHE,
-                 {"stamp": stamp, "digest": digest, "evidence": encode(evidence, arrays)}, arrays)
+    _write_cache(cache_path(run, steps),
+                 {"stamp": stamp, "digest": digest, "steps": _window(steps),
+                  "evidence": encode(evidence, arrays)}, arrays)
     return evidence

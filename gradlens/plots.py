@@ -170,10 +170,30 @@ def spectrum_figure(correlations, angles, pair: tuple[str, str],
 
 
 def lines_figure(x, series: dict[str, list[float]], title: str, xaxis: str, yaxis: str,
-                 zero_line: bool = False) -> go.Figure:
-    """One line per named series over ``x``."""
-    fig = go.Figure([go.Scatter(x=list(x), y=list(v), mode="lines+markers", name=k)
+                 zero_line: bool = False,
+                 errors: dict[str, list[tuple[float, float]]] | None = None) -> go.Figure:
+    """One line per named series over ``x``; ``errors`` (below, above) per point draws each
+    series' intervals, the series then set a little apart at each ``x`` so that their
+    intervals do not hide one another."""
+    errors = errors or {}
+
+    def bars(name: str):
+        if name not in errors:
+            return None
+        return dict(type="data", symmetric=False, array=[e[1] for e in errors[name]],
+                    arrayminus=[e[0] for e in errors[name]])
+
+    x = list(x)
+    n = len(series)
+    at = {k: ([i + 0.3 * (j - (n - 1) / 2) / max(n - 1, 1) for i in range(len(x))]
+              if errors else x) for j, k in enumerate(series)}
+    fig = go.Figure([go.Scatter(x=at[k], y=list(v), mode="lines+markers", name=k,
+                                error_y=bars(k), text=x if errors else None,
+                                hovertemplate="%{text}: %{y:.3f}<extra>" + k + "</extra>"
+                                if errors else None)
                      for k, v in series.items()])
+    if errors:
+        fig.update_xaxes(tickvals=list(range(len(x))), ticktext=x)
     if zero_line:
         fig.add_hline(y=0, line_dash="dash", line_color="#555")
     fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, height=400)

@@ -231,3 +231,33 @@ def test_the_evidence_cache_is_data_not_code_and_round_trips(tmp_path):
     np.savez(tmp_path / "p.npz", a0=np.array([object()], dtype=object))
     with np.load(tmp_path / "p.npz", allow_pickle=False) as z, pytest.raises(ValueError):
         z["a0"]
+
+
+def test_a_window_of_steps_has_its_own_evidence_and_its_own_cache(tmp_path):
+    """The Compare page's "over its own training": each window of a run's steps is analysed on
+    its own steps only, kept in its own file, and never confused with the whole run's."""
+    from conftest import random_run
+    from gradlens.errors import ConfigError
+    from gradlens.evidence import (cache_path, cached_run_evidence, run_evidence, saved_run_evidence,
+                                   step_windows, unit_sketches)
+    from gradlens.store import Run
+
+    run_dir = random_run(tmp_path / "r", steps=9)
+    with Run(run_dir) as run:
+        windows = step_windows(run.done_steps, 2)
+        assert [w.tolist() for w in windows] == [[0, 1, 2, 3, 4], [5, 6, 7, 8]]
+        late = windows[1]
+        assert np.array_equal(unit_sketches(run, run.modules.name[0], late),
+                              unit_sketches(run, run.modules.name[0])[5:])
+        kept = cached_run_evidence(run, steps=late)
+        assert cache_path(run, late).name == "evidence-steps-5-8.npz" and cache_path(run, late).exists()
+        assert saved_run_evidence(run) is None                      # the whole run's is not made
+        fresh = run_evidence(run, steps=late)
+        assert [e.excess for e in kept] == pytest.approx([e.excess for e in fresh])
+        whole = cached_run_evidence(run)
+        assert [e.excess for e in whole] != pytest.approx([e.excess for e in kept])
+        assert [e.excess for e in saved_run_evidence(run, late)] == pytest.approx(
+            [e.excess for e in kept])
+        assert saved_run_evidence(run, [5, 6, 8]) is None           # another window, same ends
+        with pytest.raises(ConfigError, match="cannot cut 9 steps into 10"):
+            step_windows(run.done_steps, 10)

@@ -26,14 +26,16 @@ def app_runs(tiny_run, tmp_path, monkeypatch):
     stop_jobs(runs)
 
 
-def write_run(tiny_run, out, steps: int, tasks=("st", "asr")):
-    """A real run file with the tiny run's modules and random sketches, ``steps`` steps done."""
+def write_run(tiny_run, out, steps: int, tasks=("st", "asr"), between: int = 0):
+    """A real run file with the tiny run's modules and random sketches, ``steps`` steps done
+    (``between``: the training steps its probe config says were taken between them)."""
     with Run(tiny_run) as src:
         modules, langs, k = src.modules, src.languages, src.sketch_dim
     rng = np.random.default_rng(0)
     with RunWriter(out, languages=langs, tasks=list(tasks), modules=modules, sketch_dim=k,
                    sketch_seed=0, model="tiny", model_config={},
-                   probe_config={"steps": 8, "tasks": list(tasks)}) as w:
+                   probe_config={"steps": 8, "tasks": list(tasks),
+                                 "train_steps_between": between}) as w:
         for step in range(steps):
             shape = (len(langs), len(tasks), len(modules), k)
             w.append(step, rng.normal(size=shape).astype(np.float16),
@@ -360,12 +362,13 @@ def test_the_servers_evidence_memory_is_bounded_and_keeps_one_state_per_run():
 
     cache._evidence_store().clear()
     for mtime in range(5):  # a live probe: a new mtime at every step
-        cache._remember(("runs/live", float(mtime)), [])
-    assert list(cache._evidence_store()) == [("runs/live", 4.0)]
+        cache._remember(("runs/live", float(mtime), None), [])
+    cache._remember(("runs/live", 4.0, (0, 1, 2)), [])              # a window of the same state
+    assert list(cache._evidence_store()) == [("runs/live", 4.0, None), ("runs/live", 4.0, (0, 1, 2))]
     for i in range(10):
-        cache._remember((f"runs/r{i}", 1.0), [])
-    assert len(cache._evidence_store()) == cache.KEEP_RUNS
-    assert ("runs/r9", 1.0) in cache._evidence_store()
+        cache._remember((f"runs/r{i}", 1.0, None), [])
+    assert len(cache._evidence_store()) == cache.KEEP
+    assert ("runs/r9", 1.0, None) in cache._evidence_store()
     cache._evidence_store().clear()
 
 
@@ -413,7 +416,43 @@ def test_two_runs_compare_side_by_side(app_runs, tiny_run):
     specs = [_spec(c) for c in at.get("plotly_chart")]
     assert sum(" · st · paired" in c for c in specs) == 2  # one tree per run, the same unit
     assert sum("Excess divergence" in c for c in specs) == 2
-    assert any("both runs propose the same plan" in c.value for c in at.caption)  # same data
+    assert any("both propose the same plan" in c.value for c in at.caption)  # same data
+
+
+def test_one_run_compares_over_its_own_training_in_windows(app_runs, tiny_run):
+    """A run probed with training between its steps, cut into windows of its steps: a tree per
+    window for the same unit, each window's own ranking, the top modules' excess divergence
+    across the windows, and the plans of the first and last window; each window's evidence is
+    kept in the run."""
+    write_run(tiny_run, app_runs / "trained", steps=9, between=3)   # the newest: picked
+    at = _page("compare")
+    at.radio(key="cmp_mode").set_value("over its own training").run()
+    _clean(at)
+    assert [h.value for h in at.subheader][:2] == ["steps 0–4", "steps 5–8"]
+    assert any("trained 3 step(s) between probe steps" in c.value and "after 15–24" in c.value
+               for c in at.caption)
+    specs = [_spec(c) for c in at.get("plotly_chart")]
+    assert sum(" · st · paired" in c for c in specs) == 2
+    assert sum("Excess divergence, top modules" in c for c in specs) == 2
+    assert any("Excess divergence over the windows" in c for c in specs)
+    assert (app_runs / "trained" / "analysis" / "evidence-steps-5-8.npz").exists()
+    at.slider(key="cmp_windows").set_value(3).run()
+    _clean(at)
+    assert [h.value for h in at.subheader][:3] == ["steps 0–2", "steps 3–5", "steps 6–8"]
+    assert sum(" · st · paired" in _spec(c) for c in at.get("plotly_chart")) == 3
+
+
+def test_over_training_says_when_windows_are_the_same_model_or_too_short(app_runs, tiny_run):
+    at = _page("compare")
+    at.radio(key="cmp_mode").set_value("over its own training").run()
+    _clean(at)
+    assert any("needs at least 6 (3 per window)" in i.value for i in at.info)  # 5 steps
+    write_run(tiny_run, app_runs / "still", steps=6)
+    at = _page("compare")
+    at.radio(key="cmp_mode").set_value("over its own training").run()
+    _clean(at)
+    assert any("did not train between its probe steps" in i.value for i in at.info)
+    assert [s.key for s in at.slider] == ["cmp_budget"]  # 6 steps make only 2 windows
 
 
 def test_compare_with_one_run_says_how_to_get_another(app_runs):

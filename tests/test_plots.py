@@ -91,3 +91,15 @@ def test_step_wide_columns_are_outlined_and_labelled():
                        [1, 3], "step-wide")
     assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(0.5, 1.5), (2.5, 3.5)]
     assert [a.text for a in fig.layout.annotations] == ["step-wide", "step-wide"]
+
+
+def test_lines_with_intervals_set_their_series_apart_and_keep_the_labels():
+    errors = {"a": [(0.1, 0.2), (0.1, 0.1)], "b": [(0.3, 0.3), (0.0, 0.5)]}
+    fig = lines_figure(["steps 0–4", "steps 5–8"], {"a": [1.0, 2.0], "b": [1.5, 1.0]}, "t",
+                       "window", "excess", errors=errors)
+    a, b = fig.data
+    assert list(a.error_y.array) == [0.2, 0.1] and list(b.error_y.arrayminus) == [0.3, 0.0]
+    assert a.x[0] < 0 < b.x[0] and a.x[1] < 1 < b.x[1]          # apart, around each window
+    assert list(fig.layout.xaxis.ticktext) == ["steps 0–4", "steps 5–8"]
+    plain = lines_figure(range(2), {"a": [1.0, 2.0]}, "t", "step", "y")
+    assert list(plain.data[0].x) == [0, 1] and plain.data[0].error_y.array is None

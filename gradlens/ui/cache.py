@@ -1,8 +1,9 @@
 """The app's cache of what it reads from runs: ``st.cache_data`` keyed on the run's path and
-modification time, so a run that grows (SWMR) is read again; the whole-run evidence, which takes a
-while, is computed once per (run, mtime) with a progress bar and kept in one bounded
-``st.cache_resource`` store (``KEEP_RUNS`` runs). The evidence itself is cached on disk by
-``gradlens.evidence``; this is the in-memory layer above it.
+modification time, so a run that grows (SWMR) is read again; the evidence of every module, which
+takes a while, is computed once per (run, mtime, window) with a progress bar and kept in one
+bounded ``st.cache_resource`` store (``KEEP`` sets). A window is a tuple of the run's steps (the
+Compare page's "one run over training"); ``None`` is all of them. The evidence itself is cached
+on disk by ``gradlens.evidence``; this is the in-memory layer above it.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class RunMeta:
     steps: int
     model: str
     corpus: str
+    done_steps: tuple[int, ...] = ()
+    train_steps_between: int = 0
 
 
 @st.cache_data(show_spinner=False)
@@ -88,7 +91,9 @@ def _meta(run: str, mtime: float) -> RunMeta:
                        n_params=dict(zip(r.modules.name, map(int, r.modules.n_params))),
                        layers=list(units(r, "layer")), blocks=list(units(r, "block")),
                        steps=len(r.done_steps), model=r.model,
-                       corpus=str(r.probe_config.get("corpus", "spoken-numbers")))
+                       corpus=str(r.probe_config.get("corpus", "spoken-numbers")),
+                       done_steps=tuple(int(s) for s in r.done_steps),
+                       train_steps_between=int(r.probe_config.get("train_steps_between") or 0))
 
 
 def meta(run: Path) -> RunMeta:
@@ -98,19 +103,21 @@ def meta(run: Path) -> RunMeta:
 
 @st.cache_data(show_spinner=False)
 def _clustering(run: str, mtime: float, key: str, task: str, method: str,
-                kind: str) -> Clustering:
-    whole = _evidence_store().get((run, mtime)) or []
+                kind: str, window: tuple[int, ...] | None = None) -> Clustering:
+    whole = _evidence_store().get((run, mtime, window)) or []
     with Run(run) as r:
-        sim, replicates = unit_similarity(r, whole, key, task, kind)
+        sim, replicates = unit_similarity(r, whole, key, task, kind, window)
         return cluster_similarity(sim, r.languages, method, replicates)
 
 
 @shown_if_damaged
-def clustering(run: Path, key: str, task: str, method: str, kind: str = "mean") -> Clustering:
-    """The tree of ``key``'s languages from their ``kind`` of similarity, with each clade's
-    bootstrap support (the whole-run evidence is made first, with its progress bar)."""
-    evidence(run)
-    return _clustering(str(run), _mtime(run), key, task, method, kind)
+def clustering(run: Path, key: str, task: str, method: str, kind: str = "mean",
+               window: tuple[int, ...] | None = None) -> Clustering:
+    """The tree of ``key``'s languages from their ``kind`` of similarity over all steps (or the
+    ``window``), with each clade's bootstrap support (the evidence of every module is made
+    first, with its progress bar)."""
+    evidence(run, window)
+    return _clustering(str(run), _mtime(run), key, task, method, kind, window)
 
 
 @shown_if_damaged
@@ -136,17 +143,20 @@ def grouping(run: Path, key: str, task: str, n_groups: int | None,
 
 
 @st.cache_data(show_spinner=False)
-def _typology(run: str, mtime: float, key: str, task: str, kind: str):
+def _typology(run: str, mtime: float, key: str, task: str, kind: str,
+              window: tuple[int, ...] | None = None):
     from gradlens.analysis.typology import agreement_of
 
-    c = _clustering(run, mtime, key, task, "average", kind)
+    c = _clustering(run, mtime, key, task, "average", kind, window)
     return agreement_of(c.similarity, c.languages)
 
 
 @shown_if_damaged
-def typology(run: Path, key: str, task: str, kind: str = "mean"):
-    """Mantel agreement of ``key``'s gradient distances with URIEL, or why it cannot be had."""
-    return _typology(str(run), _mtime(run), key, task, kind)
+def typology(run: Path, key: str, task: str, kind: str = "mean",
+             window: tuple[int, ...] | None = None):
+    """Mantel agreement of ``key``'s gradient distances with URIEL, or why it cannot be had
+    (``clustering`` first, for the same window)."""
+    return _typology(str(run), _mtime(run), key, task, kind, window)
 
 
 @st.cache_data(show_spinner=False)
@@ -159,17 +169,17 @@ def _unit_evidence(run: str, mtime: float, key: str) -> ModuleEvidence:
 def module_evidence(run: Path, key: str) -> ModuleEvidence:
     """All the evidence on one module, layer or block (a module's comes from the whole-run
     evidence when that is already at hand, in memory or in the run)."""
-    whole = _evidence_store().get((str(run), _mtime(run)))
+    whole = _evidence_store().get((str(run), _mtime(run), None))
     if whole is None:
         with Run(run) as r:
             whole = saved_run_evidence(r)
         if whole is not None:
-            _remember((str(run), _mtime(run)), whole)
+            _remember((str(run), _mtime(run), None), whole)
     found = next((e for e in whole or [] if e.module == key), None)
     return found if found is not None else _unit_evidence(str(run), _mtime(run), key)
 
 
-KEEP_RUNS = 4  # runs whose whole-run evidence the server keeps in memory
+KEEP = 6  # evidence sets (a run's, or a window of a run's) the server keeps in memory
 
 
 @st.cache_resource(show_spinner=False)
@@ -177,32 +187,34 @@ def _evidence_store() -> dict:
     return {}
 
 
-def _remember(key: tuple[str, float], value: list[ModuleEvidence]) -> None:
-    """Keep ``value`` for ``(run, mtime)``: an older state of the same run is dropped (a live
-    probe changes its mtime every step) and at most ``KEEP_RUNS`` runs are kept, so the
+def _remember(key: tuple, value: list[ModuleEvidence]) -> None:
+    """Keep ``value`` for ``(run, mtime, window)``: an older state of the same run is dropped
+    (a live probe changes its mtime every step) and at most ``KEEP`` sets are kept, so the
     server's memory does not grow with visits."""
     store = _evidence_store()
-    for old in [k for k in store if k[0] == key[0] and k != key]:
+    for old in [k for k in store if k[0] == key[0] and k[1] != key[1]]:
         del store[old]
     store[key] = value
-    while len(store) > KEEP_RUNS:
+    while len(store) > KEEP:
         del store[next(iter(store))]
 
 
 @shown_if_damaged
-def evidence(run: Path) -> list[ModuleEvidence]:
-    """Evidence on every module of ``run``: from memory, else from the run's evidence file, else
-    computed (with a progress bar) and kept in both."""
+def evidence(run: Path, window: tuple[int, ...] | None = None) -> list[ModuleEvidence]:
+    """Evidence on every module of ``run`` over all its steps (or the ``window``): from memory,
+    else from the run's evidence file, else computed (with a progress bar) and kept in both."""
     store = _evidence_store()
-    key = (str(run), _mtime(run))
+    key = (str(run), _mtime(run), window)
     if key not in store:
-        bar = st.progress(0.0, text="Analysing modules…")
+        what = "Analysing modules" + ("" if window is None else
+                                      f" over steps {window[0]}–{window[-1]}")
+        bar = st.progress(0.0, text=f"{what}…")
 
         def on_module(done: int, total: int, name: str) -> None:
-            bar.progress(done / total, text=f"Analysing modules: {done}/{total} · {name}")
+            bar.progress(done / total, text=f"{what}: {done}/{total} · {name}")
 
         with Run(run) as r:
-            whole = cached_run_evidence(r, on_module=on_module)
+            whole = cached_run_evidence(r, on_module=on_module, steps=window)
         _remember(key, whole)
         bar.empty()
         return whole
