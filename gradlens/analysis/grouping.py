@@ -48,12 +48,10 @@ def group_score(pair_sum: np.ndarray, size: np.ndarray) -> np.ndarray:
 def partition_score(similarity: np.ndarray, labels: np.ndarray) -> float:
     """Score of the partition given by ``labels`` ``[L]`` under ``similarity`` ``[L, L]``."""
     sim = _off_diagonal(similarity)
-    total = 0.0
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        w = sim[np.ix_(members, members)].sum() / 2
-        total += float(group_score(np.array(w), np.array(len(members))))
-    return total
+    _, group = np.unique(np.asarray(labels), return_inverse=True)
+    onehot = np.eye(group.max() + 1)[group.ravel()]                 # [L, g]
+    pair_sum = ((sim @ onehot) * onehot).sum(0) / 2                 # [g]
+    return float(group_score(pair_sum, onehot.sum(0)).sum())
 
 
 def _off_diagonal(similarity: np.ndarray) -> np.ndarray:

@@ -70,6 +70,12 @@ def uriel_distance(languages: list[str], kind: str = "genetic") -> np.ndarray:
     """``[L, L]`` URIEL cosine distance of ``kind`` (``genetic`` or ``phonological``)."""
     if kind not in FEATURE_SETS:
         raise ConfigError(f"kind must be one of {sorted(FEATURE_SETS)}, got {kind!r}")
+    return _uriel_distance(tuple(languages), kind).copy()
+
+
+@lru_cache(maxsize=16)
+def _uriel_distance(languages: tuple[str, ...], kind: str) -> np.ndarray:
+    """Built once per language list: the genetic vectors are thousands of features long."""
     # one lang2vec call per feature set covers the built-in languages too (each call takes seconds)
     wanted = set(languages) | {MACROLANGUAGE[x] for x in languages if x in MACROLANGUAGE}
     asked = tuple(sorted(wanted | set(LANGUAGES) | set(MACROLANGUAGE.values())))
@@ -119,17 +125,27 @@ def mantel(a: np.ndarray, b: np.ndarray, permutations: int = 999, seed: int = 0)
     if not x.any() or not (b[iu] - b[iu].mean()).any():
         return Mantel(float("nan"), float("nan"), 0)
 
-    def corr(bm: np.ndarray) -> np.ndarray:  # bm [P, pairs]
-        y = bm - bm.mean(-1, keepdims=True)
-        return (y @ x) / (np.linalg.norm(y, axis=-1) * np.linalg.norm(x))
-
-    r = float(corr(b[iu][None])[0])
-    rng = np.random.default_rng(seed)
-    perms = np.array([rng.permutation(L) for _ in range(permutations)])
-    permuted = b[perms[:, iu[0]], perms[:, iu[1]]]                 # [P, pairs], gathered directly
-    null = corr(permuted)
+    x = x / np.linalg.norm(x)
+    y = b[iu] - b[iu].mean()
+    r = float(y @ x / np.linalg.norm(y))
+    null = _relabelled(np.ascontiguousarray(b).tobytes(), L, permutations, seed) @ x
     p = (1 + int((null >= r - 1e-12).sum())) / (permutations + 1)
     return Mantel(r, p, permutations)
+
+
+@lru_cache(maxsize=16)
+def _relabelled(b: bytes, L: int, permutations: int, seed: int) -> np.ndarray:
+    """``[P, pairs]``: the upper triangle of the ``[L, L]`` matrix ``b`` under ``P`` seeded
+    relabellings, centred and of unit norm. It depends on ``b`` alone, so every unit of a run
+    tested against one URIEL distance shares it (a dendrogram page's Mantel test is then one
+    matrix-vector product)."""
+    b = np.frombuffer(b, dtype=np.float64).reshape(L, L)
+    iu = np.triu_indices(L, 1)
+    rng = np.random.default_rng(seed)
+    perms = np.array([rng.permutation(L) for _ in range(permutations)])
+    y = b[perms[:, iu[0]], perms[:, iu[1]]]                          # [P, pairs], gathered directly
+    y = y - y.mean(-1, keepdims=True)
+    return y / np.linalg.norm(y, axis=-1, keepdims=True)
 
 
 def family_distance(languages: list[str]) -> np.ndarray:
