@@ -88,12 +88,18 @@ def dendrogram_figure(clustering: Clustering, title: str = "") -> go.Figure:
     return fig
 
 
-def similarity_figure(clustering: Clustering, title: str = "") -> go.Figure:
-    """Heatmap of the language × language cosine similarity."""
+SIMILARITY_LABELS = {"mean": ("Noise-corrected cosine of mean gradients", "cos"),
+                     "paired": ("Correlation of paired steps (the same batches)", "r")}
+
+
+def similarity_figure(clustering: Clustering, title: str = "", kind: str = "mean") -> go.Figure:
+    """Heatmap of the language × language similarity, named for its ``kind``
+    (``SIMILARITIES``: the mean gradients' cosine or the paired steps' correlation)."""
     langs = clustering.languages
+    name, symbol = SIMILARITY_LABELS[kind]
     fig = go.Figure(go.Heatmap(z=clustering.similarity, x=langs, y=langs, zmin=-1, zmax=1,
-                               colorscale="RdBu", colorbar=dict(title="cos")))
-    fig.update_layout(title=title or "Cosine similarity of mean gradients", height=460,
+                               colorscale="RdBu", colorbar=dict(title=symbol)))
+    fig.update_layout(title=f"{name} · {title}" if title else name, height=460,
                       yaxis=dict(autorange="reversed"))
     return fig
 

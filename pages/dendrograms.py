@@ -59,9 +59,9 @@ else:
                         f"({m.permutations} permutations).")
         col.caption(f"p = {m.p:.3f}")
 
-sim = similarity_figure(clustering)
+sim = similarity_figure(clustering, f"{key} · {task}", measure)
 st.plotly_chart(sim, key="dend_similarity")
-ui.downloads(sim, f"similarity_{key}_{task}", matrix_frame(clustering.similarity, langs),
+ui.downloads(sim, f"similarity_{key}_{task}_{measure}", matrix_frame(clustering.similarity, langs),
              key="dend_sim_dl")
 
 if st.toggle("Across layers: the clustering from the lowest to the highest layer",

@@ -96,9 +96,11 @@ def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
     assert "silhouette" in verdict
     assert "bootstrap support %{text}" in _spec(charts[0])  # every internal node is labelled
     assert "· paired" in _spec(charts[0])  # opens on the paired similarity
+    assert "Correlation of paired steps" in _spec(charts[1])  # the heatmap names what it shows
     at.radio(key="dend_kind").set_value("mean").run()
     _clean(at)
     assert "· mean" in _spec(at.get("plotly_chart")[0])
+    assert "cosine of mean gradients" in _spec(at.get("plotly_chart")[1])
     assert {m.label for m in at.metric} == {"Agreement with URIEL genetic distance (Mantel r)",
                                              "Agreement with URIEL phonological distance (Mantel r)"}
     assert "decoder 3" in _spec(charts[2]) and "encoder 0" in _spec(charts[2])
