@@ -36,14 +36,17 @@ def _free_port() -> int:
 
 
 @contextmanager
-def served_app(runs: Path, log: Path):
-    """Serve ``app.py`` on a free loopback port over the runs in ``runs``; yield its URL."""
+def served_app(runs: Path, log: Path, script: Path | None = None, args: list[str] = ()):
+    """Serve ``app.py`` (or another Streamlit ``script``, given ``args``) on a free loopback
+    port over the runs in ``runs``; yield its URL."""
     port = _free_port()
     env = {**os.environ, "GRADLENS_RUNS": str(runs), "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "gradlens.serve",  # what `gradlens app` runs
+    serve = (["-m", "gradlens.serve"] if script is None  # what `gradlens app` runs
+             else ["-m", "streamlit", "run", str(script)])
+    cmd = [sys.executable, *serve,
            "--server.headless", "true", "--server.address", "127.0.0.1",
            "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
+           "--server.fileWatcherType", "none", *(["--", *args] if args else [])]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
