@@ -53,7 +53,9 @@ class Clustering:
 
     def clades(self) -> list[frozenset[int]]:
         """The language indices under each internal node ``[L-1]``, in linkage order."""
-        return _clades(self.linkage, len(self.languages))
+        L = len(self.languages)
+        return [frozenset(i for i in range(L) if mask >> i & 1)
+                for mask in _clades(self.linkage, L)]
 
     def supported_clades(self) -> list[list[str]]:
         """The clades other than the root with support of at least ``SUPPORTED``."""
@@ -83,20 +85,21 @@ def cluster_languages(mean_grads: np.ndarray, languages: list[str], method: str 
     return cluster_similarity(cosine_similarity(mean_grads), languages, method)
 
 
-def _linkage(sim: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    dist = np.clip(1.0 - sim, 0.0, 2.0)
-    np.fill_diagonal(dist, 0.0)
-    dist = (dist + dist.T) / 2
-    condensed = squareform(dist, checks=False)
+def _condensed(sim: np.ndarray, method: str) -> np.ndarray:
+    """The condensed distances ``1 - sim`` (clipped to [0, 2], symmetrised) that ``method``
+    links, of one ``[L, L]`` similarity or of a stack ``[B, L, L]`` of them."""
+    L = sim.shape[-1]
+    i, j = np.triu_indices(L, 1)
+    dist = (np.clip(1.0 - sim[..., i, j], 0.0, 2.0) + np.clip(1.0 - sim[..., j, i], 0.0, 2.0)) / 2
     # Ward assumes Euclidean distances; on unit vectors sqrt(2 (1 - cos)) is one.
-    used = np.sqrt(2 * condensed) if method == "ward" else condensed
-    return linkage(used, method=method), dist, used
+    return np.sqrt(2 * dist) if method == "ward" else dist
 
 
-def _clades(z: np.ndarray, L: int) -> list[frozenset[int]]:
-    members = [frozenset([i]) for i in range(L)]
-    for a, b, _, _ in z:
-        members.append(members[int(a)] | members[int(b)])
+def _clades(z: np.ndarray, L: int) -> list[int]:
+    """Each internal node's leaves as a bit mask (bit ``i``: language ``i``), in linkage order."""
+    members = [1 << i for i in range(L)]
+    for a, b in z[:, :2].astype(int).tolist():
+        members.append(members[a] | members[b])
     return members[L:]
 
 
@@ -123,13 +126,15 @@ def cluster_similarity(similarity: np.ndarray, languages: list[str], method: str
         raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
     sim = checked_similarity(similarity, languages, "clustering")
     L = len(languages)
-    z, dist, used = _linkage(sim, method)
+    used = _condensed(sim, method)
+    z = linkage(used, method=method)
+    dist = squareform(_condensed(sim, "average"))
     coph = float(cophenet(z, used)[0]) if L > 2 and used.std() > 0 else 1.0
     support = None
     if replicates is not None and len(replicates):
-        seen: dict[frozenset[int], int] = {}
-        for rep in replicates:
-            for clade in _clades(_linkage(rep, method)[0], L):
+        seen: dict[int, int] = {}
+        for condensed in _condensed(np.asarray(replicates, dtype=np.float64), method):
+            for clade in _clades(linkage(condensed, method=method), L):
                 seen[clade] = seen.get(clade, 0) + 1
         support = np.array([seen.get(c, 0) / len(replicates) for c in _clades(z, L)])
     return Clustering(list(languages), sim, dist, z, method, coph, support)
