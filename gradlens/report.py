@@ -43,6 +43,15 @@ def pair_table(evidence: list[ModuleEvidence]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def p_text(p: float, draws: int, what: str = "permutations") -> str:
+    """A Monte Carlo p-value as the pages write it: ``p = 0.0123``; at the smallest value its
+    ``draws`` can give (none reached the observed statistic), that bound, said as such, so that
+    20 shuffles' 0.048 never reads as a measured 0.05."""
+    if p <= (1 + 1e-9) / (1 + draws):
+        return f"p = {p:.2g}, the smallest {draws} {what} can give"
+    return f"p = {p:.3g}"
+
+
 def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: Agreement) -> str:
     """One plain paragraph: is this tree real? Supported clades, the best grouping's
     silhouette and the Mantel p-values, or a plain sentence that nothing is supported."""
@@ -65,7 +74,8 @@ def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: A
         parts.append(f"Best grouping ({g} groups) has silhouette {silhouette:.2f} ({strength}).")
     if typology.tests:
         parts.append("Mantel test against URIEL: " + ", ".join(
-            f"{k} r = {m.r:.2f}, p = {m.p:.3f}" for k, m in typology.tests.items()) + ".")
+            f"{k} r = {m.r:.2f}, {p_text(m.p, m.permutations)}" for k, m in typology.tests.items())
+            + ".")
     return " ".join(parts)
 
 
@@ -86,7 +96,8 @@ def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str]
         lines.append(f"agreement with URIEL: not computed ({typology.unavailable})")
     else:
         lines.append("agreement with URIEL (gradient distance vs typological distance, Mantel): "
-                     + "; ".join(f"{k} r={m.r:.3f} p={m.p:.3f}" for k, m in typology.tests.items()))
+                     + "; ".join(f"{k} r={m.r:.3f} {p_text(m.p, m.permutations)}"
+                               for k, m in typology.tests.items()))
     found = [e for e in evidence if diverges(e)]
     lines.append(f"{len(found)} of {len(evidence)} modules diverge beyond noise (BH q < 0.05, "
                  "excess interval above 0)" + ("" if found else ": the data support no split"))

@@ -8,7 +8,7 @@ import streamlit as st
 from gradlens import ui
 from gradlens.analysis.alignment import min_steps
 from gradlens.plots import heatmap_figure, spectrum_figure
-from gradlens.report import matrix_frame
+from gradlens.report import matrix_frame, p_text
 
 st.header("Subspace alignment")
 run = ui.current_run()
@@ -31,7 +31,8 @@ fig = heatmap_figure(a.mean, langs, langs, f"Mean canonical correlation · {key}
 st.plotly_chart(fig, key="align_heatmap")
 st.caption(f"Shared basis of rank {a.rank} captures {a.explained:.0%} of the gradients' squared "
            f"norm; mean over pairs {a.mean_off_diagonal():.3f} against {a.chance_level():.3f} "
-           f"by chance (steps shuffled, {a.shuffles} times; p = {a.p_value:.2f}): alignment "
+           f"by chance (steps shuffled, {a.shuffles} times; {p_text(a.p_value, a.shuffles, 'shuffles')}): "
+           f"alignment "
            f"beyond chance {a.excess():.2f}; {meta.steps} steps.")
 ui.downloads(fig, f"cca_mean_{key}", matrix_frame(a.mean, langs), key="align_heatmap_dl")
 

@@ -6,7 +6,7 @@ from gradlens import ui
 from gradlens.analysis.clustering import METHODS
 from gradlens.analysis.evidence import SIMILARITIES
 from gradlens.plots import dendrogram_figure, similarity_figure, small_multiples_figure
-from gradlens.report import matrix_frame, tree_verdict
+from gradlens.report import matrix_frame, p_text, tree_verdict
 
 st.header("Language dendrograms")
 run = ui.current_run()
@@ -57,7 +57,7 @@ else:
                    help=f"Pearson r of gradient distance (1 − cos) and URIEL's {kind} distance over "
                         f"language pairs; one-sided permutation p = {m.p:.3f} "
                         f"({m.permutations} permutations).")
-        col.caption(f"p = {m.p:.3f}")
+        col.caption(p_text(m.p, m.permutations))
 
 sim = similarity_figure(clustering, f"{key} · {task}", measure)
 st.plotly_chart(sim, key="dend_similarity")

@@ -92,3 +92,13 @@ def test_aligned_languages_score_higher_than_unrelated_ones():
     assert a.mean[0, 1] > 0.9 > a.mean[0, 2]
     assert a.angles[0, 1].max() < a.angles[0, 2].max()
     assert np.allclose(np.diag(a.mean), 1) and np.allclose(a.mean, a.mean.T)
+
+
+def test_a_p_value_at_the_floor_of_its_draws_is_written_as_that_bound():
+    """20 shuffles cannot give less than 1/21: written as 0.05 it read as a measured p = 0.05."""
+    from gradlens.report import p_text
+
+    assert p_text(1 / 21, 20, "shuffles") == "p = 0.048, the smallest 20 shuffles can give"
+    assert p_text(3 / 21, 20, "shuffles") == "p = 0.143"
+    assert p_text(1 / 1000, 999) == "p = 0.001, the smallest 999 permutations can give"
+    assert p_text(0.0123, 999) == "p = 0.0123"
