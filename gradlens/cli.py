@@ -107,16 +107,22 @@ def cmd_analyze(args) -> int:
         evidence = _evidence(run, args.rank, args.groups)
         out = Path(args.out) if args.out else run.path.parent / "analysis"
         written = write_analysis(out, run.path.parent.name, evidence, run.tasks,
-                                 len(run.done_steps), overview(evidence, args.permutations))
+                                 len(run.done_steps), overview(evidence, args.permutations),
+                                 trained_between=_trained_between(run))
     print(written[-1].read_text(encoding="utf-8"), end="")
     print(f"wrote {len(written)} files to {out}")
     return 0
+
+
+def _trained_between(run) -> int:
+    return int(run.probe_config.get("train_steps_between") or 0)
 
 
 def cmd_plan(args) -> int:
     from gradlens.analysis.allocation import propose_plan
     from gradlens.paths import PLAN_FILE
     from gradlens.plan import format_groups, save_plan
+    from gradlens.report import moving_model_caveat
     from gradlens.store import Run
 
     with Run(args.run) as run:
@@ -127,6 +133,7 @@ def cmd_plan(args) -> int:
         extra = plan.extra_parameters(dict(zip(run.modules.name, run.modules.n_params)))
         out = Path(args.out) if args.out else run.path.parent / PLAN_FILE
         save_plan(plan, out, list(run.modules.name))
+        caveat = moving_model_caveat(_trained_between(run))
     for name, entry in plan.modules.items():
         groups = format_groups(entry.groups)
         ev = entry.evidence
@@ -137,6 +144,8 @@ def cmd_plan(args) -> int:
               "every module (see 'decisions' in the plan for each module's figures)")
     print(f"{len(plan.modules)} module(s) split, {extra:,} extra parameters "
           f"({extra / total:.1%} of {total:,}; budget {args.budget:.1%})")
+    if caveat:
+        print(f"CAVEAT: {caveat}")
     print(f"wrote {out}")
     return 0
 

@@ -52,6 +52,23 @@ def p_text(p: float, draws: int, what: str = "permutations") -> str:
     return f"p = {p:.3g}"
 
 
+def moving_model_caveat(trained_between: int) -> str | None:
+    """Why a run that trained between its probe steps cannot be read like one that did not
+    (``None`` when it did not): its steps are not exchangeable, as the divergence test assumes.
+    The figures are ``bench/calibration.py``'s drift rows (docs/results.md, section 1)."""
+    if trained_between <= 0:
+        return None
+    return (f"This run trained {trained_between} step(s) between its probe steps, so the model "
+            "moved while it was probed and its steps are not exchangeable, as the divergence "
+            "test assumes. On simulated gradients that share one direction at every step, the "
+            "test holds while that direction turns, but once the languages' gradient scales "
+            "also change at their own pace its false-positive rate rises above 0.05, to 0.46 "
+            "when the signal is strong (docs/results.md, section 1): here a module's divergence may be "
+            "the model moving, not languages disagreeing. To decide what to split, probe with no "
+            "training between steps; to follow a model as it trains, compare windows of its "
+            "steps (Compare, over its own training).")
+
+
 def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: Agreement) -> str:
     """One plain paragraph: is this tree real? Supported clades, the best grouping's
     silhouette and the Mantel p-values, or a plain sentence that nothing is supported."""
@@ -80,8 +97,9 @@ def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: A
 
 
 def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str], steps: int,
-                 view: Overview, top: int = 10) -> str:
-    """The summary ``gradlens analyze`` prints and writes."""
+                 view: Overview, top: int = 10, trained_between: int = 0) -> str:
+    """The summary ``gradlens analyze`` prints and writes (with the caveat of a run that
+    trained ``trained_between`` steps between its probe steps)."""
     languages, grouping, typology = view.languages, view.grouping, view.typology
     rank = next((e.alignment.rank for e in evidence if e.alignment is not None), None)
     silhouette = grouping.silhouettes_.get(len(grouping.groups_))
@@ -101,6 +119,9 @@ def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str]
     found = [e for e in evidence if diverges(e)]
     lines.append(f"{len(found)} of {len(evidence)} modules diverge beyond noise (BH q < 0.05, "
                  "excess interval above 0)" + ("" if found else ": the data support no split"))
+    caveat = moving_model_caveat(trained_between)
+    if caveat:
+        lines.append(f"CAVEAT: {caveat}")
     lines.append(f"top {top} modules by excess divergence (beyond noise; 95 % interval, q-value):")
     for e in rank_modules(evidence)[:top]:
         s = e.summary()
@@ -117,7 +138,7 @@ def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str]
 
 
 def write_analysis(out: Path, run_name: str, evidence: list[ModuleEvidence], tasks: list[str],
-                   steps: int, view: Overview) -> list[Path]:
+                   steps: int, view: Overview, trained_between: int = 0) -> list[Path]:
     """Write ``modules.csv``, ``pairs.csv``, ``similarity_<block>.csv``, ``typology.csv`` and
     ``summary.txt`` into ``out``; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)
@@ -139,6 +160,7 @@ def write_analysis(out: Path, run_name: str, evidence: list[ModuleEvidence], tas
                      ).to_csv(path, index=False)
     written.append(path)
     path = out / "summary.txt"
-    path.write_text(summary_text(run_name, evidence, tasks, steps, view), encoding="utf-8")
+    path.write_text(summary_text(run_name, evidence, tasks, steps, view,
+                                 trained_between=trained_between), encoding="utf-8")
     written.append(path)
     return written

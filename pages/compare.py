@@ -123,7 +123,10 @@ def over_training(run) -> None:
                    f"saw the model after {every}·s training steps: "
                    + "; ".join(f"{window_label(w)} after {every * w[0]}–{every * w[-1]}"
                                for w in windows)
-                   + ". Each window is analysed on its own: its own noise, null and intervals.")
+                   + ". Each window is analysed on its own: its own noise, null and intervals. "
+                   "The model still moves within a window, which the divergence test does not "
+                   "model (docs/results.md, section 1): more windows move less each, at the "
+                   "cost of power.")
     else:
         st.info(f"{run.name} did not train between its probe steps: every window sees the same "
                 "parameters on other utterances, so whatever differs between them is noise. "

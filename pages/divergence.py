@@ -9,7 +9,7 @@ from gradlens import ui
 from gradlens.analysis.allocation import RULE, allocate, diverges, extra_cost
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import budget_figure, heatmap_figure, ranking_figure
-from gradlens.report import evidence_table, matrix_frame, p_text
+from gradlens.report import evidence_table, matrix_frame, moving_model_caveat, p_text
 
 st.header("Self and cross divergence")
 run = ui.current_run()
@@ -17,6 +17,8 @@ if run is None or not ui.needs_steps(run, 3, "Divergence (noise is measured betw
     st.stop()
 meta = ui.meta(run)
 langs = meta.languages
+if caveat := moving_model_caveat(meta.train_steps_between):
+    st.warning(caveat)
 evidence = ui.evidence(run)
 
 self_div = np.array([e.divergence.self_div for e in evidence])          # [M, L]

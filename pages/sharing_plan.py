@@ -9,6 +9,7 @@ from gradlens.analysis.allocation import evidence_fields, propose_plan
 from gradlens.paths import PLAN_FILE
 from gradlens.plan import (EVIDENCE_COLUMNS, PlanError, SharingPlan, diff, dumps, format_groups,
                            load_plan, plan_csv, plan_from_rows, plan_rows, save_plan)
+from gradlens.report import moving_model_caveat
 
 st.header("Sharing plan")
 run = ui.current_run()
@@ -16,6 +17,8 @@ if run is None or not ui.needs_steps(run, 2, "A proposed plan (divergence needs 
     st.stop()
 meta = ui.meta(run)
 modules = meta.modules
+if caveat := moving_model_caveat(meta.train_steps_between):
+    st.warning(caveat)
 total = sum(meta.n_params.values())
 evidence = ui.evidence(run)
 

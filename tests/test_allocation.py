@@ -138,6 +138,8 @@ def test_cli_analyze_and_plan(tiny_run, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "top 10 modules by excess divergence" in printed and "diverge beyond noise" in printed
     assert "agreement with URIEL" in printed and "genetic r=" in printed
+    # the tiny run trained between its probe steps: the divergence test's assumption is named
+    assert "CAVEAT: This run trained 1 step(s) between its probe steps" in printed
     modules = pd.read_csv(out / "modules.csv")
     assert {"module", "excess_divergence", "q_value", "cca_excess", "conflict_rate",
             "groups"} <= set(modules)
@@ -148,7 +150,8 @@ def test_cli_analyze_and_plan(tiny_run, tmp_path, capsys):
 
     plan_path = tmp_path / "plan.json"
     assert main(["plan", str(tiny_run), "--budget", "0.05", "--out", str(plan_path)]) == 0
-    assert "extra parameters" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "extra parameters" in printed and "CAVEAT: This run trained 1 step(s)" in printed
     plan = load_plan(plan_path)
     assert plan.languages == ("spa", "ita", "deu", "rus")
     assert not plan.edited

@@ -492,3 +492,20 @@ def test_an_experiment_starts_from_the_saved_plan(app_runs):
     spec = json.loads((app_runs / name / "experiment.json").read_text())
     assert sorted(spec["arms"]) == ["proposed", "shared"] and spec["config"]["steps"] == 2
     assert spec["config"]["corpus"] == "spoken-numbers"  # the corpus the run probed
+
+
+def test_a_run_trained_between_its_probe_steps_is_read_with_its_caveat(app_runs, tiny_run):
+    """Its steps are not exchangeable, as the divergence test assumes (docs/results.md §1b): the
+    pages that report divergence or propose a plan say so; a run probed on a fixed model does
+    not carry the caveat."""
+    write_run(tiny_run, app_runs / "fixed", steps=6)   # the newest: picked
+    for page in ("divergence", "sharing_plan"):
+        at = _page(page)
+        _clean(at)
+        assert not any("between its probe steps" in w.value for w in at.warning)
+    write_run(tiny_run, app_runs / "trained", steps=6, between=4)   # newer still
+    for page in ("divergence", "sharing_plan"):
+        at = _page(page)
+        _clean(at)
+        caveat = next(w.value for w in at.warning if "between its probe steps" in w.value)
+        assert "trained 4 step(s)" in caveat and "probe with no training between steps" in caveat

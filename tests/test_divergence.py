@@ -153,3 +153,20 @@ def test_a_blocks_mean_read_module_by_module_equals_the_mean_of_its_sketches(tin
     with Run(tiny_run) as run:
         for key in ("speech_encoder", "text_decoder.layers.1"):
             assert np.allclose(unit_mean(run, key), unit_sketches(run, key).mean(0), atol=1e-6)
+
+
+def test_drift_moves_every_language_alike_so_each_step_is_still_a_null():
+    """The calibration's model that moves while probed: at every step the languages' true means
+    share one direction (no effect planted), that direction turns by ``drift`` (1 - cos) from the
+    first step to the last, and each language's scale ends at its own factor."""
+    sc = Scenario(4, drift=0.5, scale_drift=(0.5, 2.0), snr=200.0, noise=(1e-3, 1e-3),
+                  step_noise=0.0)
+    x, true = simulate(sc, np.random.default_rng(0))
+    means = x[:, :, 0]                                              # [S, L, D], noise ~ 0
+    unit = means / np.linalg.norm(means, axis=-1, keepdims=True)
+    within = np.einsum("sld,smd->slm", unit, unit)                  # cos between languages
+    assert true == pytest.approx(0.0, abs=1e-12) and within.min() > 0.999
+    assert 1 - unit[0, 0] @ unit[-1, 0] == pytest.approx(0.5, abs=1e-3)
+    norms = np.linalg.norm(means, axis=-1)
+    ratio = norms[-1] / norms[0]                                    # each language its own factor
+    assert ratio.min() >= 0.5 - 1e-3 and ratio.max() <= 2.0 + 1e-3 and ratio.std() > 0.05

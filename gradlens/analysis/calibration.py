@@ -12,9 +12,16 @@ u + sqrt(effect) w`` with ``w`` orthogonal to ``u``, so ``effect`` is ``1 - cos`
 groups' true means. ``scales`` lets the languages' gradient scales ``c_l`` differ (as their
 losses do) while sharing a direction.
 
+A run that trains between its probe steps moves the model, and every language with it: steps
+are then not exchangeable. ``drift`` rotates the shared direction over the steps (``1 - cos``
+between the first and the last step's, every language alike, the planted group keeping its
+angle to the rest), and ``scale_drift`` lets each language's scale change over the steps by its
+own factor (drawn in the range, reached at the last step), as languages' losses fall at their
+own pace.
+
 ``rejection_rate`` gives the share of simulated units whose test rejects at ``alpha``: the
 false-positive rate under the null, the power under a planted effect. ``bench/calibration.py``
-prints them; ``tests/test_calibration.py`` runs small seeded versions.
+prints them; ``tests/test_divergence.py`` runs small seeded versions.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ class Scenario:
     step_noise: float = 1.0
     snr: float = 3.0
     effect: float = 0.0
+    drift: float = 0.0
+    scale_drift: tuple[float, float] = (1.0, 1.0)
 
 
 def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]:
@@ -56,9 +65,21 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]
     if sc.effect > 0:
         directions[L // 2:] = np.sqrt(1 - sc.effect) * u + np.sqrt(sc.effect) * w
     size = sc.snr * np.sqrt(D) / np.sqrt(S)
-    means = directions * size * rng.uniform(*sc.scales, size=L)[:, None]
+    means = (directions * size * rng.uniform(*sc.scales, size=L)[:, None])[None]   # [1, L, D]
+    if sc.drift > 0 or sc.scale_drift != (1.0, 1.0):
+        # training between steps (drawn only here, so the other scenarios' draws stay as they
+        # were): the shared direction turns in the (u, v) plane, every language alike, and each
+        # language's scale moves from 1 to its own factor at the last step
+        v = rng.standard_normal(D)
+        v -= (v @ u) * u + (v @ w) * w
+        v /= np.linalg.norm(v)
+        angle = np.arccos(1 - sc.drift) * np.linspace(0, 1, S)[:, None, None]     # [S, 1, 1]
+        along = means @ u                                                          # [1, L]
+        means = means + along[:, :, None] * ((np.cos(angle) - 1) * u + np.sin(angle) * v)
+        factor = rng.uniform(*sc.scale_drift, size=L)
+        means = means * (1 + np.linspace(0, 1, S)[:, None] * (factor - 1))[:, :, None]
     sigma = rng.uniform(*sc.noise, size=L)
-    x = (means[None] + sc.step_noise * rng.standard_normal((S, 1, D))
+    x = (means + sc.step_noise * rng.standard_normal((S, 1, D))
          + sigma[None, :, None] * rng.standard_normal((S, L, D)))
     cos = directions @ directions.T
     iu = np.triu_indices(L, 1)
