@@ -63,7 +63,9 @@ def new_probe_form() -> None:
             between = c4.number_input(
                 "Training steps between probe steps", 0, 10_000, 0, key="probe_between",
                 help="0 probes one parameter state, so the steps are exchangeable, as the "
-                     "divergence test assumes; more follows the model as it trains")
+                     "divergence test assumes: use 0 to decide what to split. More follows the "
+                     "model as it trains (Compare, over its own training), but the test's "
+                     "p-values then lose their guarantee (docs/results.md, section 1b)")
             if st.form_submit_button("Start probe", type="primary"):
                 try:
                     out = start_probe(name.strip(), languages, int(steps), model, int(batch), int(k),

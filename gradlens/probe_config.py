@@ -36,8 +36,9 @@ class ProbeConfig:
     sketch_dim: int = field(default=1024, metadata={"help": "sketch size k per module"})
     sketch_dtype: str = field(default="float16", metadata={"help": "float16 or float32 on disk"})
     seed: int = field(default=0, metadata={"help": "seed of model init, batches and signs"})
-    train_steps_between: int = field(default=0, metadata={"help": "training steps on the mixed "
-                                                                  "loss between probe steps"})
+    train_steps_between: int = field(default=0, metadata={
+        "help": "training steps on the mixed loss between probe steps; 0 probes one fixed model, "
+                "as the divergence test assumes (more: see docs/results.md, section 1b)"})
     learning_rate: float = field(default=1e-3, metadata={"help": "AdamW rate of those steps"})
     out: str = field(default="", metadata={"help": "run directory (default: runs/<model>-<hash>)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
