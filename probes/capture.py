@@ -6,7 +6,9 @@ dimension, so the fold never lines up with weight rows; ``gradlens.sketch`` is t
 reference of the layout and the signs). Backward accumulates straight into the buffer, and the
 capture is a few fused passes over it, whatever the number of modules: sign multiply, fold
 into rows of ``p``, sum the rows of each module (one ``index_add``), and the same for the
-squares. Only ``M x k`` numbers leave the device (the last ``k - p`` of each row are zero).
+squares, ``CAPTURE_CHUNK`` values at a time so that the float32 temporaries stay at 64 MB
+whatever the model (unchunked, they were the size of the model's gradient: 3.3 GB on Medium).
+Only ``M x k`` numbers leave the device (the last ``k - p`` of each row are zero).
 
 Never call ``model.zero_grad()`` (it would replace the views): use ``FlatGradients.zero()``.
 
@@ -23,6 +25,7 @@ from gradlens.modules import kind_of, module_of
 from gradlens.store import ModuleTable
 
 _SIGN_CHUNK = 1 << 24
+CAPTURE_CHUNK = 1 << 24  # gradient values per pass of the capture: bounds its temporaries
 
 
 def torch_signs(seed: int, start: int, count: int, device) -> torch.Tensor:
@@ -98,12 +101,17 @@ class FlatGradients:
     def capture(self) -> tuple[torch.Tensor, torch.Tensor]:
         M, k, p = len(self.modules), self.k, self.fold
         rows = self.flat[: self.folded_size].view(-1, p)
+        signs = self.signs.view(-1, p)
         exact = self.flat[self.folded_size:].view(-1, k).float()
         sketch = torch.zeros(M, k, dtype=torch.float32, device=self.flat.device)
-        sketch[:, :p].index_add_(0, self.row_module, (rows * self.signs.view(-1, p)).float())
-        sketch[self.exact_index] = exact
         sq = torch.zeros(M, dtype=torch.float32, device=self.flat.device)
-        sq.index_add_(0, self.row_module, rows.float().square().sum(1))
+        head = sketch[:, :p]
+        step = max(1, CAPTURE_CHUNK // p)
+        for lo in range(0, rows.shape[0], step):
+            part, owner = rows[lo: lo + step], self.row_module[lo: lo + step]
+            head.index_add_(0, owner, (part * signs[lo: lo + step]).float())
+            sq.index_add_(0, owner, part.float().square().sum(1))
+        sketch[self.exact_index] = exact
         sq[self.exact_index] = exact.square().sum(1)
         return sketch, sq
 

@@ -59,6 +59,20 @@ def test_capture_matches_reference_and_norms_are_exact(captured):
     assert flat.modules.exact.any() and not flat.modules.exact.all()
 
 
+def test_the_capture_in_chunks_that_split_modules_gives_the_same_sketch(captured, monkeypatch):
+    """The capture runs ``CAPTURE_CHUNK`` values at a time (its temporaries bounded): chunks
+    that end inside modules, and one chunk, give the same sketch and norms."""
+    import probes.capture as capture
+
+    flat, _ = captured
+    whole = flat.capture()                           # the tiny model fits in one chunk
+    monkeypatch.setattr(capture, "CAPTURE_CHUNK", 7 * flat.fold + 3)   # 7 rows a chunk
+    assert flat.folded_size > 20 * capture.CAPTURE_CHUNK
+    chunked = flat.capture()
+    for a, b in zip(whole, chunked):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
 def test_the_fold_width_is_a_prime_dividing_no_dimension():
     assert ref.fold_width(1024, {1024, 4096, 160, 31}) == 1021
     assert ref.fold_width(1024, {1021 * 2}) == 1019
@@ -161,3 +175,30 @@ def test_the_medium_layout_never_lines_up_with_its_rows():
                / np.linalg.norm(ref.sketch_module(a, k, s, 0, p))
                / np.linalg.norm(ref.sketch_module(b, k, s, 0, p)) - exact for s in range(100)]
         assert np.mean(np.square(err)) < 2 * (2 / k)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_capture_on_cuda_equals_the_capture_on_cpu(captured):
+    """The same gradients in a CUDA model's flat buffer: the same signs (bitwise), sketch and
+    norms, whatever the order CUDA's atomic adds take, and in chunks as at once."""
+    import copy
+
+    import probes.capture as capture
+
+    flat, _ = captured
+    langs = ["spa", "deu"]
+    corpus = SpokenNumbers(langs, seed=0)
+    gpu_model = copy.deepcopy(load_model("tiny", langs, corpus.texts(), seed=0).model).cuda()
+    gpu = FlatGradients(gpu_model, K, seed=11)
+    assert gpu.fold == flat.fold and gpu.flat.numel() == flat.flat.numel()
+    assert torch.equal(gpu.signs.cpu(), flat.signs)
+    gpu.flat.copy_(flat.flat)
+    for a, b in zip(flat.capture(), gpu.capture()):
+        torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-7)
+    capture.CAPTURE_CHUNK, saved = 5 * flat.fold, capture.CAPTURE_CHUNK
+    try:
+        for a, b in zip(flat.capture(), gpu.capture()):
+            torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-7)
+    finally:
+        capture.CAPTURE_CHUNK = saved
