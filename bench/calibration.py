@@ -9,6 +9,10 @@ step), and how often the excess divergence's 95 % interval covers the true diver
 
 Targets: false positives <= 0.06 under every null; power >= 0.8 against the stated effect.
 
+The conflict rows calibrate the ST-ASR conflict test the same way: unrelated tasks (the null's
+edge), aligned ones, a planted conflict, and a conflict under noise the two tasks share (the
+same utterances feed both), where the step cosine the test reads is positive on average.
+
 The "drift" rows simulate a run that trains between its probe steps (the model moves while it
 is probed, so steps are not exchangeable): the test is not built for it, and these rows show
 where it still holds and where it does not.
@@ -30,7 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gradlens.analysis.calibration import Scenario, rejection_rate  # noqa: E402
+from gradlens.analysis.calibration import (ConflictScenario, Scenario,  # noqa: E402
+                                           conflict_rejection_rate, rejection_rate)
 
 EFFECT = 0.3  # the planted group's mean has this share of its squared norm off the shared
 # direction: cos = sqrt(1 - EFFECT), 1 - cos = 0.16
@@ -56,6 +61,21 @@ def scenarios(languages: int) -> dict[str, Scenario]:
     }
 
 
+def conflict_scenarios(languages: int) -> dict[str, ConflictScenario]:
+    """The ST-ASR conflict test (``Conflict.p_value``): is the step cosine below 0 on average?"""
+    return {
+        "conflict null: unrelated tasks (cos 0)": ConflictScenario(languages),
+        "conflict null: cos 0, strong signal (snr 2)": ConflictScenario(languages, snr=2.0),
+        "conflict null: cos 0, 8 steps": ConflictScenario(languages, steps=8),
+        "conflict null: aligned tasks (cos +0.3)": ConflictScenario(languages, cosine=0.3),
+        "conflict power: planted cos -0.2": ConflictScenario(languages, cosine=-0.2),
+        "conflict power: cos -0.2, weak signal (snr 0.1)": ConflictScenario(
+            languages, cosine=-0.2, snr=0.1),
+        "conflict: cos -0.2 under noise shared 0.5": ConflictScenario(
+            languages, cosine=-0.2, shared=0.5),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=400, help="simulated units per row")
@@ -70,19 +90,30 @@ def main() -> None:
           f"{platform.python_version()} · numpy {np.__version__} · seed {args.seed} · "
           f"{args.trials} trials ({args.permutation_trials} for the permutation) · "
           f"{args.replicates} null replicates · S = 20 steps, D = 256, alpha = 0.05")
-    print(f"{'L':>3}  {'scenario':46s} {'sign-flip':>9} {'coverage':>9} {'permute':>8}  target")
     t0 = time.perf_counter()
-    for languages in (2, 4, 14):
-        for name, sc in scenarios(languages).items():
-            if args.only not in name:
-                continue
-            ours = rejection_rate(sc, args.trials, replicates=args.replicates, seed=args.seed)
-            theirs = rejection_rate(sc, args.permutation_trials, replicates=199, seed=args.seed,
-                                    method="permutation")
-            target = "<= 0.06" if name.startswith("null") else (
-                ">= 0.80" if f"effect {EFFECT}" in name else "")
-            print(f"{languages:>3}  {name:46s} {ours.rejection_rate:9.3f} {ours.coverage:9.3f} "
-                  f"{theirs.rejection_rate:8.3f}  {target}", flush=True)
+    rows = [(languages, name, sc) for languages in (2, 4, 14)
+            for name, sc in scenarios(languages).items() if args.only in name]
+    if rows:
+        print(f"{'L':>3}  {'scenario':46s} {'sign-flip':>9} {'coverage':>9} {'permute':>8}  target")
+    for languages, name, sc in rows:
+        ours = rejection_rate(sc, args.trials, replicates=args.replicates, seed=args.seed)
+        theirs = rejection_rate(sc, args.permutation_trials, replicates=199, seed=args.seed,
+                                method="permutation")
+        target = "<= 0.06" if name.startswith("null") else (
+            ">= 0.80" if f"effect {EFFECT}" in name else "")
+        print(f"{languages:>3}  {name:46s} {ours.rejection_rate:9.3f} {ours.coverage:9.3f} "
+              f"{theirs.rejection_rate:8.3f}  {target}", flush=True)
+    if "conflict" in args.only or not args.only:
+        print(f"\n{'L':>3}  {'conflict scenario':46s} {'sign-flip':>9}  target   "
+              f"({args.trials} trials, 9999 sign flips)")
+        for languages in (2, 4, 14):
+            for name, sc in conflict_scenarios(languages).items():
+                if args.only not in name:
+                    continue
+                rate = conflict_rejection_rate(sc, args.trials, seed=args.seed)
+                target = ("<= 0.06" if "null" in name else ">= 0.80" if name.endswith("-0.2")
+                          else "")
+                print(f"{languages:>3}  {name:46s} {rate:9.3f}  {target}", flush=True)
     print(f"# {time.perf_counter() - t0:.0f} s")
 
 

@@ -124,7 +124,7 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
 # -- kept on disk -------------------------------------------------------------------------------
 EVIDENCE_CACHE = "analysis/evidence.npz"
 # bump whenever what the analysis computes changes: a cache made by other code is stale
-ANALYSIS_VERSION = 4
+ANALYSIS_VERSION = 5
 CACHE_SCHEMA = 1
 _META = "__structure__"
 

@@ -69,6 +69,21 @@ def moving_model_caveat(trained_between: int) -> str | None:
             "steps (Compare, over its own training).")
 
 
+def conflict_verdict(evidence: list[ModuleEvidence]) -> str:
+    """One sentence on the run's ST–ASR conflict: which modules conflict systematically, or
+    that none does."""
+    found = [e for e in rank_modules(evidence, "conflict_rate") if e.conflicts()]
+    rule = ("(mean cosine below 0 beyond step noise: sign-flip test over the steps, BH q < 0.05 "
+            "across modules, and its 95 % interval below 0)")
+    if not found:
+        return (f"No module conflicts systematically {rule}: ST and ASR point apart at some "
+                "steps in every module, as noise alone makes them, and these steps do not show "
+                "a module where ASR works against ST on average.")
+    return (f"{len(found)} of {len(evidence)} modules conflict systematically {rule}: "
+            + ", ".join(f"{e.module} (mean cos {e.conflict.mean:+.3f})" for e in found[:8])
+            + (f" and {len(found) - 8} more" if len(found) > 8 else "") + ".")
+
+
 def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: Agreement) -> str:
     """One plain paragraph: is this tree real? Supported clades, the best grouping's
     silhouette and the Mantel p-values, or a plain sentence that nothing is supported."""
@@ -131,9 +146,14 @@ def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str]
                      f"{s['excess_ci_high']:+.3f}]  q {q}  cca beyond chance {cca}  "
                      f"groups {s['groups']}")
     if evidence[0].conflict is not None:
-        lines.append(f"top {top} modules by ST-ASR conflict rate:")
+        lines.append(conflict_verdict(evidence))
+        lines.append(f"top {top} modules by ST-ASR conflict rate (mean cosine, 95 % interval, "
+                     "q-value):")
         for e in rank_modules(evidence, "conflict_rate")[:top]:
-            lines.append(f"  {e.module:55s} conflict {e.conflict_rate:6.3f}")
+            c = e.conflict
+            q = "-" if e.conflict_q is None else f"{e.conflict_q:.3g}"
+            lines.append(f"  {e.module:55s} conflict {e.conflict_rate:6.3f}  mean cos "
+                         f"{c.mean:+.3f} [{c.mean_ci[0]:+.3f}, {c.mean_ci[1]:+.3f}]  q {q}")
     return "\n".join(lines) + "\n"
 
 

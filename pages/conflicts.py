@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
+from gradlens.analysis.divergence import CONFLICT_FLIPS
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import heatmap_figure, lines_figure, mark_columns, ranking_figure
-from gradlens.report import evidence_table
+from gradlens.report import conflict_verdict, evidence_table, p_text
 
 st.header("ST–ASR gradient conflict")
 st.caption(
@@ -18,7 +19,10 @@ st.caption(
     "gradient its component along the ST gradient (a projection), and leaves every other "
     "module's ASR gradient whole. Modules that conflict often are where the auxiliary task costs "
     "the primary one most. Steps outlined as *step-wide* are ones where most modules conflict "
-    "at once: that is the batch, not a module, and module decisions should not rest on them.")
+    "at once: that is the batch, not a module, and module decisions should not rest on them. "
+    "Two unrelated noisy gradients conflict about half the time: a module conflicts "
+    "*systematically* only when its cosine, averaged over the steps, is below 0 beyond "
+    "step-to-step noise (a sign-flip test over the steps, Benjamini–Hochberg across modules).")
 run = ui.current_run()
 if run is None:
     st.stop()
@@ -46,10 +50,15 @@ ui.downloads(fig, "conflict_cosine", pd.DataFrame(cos, index=modules), key="conf
 top = st.slider("Modules shown in the ranking", 5, len(evidence), min(20, len(evidence)),
                 key="conf_top")
 ranked = rank_modules(evidence, "conflict_rate")[:top]
+systematic = {e.module for e in evidence if e.conflicts()}
 rank_fig = ranking_figure([e.module for e in ranked], [e.conflict_rate for e in ranked],
-                          "Modules by conflict rate (share of steps and languages with cos < 0)",
-                          "conflict rate", line=0.5)
+                          "Modules by conflict rate (share of steps and languages with cos < 0; "
+                          "red: systematic conflict)", "conflict rate", line=0.5,
+                          highlight=systematic,
+                          errors=[(e.conflict_rate - e.conflict.rate_ci[0],
+                                   e.conflict.rate_ci[1] - e.conflict_rate) for e in ranked])
 st.plotly_chart(rank_fig, key="conf_ranking")
+st.caption(conflict_verdict(evidence))
 ui.downloads(rank_fig, "conflict_ranking", evidence_table(rank_modules(evidence, "conflict_rate")),
              key="conf_rank_dl")
 
@@ -62,6 +71,14 @@ def module_section() -> None:
     lines = lines_figure(range(chosen.conflict.cosine.shape[0]), series,
                          f"cos(g_ST, g_ASR) · {module}", "step", "cosine", zero_line=True)
     st.plotly_chart(lines, key="conf_lines")
+    c = chosen.conflict
+    q = "–" if chosen.conflict_q is None else f"{chosen.conflict_q:.3g}"
+    st.caption(f"Mean cosine {c.mean:+.3f}, 95 % interval [{c.mean_ci[0]:+.3f}, "
+               f"{c.mean_ci[1]:+.3f}]; conflict rate {c.rate:.2f} [{c.rate_ci[0]:.2f}, "
+               f"{c.rate_ci[1]:.2f}]; sign-flip test of a mean below 0 over the steps: "
+               f"{p_text(c.p_value, CONFLICT_FLIPS, 'sign flips')}, BH q = {q}: "
+               + ("a systematic conflict." if chosen.conflicts() else
+                  "not a systematic conflict at these steps."))
     ui.downloads(lines, f"conflict_{module}", pd.DataFrame(series), key="conf_lines_dl")
 
 

@@ -151,6 +151,12 @@ def test_conflicts_page_over_steps_and_ranked(app_runs):
     assert "cos(g_ST, g_ASR) per module and step" in _spec(charts[0])
     assert "Modules by conflict rate" in _spec(charts[1])
     assert all(lang in _spec(charts[2]) for lang in SMALL["languages"])
+    # the rate comes with its null: which modules conflict systematically, or that none does
+    verdict = next(c.value for c in at.caption if "systematically (mean cosine below 0" in c.value)
+    assert "sign-flip test over the steps" in verdict and "BH q < 0.05" in verdict
+    assert '"error_x"' in _spec(charts[1])                  # each rate with its interval
+    module = next(c.value for c in at.caption if c.value.startswith("Mean cosine"))
+    assert "95 % interval" in module and "BH q = " in module and "sign-flip test" in module
 
 
 def test_training_page_asks_for_a_saved_plan(app_runs):

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 from scipy.stats import false_discovery_control
 
-from gradlens.analysis.calibration import Scenario, rejection_rate, simulate
+from gradlens.analysis.calibration import (ConflictScenario, Scenario,
+                                           conflict_rejection_rate, rejection_rate, simulate)
 from gradlens.analysis.divergence import (bh_qvalues, bootstrap_weights, corrected_gram,
                                           helmert, language_divergence, null_divergence,
-                                          step_coordinates, task_conflict, task_divergence)
+                                          sign_flip_p, step_coordinates, task_conflict,
+                                          task_divergence)
 
 LANGS = ["a", "b", "c", "d"]
 
@@ -170,3 +172,21 @@ def test_drift_moves_every_language_alike_so_each_step_is_still_a_null():
     norms = np.linalg.norm(means, axis=-1)
     ratio = norms[-1] / norms[0]                                    # each language its own factor
     assert ratio.min() >= 0.5 - 1e-3 and ratio.max() <= 2.0 + 1e-3 and ratio.std() > 0.05
+
+
+def test_sign_flips_are_exhaustive_for_few_steps_and_one_sided():
+    assert sign_flip_p(np.full(5, -1.0)) == 1 / 32          # only the identity is as low
+    assert sign_flip_p(np.full(5, 1.0)) == 1.0
+    rng = np.random.default_rng(0)
+    v = rng.normal(-0.3, 1.0, size=16)                       # exhaustive: 65,536 > 9,999 drawn
+    exact = float(np.mean((1 - 2 * ((np.arange(2 ** 16)[:, None] >> np.arange(16)) & 1)) @ v
+                          <= v.sum() + 1e-12))
+    assert sign_flip_p(v) == pytest.approx(exact, abs=0.01)
+
+
+def test_the_conflict_test_holds_its_level_and_finds_a_planted_conflict():
+    """Fast seeded version of ``bench/calibration.py --only conflict``: unrelated tasks (the
+    null's edge) are called conflicting at about alpha, a planted conflict almost always."""
+    assert conflict_rejection_rate(ConflictScenario(4), trials=200, seed=3) <= 0.1
+    assert conflict_rejection_rate(ConflictScenario(4, cosine=-0.2), trials=40, seed=4) >= 0.8
+    assert conflict_rejection_rate(ConflictScenario(4, cosine=0.3), trials=40, seed=5) == 0.0

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradlens.analysis.divergence import (corrected_gram, divergence_of, language_divergence,
-                                          step_coordinates)
+                                          step_coordinates, task_conflict)
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,46 @@ def rejection_rate(sc: Scenario, trials: int = 200, alpha: float = 0.05, replica
         truth.append(true)
     return Calibration(sc, trials, alpha, rejected / trials, covered / trials,
                        float(np.mean(excess)) if excess else float("nan"), float(np.mean(truth)))
+
+
+# -- the conflict test --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConflictScenario:
+    """A unit's ST and ASR gradients: per language, the two tasks' mean gradients at cosine
+    ``cosine`` (0: unrelated, the null's edge; below 0: a planted conflict), each ``snr`` times
+    one step's noise norm, and the two tasks' noise correlated by ``shared`` (the same
+    utterances feed both)."""
+
+    languages: int
+    steps: int = 20
+    dim: int = 256
+    snr: float = 0.5
+    cosine: float = 0.0
+    shared: float = 0.0
+
+
+def simulate_conflict(sc: ConflictScenario, rng: np.random.Generator) -> np.ndarray:
+    """One unit's sketches ``[S, L, 2, D]`` (task 0: ST, task 1: ASR)."""
+    L, S, D = sc.languages, sc.steps, sc.dim
+    u = rng.standard_normal((L, D))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v = rng.standard_normal((L, D))
+    v -= (v * u).sum(1, keepdims=True) * u
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    size = sc.snr * np.sqrt(D)
+    st = size * u
+    asr = size * (sc.cosine * u + np.sqrt(1 - sc.cosine ** 2) * v)
+    e1, e2 = rng.standard_normal((2, S, L, D))
+    noise_asr = sc.shared * e1 + np.sqrt(1 - sc.shared ** 2) * e2
+    return np.stack([st[None] + e1, asr[None] + noise_asr], axis=2)
+
+
+def conflict_rejection_rate(sc: ConflictScenario, trials: int = 200, alpha: float = 0.05,
+                            seed: int = 0) -> float:
+    """How often the conflict test (``Conflict.p_value``) calls a systematic conflict at
+    ``alpha`` on ``trials`` units simulated from ``sc``."""
+    rng = np.random.default_rng(seed)
+    languages = [str(i) for i in range(sc.languages)]
+    hits = sum(task_conflict(simulate_conflict(sc, rng), languages).p_value <= alpha
+               for _ in range(trials))
+    return hits / trials

@@ -37,6 +37,7 @@ replicates' percentiles minus ``null_mean``) say how much divergence there is be
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from gradlens.errors import NotEnoughData
@@ -317,12 +318,36 @@ def bh_qvalues(p_values) -> np.ndarray:
 
 
 # -- tasks --------------------------------------------------------------------------------------
+CONFLICT_FLIPS = 9999
+
+
+def sign_flip_p(values: np.ndarray, flips: int = CONFLICT_FLIPS, seed: int = 0) -> float:
+    """One-sided p that the mean of ``values`` ``[S]`` (independent, symmetric about their mean)
+    is below 0: the share of sign flips whose mean is at most the observed one, all ``2^S``
+    of them when that is at most ``flips``, else ``flips`` drawn, ``(1 + h) / (1 + B)``."""
+    v = np.asarray(values, dtype=np.float64)
+    S = len(v)
+    if 2 ** S <= flips:
+        signs = 1.0 - 2.0 * ((np.arange(2 ** S)[:, None] >> np.arange(S)) & 1)
+        return float(np.mean(signs @ v <= v.sum() + 1e-12))
+    signs = np.random.default_rng([seed, S, 3]).choice([-1.0, 1.0], size=(flips, S))
+    return (1 + int((signs @ v <= v.sum() + 1e-12).sum())) / (1 + flips)
+
+
 @dataclass(frozen=True)
 class Conflict:
     """Primary/auxiliary task cosines of one unit.
 
     ``cosine`` ``[S, L]``: cos(g_primary, g_aux) per step and language; ``rate``: the fraction
     of those below zero (where MGCM projects the auxiliary gradient).
+
+    **Its null.** A module conflicts *systematically* when its step cosine (averaged over the
+    languages; steps are independent batches) is below 0 on average beyond step-to-step noise:
+    ``p_value`` is the one-sided sign-flip test of that mean (``sign_flip_p``), ``mean_ci`` and
+    ``rate_ci`` the 95 % intervals of the mean cosine and of the rate over the run's shared
+    bootstrap draws of steps. A rate near 0.5 with a mean cosine near 0 is what two unrelated
+    noisy gradients give; the rate alone says how often MGCM would project, not that the tasks
+    disagree. ``bench/calibration.py --only conflict`` measures its false positives and power.
     """
 
     languages: list[str]
@@ -334,6 +359,28 @@ class Conflict:
     def mean_cosine(self) -> np.ndarray:
         """``[S]``: the cosine per step, averaged over the languages."""
         return self.cosine.mean(axis=1)
+
+    @property
+    def mean(self) -> float:
+        """The step cosine averaged over the steps (and languages)."""
+        return float(self.mean_cosine.mean())
+
+    def _interval(self, per_step: np.ndarray) -> tuple[float, float]:
+        w = bootstrap_weights(len(per_step))
+        lo, hi = np.percentile(w @ per_step / len(per_step), [2.5, 97.5])
+        return float(lo), float(hi)
+
+    @cached_property
+    def mean_ci(self) -> tuple[float, float]:
+        return self._interval(self.mean_cosine)
+
+    @cached_property
+    def rate_ci(self) -> tuple[float, float]:
+        return self._interval((self.cosine < 0).mean(axis=1))
+
+    @cached_property
+    def p_value(self) -> float:
+        return sign_flip_p(self.mean_cosine)
 
 
 def task_conflict(sketches: np.ndarray, languages: list[str], primary: int = 0, aux: int = 1) -> Conflict:

@@ -44,7 +44,8 @@ class ModuleEvidence:
     from its modules' grams. ``similarity`` ``[L, L]``: the noise-corrected cosines. ``groups``:
     the GradSim grouping of that similarity (best ``g >= 2`` unless a number was asked).
     ``alignment`` is ``None`` when the steps are too few for CCA. ``q_value``: the divergence
-    test's Benjamini–Hochberg q-value among the modules analysed together (``None`` alone).
+    test's Benjamini–Hochberg q-value among the modules analysed together (``None`` alone), and
+    ``conflict_q`` the same for the conflict test (systematic ST–ASR conflict).
     ``paired`` ``[L, L]`` and ``paired_boot`` ``[B, L, L]``: the covariance of the languages'
     per-step gradients (``paired_gram``) and its bootstrap replicates over the same step draws
     as ``boot_grams``; they add over modules too, so a layer's paired similarity is a sum.
@@ -62,6 +63,7 @@ class ModuleEvidence:
     q_value: float | None = None
     paired: np.ndarray | None = None
     paired_boot: np.ndarray | None = None
+    conflict_q: float | None = None
 
     @property
     def gram(self) -> np.ndarray:
@@ -87,6 +89,14 @@ class ModuleEvidence:
     def conflict_rate(self) -> float | None:
         return None if self.conflict is None else self.conflict.rate
 
+    def conflicts(self, alpha: float = 0.05) -> bool:
+        """Whether ST and ASR conflict here systematically: the conflict test survives the
+        Benjamini–Hochberg correction across modules (q < ``alpha``) and the mean cosine's
+        interval lies below 0."""
+        c = self.conflict
+        return (c is not None and self.conflict_q is not None and self.conflict_q < alpha
+                and c.mean_ci[1] < 0)
+
     @property
     def task_ratio(self) -> float | None:
         return None if self.task_divergence is None else self.task_divergence.mean_ratio
@@ -106,6 +116,11 @@ class ModuleEvidence:
                 "cca_chance": None if a is None else a.chance_level(),
                 "cca_excess": self.cca_excess, "cca_p_value": None if a is None else a.p_value,
                 "conflict_rate": self.conflict_rate,
+                "conflict_mean_cosine": None if self.conflict is None else self.conflict.mean,
+                "conflict_ci_low": None if self.conflict is None else self.conflict.mean_ci[0],
+                "conflict_ci_high": None if self.conflict is None else self.conflict.mean_ci[1],
+                "conflict_p_value": None if self.conflict is None else self.conflict.p_value,
+                "conflict_q_value": self.conflict_q,
                 "cross_task_ratio": self.task_ratio, "n_groups": len(self.groups),
                 "grouping_score": self.grouping_score,
                 "groups": " | ".join(" ".join(g) for g in self.groups)}
@@ -136,9 +151,14 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
 
 
 def with_q_values(evidence: list[ModuleEvidence]) -> list[ModuleEvidence]:
-    """The evidence with each module's Benjamini–Hochberg q-value among all of them."""
+    """The evidence with each module's Benjamini–Hochberg q-values among all of them: of the
+    divergence test, and of the conflict test where the run has two tasks."""
     q = bh_qvalues([e.divergence.p_value for e in evidence])
-    return [replace(e, q_value=float(qi)) for e, qi in zip(evidence, q)]
+    out = [replace(e, q_value=float(qi)) for e, qi in zip(evidence, q)]
+    if out and all(e.conflict is not None for e in out):
+        qc = bh_qvalues([e.conflict.p_value for e in out])
+        out = [replace(e, conflict_q=float(qi)) for e, qi in zip(out, qc)]
+    return out
 
 
 def similarity_of(evidence: list[ModuleEvidence], kind: str = "mean") -> np.ndarray:
