@@ -37,7 +37,7 @@ replicates' percentiles minus ``null_mean``) say how much divergence there is be
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from gradlens.errors import NotEnoughData
@@ -321,17 +321,27 @@ def bh_qvalues(p_values) -> np.ndarray:
 CONFLICT_FLIPS = 9999
 
 
+@lru_cache(maxsize=4)
+def _sign_flips(steps: int, flips: int, seed: int) -> np.ndarray:
+    """``[B, S]`` signs: all ``2^S`` sign vectors when that is at most ``flips``, else ``flips``
+    drawn (seeded, so every module of a run is tested against the same flips)."""
+    if 2 ** steps <= flips:
+        out = 1.0 - 2.0 * ((np.arange(2 ** steps)[:, None] >> np.arange(steps)) & 1)
+    else:
+        out = np.random.default_rng([seed, steps, 3]).choice([-1.0, 1.0], size=(flips, steps))
+    out.flags.writeable = False
+    return out
+
+
 def sign_flip_p(values: np.ndarray, flips: int = CONFLICT_FLIPS, seed: int = 0) -> float:
     """One-sided p that the mean of ``values`` ``[S]`` (independent, symmetric about their mean)
     is below 0: the share of sign flips whose mean is at most the observed one, all ``2^S``
-    of them when that is at most ``flips``, else ``flips`` drawn, ``(1 + h) / (1 + B)``."""
+    of them when that is at most ``flips`` (the identity among them), else
+    ``(1 + h) / (1 + B)`` over ``flips`` drawn."""
     v = np.asarray(values, dtype=np.float64)
-    S = len(v)
-    if 2 ** S <= flips:
-        signs = 1.0 - 2.0 * ((np.arange(2 ** S)[:, None] >> np.arange(S)) & 1)
-        return float(np.mean(signs @ v <= v.sum() + 1e-12))
-    signs = np.random.default_rng([seed, S, 3]).choice([-1.0, 1.0], size=(flips, S))
-    return (1 + int((signs @ v <= v.sum() + 1e-12).sum())) / (1 + flips)
+    signs = _sign_flips(len(v), flips, seed)
+    hits = int((signs @ v <= v.sum() + 1e-12).sum())
+    return hits / len(signs) if 2 ** len(v) <= flips else (1 + hits) / (1 + flips)
 
 
 @dataclass(frozen=True)
