@@ -44,12 +44,12 @@ def pair_table(evidence: list[ModuleEvidence]) -> pd.DataFrame:
 
 
 def p_text(p: float, draws: int, what: str = "permutations") -> str:
-    """A Monte Carlo p-value as the pages write it: ``p = 0.0123``; at the smallest value its
-    ``draws`` can give (none reached the observed statistic), that bound, said as such, so that
-    20 shuffles' 0.048 never reads as a measured 0.05."""
+    """A Monte Carlo p-value as the pages write it: ``p = 0.0123 over 999 permutations``; at the
+    smallest value its ``draws`` can give (none reached the observed statistic), that bound,
+    said as such, so that 20 shuffles' 0.048 never reads as a measured 0.05."""
     if p <= (1 + 1e-9) / (1 + draws):
         return f"p = {p:.2g}, the smallest {draws} {what} can give"
-    return f"p = {p:.3g}"
+    return f"p = {p:.3g} over {draws} {what}"
 
 
 def moving_model_caveat(trained_between: int) -> str | None:
@@ -129,7 +129,7 @@ def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str]
         lines.append(f"agreement with URIEL: not computed ({typology.unavailable})")
     else:
         lines.append("agreement with URIEL (gradient distance vs typological distance, Mantel): "
-                     + "; ".join(f"{k} r={m.r:.3f} {p_text(m.p, m.permutations)}"
+                     + "; ".join(f"{k} r={m.r:.3f}, {p_text(m.p, m.permutations)}"
                                for k, m in typology.tests.items()))
     found = [e for e in evidence if diverges(e)]
     lines.append(f"{len(found)} of {len(evidence)} modules diverge beyond noise (BH q < 0.05, "

@@ -31,7 +31,7 @@ fig = heatmap_figure(a.mean, langs, langs, f"Mean canonical correlation · {key}
 st.plotly_chart(fig, key="align_heatmap")
 st.caption(f"Shared basis of rank {a.rank} captures {a.explained:.0%} of the gradients' squared "
            f"norm; mean over pairs {a.mean_off_diagonal():.3f} against {a.chance_level():.3f} "
-           f"by chance (steps shuffled, {a.shuffles} times; {p_text(a.p_value, a.shuffles, 'shuffles')}): "
+           f"by chance (steps shuffled; {p_text(a.p_value, a.shuffles, 'shuffles')}): "
            f"alignment "
            f"beyond chance {a.excess():.2f}; {meta.steps} steps.")
 ui.downloads(fig, f"cca_mean_{key}", matrix_frame(a.mean, langs), key="align_heatmap_dl")

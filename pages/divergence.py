@@ -42,8 +42,7 @@ def cross_section() -> None:
     q = "–" if chosen.q_value is None else f"{chosen.q_value:.3g}"
     st.caption(f"Divergence {d.divergence:.3f} against {d.null_mean:.3f} from noise alone: "
                f"excess {d.excess:+.3f}, 95 % interval [{d.excess_ci[0]:+.3f}, "
-               f"{d.excess_ci[1]:+.3f}]; {p_text(d.p_value, d.replicates, 'null replicates')} "
-               f"({d.replicates} null replicates), "
+               f"{d.excess_ci[1]:+.3f}]; {p_text(d.p_value, d.replicates, 'null replicates')}, "
                f"BH q = {q}. Mean self divergence {d.self_div.mean():.3f}. Most divergent pairs: "
                + ", ".join(f"{a}–{b} {v:.3f}" for a, b, v in d.pairs()[:3]) + ".")
     if d.no_signal:

@@ -99,6 +99,6 @@ def test_a_p_value_at_the_floor_of_its_draws_is_written_as_that_bound():
     from gradlens.report import p_text
 
     assert p_text(1 / 21, 20, "shuffles") == "p = 0.048, the smallest 20 shuffles can give"
-    assert p_text(3 / 21, 20, "shuffles") == "p = 0.143"
+    assert p_text(3 / 21, 20, "shuffles") == "p = 0.143 over 20 shuffles"
     assert p_text(1 / 1000, 999) == "p = 0.001, the smallest 999 permutations can give"
-    assert p_text(0.0123, 999) == "p = 0.0123"
+    assert p_text(0.0123, 999) == "p = 0.0123 over 999 permutations"
