@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
-from gradlens.analysis.divergence import CONFLICT_FLIPS
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import heatmap_figure, lines_figure, mark_columns, ranking_figure
 from gradlens.report import conflict_verdict, evidence_table, p_text
@@ -76,7 +75,7 @@ def module_section() -> None:
     st.caption(f"Mean cosine {c.mean:+.3f}, 95 % interval [{c.mean_ci[0]:+.3f}, "
                f"{c.mean_ci[1]:+.3f}]; conflict rate {c.rate:.2f} [{c.rate_ci[0]:.2f}, "
                f"{c.rate_ci[1]:.2f}]; sign-flip test of a mean below 0 over the steps: "
-               f"{p_text(c.p_value, CONFLICT_FLIPS, 'sign flips')}, BH q = {q}: "
+               f"{p_text(c.p_value, c.flips, 'sign flips')}, BH q = {q}: "
                + ("a systematic conflict." if chosen.conflicts() else
                   "not a systematic conflict at these steps."))
     ui.downloads(lines, f"conflict_{module}", pd.DataFrame(series), key="conf_lines_dl")

@@ -8,8 +8,8 @@ from gradlens.analysis.calibration import (ConflictScenario, Scenario,
                                            conflict_rejection_rate, rejection_rate, simulate)
 from gradlens.analysis.divergence import (bh_qvalues, bootstrap_weights, corrected_gram,
                                           helmert, language_divergence, null_divergence,
-                                          sign_flip_p, step_coordinates, task_conflict,
-                                          task_divergence)
+                                          sign_flip_draws, sign_flip_p, step_coordinates,
+                                          task_conflict, task_divergence)
 
 LANGS = ["a", "b", "c", "d"]
 
@@ -176,6 +176,7 @@ def test_drift_moves_every_language_alike_so_each_step_is_still_a_null():
 
 def test_sign_flips_are_exhaustive_for_few_steps_and_one_sided():
     assert sign_flip_p(np.full(5, -1.0)) == 1 / 32          # only the identity is as low
+    assert sign_flip_draws(5) == 31 and sign_flip_draws(20) == 9999  # its floor: 1 / (1 + draws)
     assert sign_flip_p(np.full(5, 1.0)) == 1.0
     rng = np.random.default_rng(0)
     v = rng.normal(-0.3, 1.0, size=16)                       # exhaustive: 65,536 > 9,999 drawn

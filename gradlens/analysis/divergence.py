@@ -333,6 +333,13 @@ def _sign_flips(steps: int, flips: int, seed: int) -> np.ndarray:
     return out
 
 
+def sign_flip_draws(steps: int, flips: int = CONFLICT_FLIPS) -> int:
+    """How many sign vectors besides the data's own ``sign_flip_p`` weighs for ``steps``
+    values: all ``2^S - 1`` others when they are at most ``flips``, else ``flips`` drawn; its p is
+    never below ``1 / (1 + draws)``."""
+    return 2 ** steps - 1 if 2 ** steps <= flips else flips
+
+
 def sign_flip_p(values: np.ndarray, flips: int = CONFLICT_FLIPS, seed: int = 0) -> float:
     """One-sided p that the mean of ``values`` ``[S]`` (independent, symmetric about their mean)
     is below 0: the share of sign flips whose mean is at most the observed one, all ``2^S``
@@ -391,6 +398,11 @@ class Conflict:
     @cached_property
     def p_value(self) -> float:
         return sign_flip_p(self.mean_cosine)
+
+    @property
+    def flips(self) -> int:
+        """The sign vectors ``p_value`` was weighed against (``sign_flip_draws``)."""
+        return sign_flip_draws(len(self.mean_cosine))
 
 
 def task_conflict(sketches: np.ndarray, languages: list[str], primary: int = 0, aux: int = 1) -> Conflict:
