@@ -85,14 +85,18 @@ def cluster_languages(mean_grads: np.ndarray, languages: list[str], method: str 
     return cluster_similarity(cosine_similarity(mean_grads), languages, method)
 
 
-def _condensed(sim: np.ndarray, method: str) -> np.ndarray:
-    """The condensed distances ``1 - sim`` (clipped to [0, 2], symmetrised) that ``method``
-    links, of one ``[L, L]`` similarity or of a stack ``[B, L, L]`` of them."""
+def condensed_distance(sim: np.ndarray) -> np.ndarray:
+    """The condensed distances ``1 - sim`` (clipped to [0, 2], symmetrised) of one ``[L, L]``
+    similarity or of a stack ``[B, L, L]`` of them (scipy's pair order)."""
     L = sim.shape[-1]
     i, j = np.triu_indices(L, 1)
-    dist = (np.clip(1.0 - sim[..., i, j], 0.0, 2.0) + np.clip(1.0 - sim[..., j, i], 0.0, 2.0)) / 2
-    # Ward assumes Euclidean distances; on unit vectors sqrt(2 (1 - cos)) is one.
-    return np.sqrt(2 * dist) if method == "ward" else dist
+    return (np.clip(1.0 - sim[..., i, j], 0.0, 2.0) + np.clip(1.0 - sim[..., j, i], 0.0, 2.0)) / 2
+
+
+def _linked(condensed: np.ndarray, method: str) -> np.ndarray:
+    """What ``method`` links: Ward assumes Euclidean distances, and on unit vectors
+    ``sqrt(2 (1 - cos))`` is one."""
+    return np.sqrt(2 * condensed) if method == "ward" else condensed
 
 
 def _clades(z: np.ndarray, L: int) -> list[int]:
@@ -126,15 +130,17 @@ def cluster_similarity(similarity: np.ndarray, languages: list[str], method: str
         raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
     sim = checked_similarity(similarity, languages, "clustering")
     L = len(languages)
-    used = _condensed(sim, method)
+    condensed = condensed_distance(sim)
+    used = _linked(condensed, method)
     z = linkage(used, method=method)
-    dist = squareform(_condensed(sim, "average"))
+    dist = squareform(condensed)
     coph = float(cophenet(z, used)[0]) if L > 2 and used.std() > 0 else 1.0
     support = None
     if replicates is not None and len(replicates):
         seen: dict[int, int] = {}
-        for condensed in _condensed(np.asarray(replicates, dtype=np.float64), method):
-            for clade in _clades(linkage(condensed, method=method), L):
+        boot = _linked(condensed_distance(np.asarray(replicates, dtype=np.float64)), method)
+        for replicate in boot:
+            for clade in _clades(linkage(replicate, method=method), L):
                 seen[clade] = seen.get(clade, 0) + 1
         support = np.array([seen.get(c, 0) / len(replicates) for c in _clades(z, L)])
     return Clustering(list(languages), sim, dist, z, method, coph, support)

@@ -27,9 +27,8 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
-from gradlens.analysis.clustering import checked_similarity
+from gradlens.analysis.clustering import checked_similarity, condensed_distance
 from gradlens.errors import ConfigError
 
 EXACT_MAX = 12
@@ -161,9 +160,7 @@ def _local_search(sim: np.ndarray, labels: np.ndarray, g: int) -> np.ndarray:
 
 
 def _average_tree(similarity: np.ndarray) -> np.ndarray:
-    dist = np.clip(1.0 - np.asarray(similarity, dtype=np.float64), 0.0, 2.0)
-    np.fill_diagonal(dist, 0.0)
-    return linkage(squareform((dist + dist.T) / 2, checks=False), method="average")
+    return linkage(condensed_distance(np.asarray(similarity, dtype=np.float64)), method="average")
 
 
 def _heuristic(similarity: np.ndarray, g: int,
