@@ -26,7 +26,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gradlens import sketch as ref  # noqa: E402
 from gradlens.corpus import SpokenNumbers  # noqa: E402
 from probes.capture import FlatGradients  # noqa: E402
 from probes.loop import Batcher, loss_of, pick_device  # noqa: E402
@@ -69,7 +68,7 @@ def main() -> None:
         sq_norms.append(sq.double().cpu().numpy())
         exact.append(flat.flat.detach().float().clone())             # stays on the device
     table = flat.modules
-    starts = ref.offsets(table.n_params, args.k, flat.fold)
+    where = flat.module_slices()
     folded = np.flatnonzero(~table.exact)
     L = len(args.languages)
     S = np.stack(sketches, 1)                                        # [M, L, k]
@@ -77,7 +76,7 @@ def main() -> None:
     exact_gram = np.zeros_like(sketch_gram)
     stacked = torch.stack(exact)                                     # [L, total]
     for m in folded:
-        part = stacked[:, int(starts[m]): int(starts[m]) + int(table.n_params[m])].double()
+        part = stacked[:, where[m]].double()
         exact_gram[m] = (part @ part.T).cpu().numpy()
     del stacked, exact
     true_cos = pair_cosines(exact_gram[folded])                       # [F, P]

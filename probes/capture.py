@@ -115,8 +115,12 @@ class FlatGradients:
         sq[self.exact_index] = exact.square().sum(1)
         return sketch, sq
 
+    def module_slices(self) -> list[slice]:
+        """Where each module's gradient lies in the flat buffer."""
+        starts = ref.offsets(self.modules.n_params, self.k, self.fold)
+        return [slice(int(s), int(s) + int(n)) for s, n in zip(starts, self.modules.n_params)]
+
     def module_grads(self) -> list[np.ndarray]:
         """The exact flattened gradient of each module (for tests and references), float64."""
-        starts = ref.offsets(self.modules.n_params, self.k, self.fold)
         flat = self.flat.detach().double().cpu().numpy()
-        return [flat[s: s + n].copy() for s, n in zip(starts, self.modules.n_params)]
+        return [flat[where].copy() for where in self.module_slices()]
