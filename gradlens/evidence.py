@@ -21,6 +21,7 @@ import numpy as np
 
 from gradlens.analysis.alignment import Alignment
 from gradlens.analysis.divergence import Conflict, Divergence, TaskDivergence
+from gradlens.analysis.drift import Drift, window_drift
 from gradlens.analysis.evidence import (SIMILARITIES, ModuleEvidence, boot_similarities,
                                         has_similarity, module_evidence, similarity_of,
                                         sketch_similarity, task_indices, with_q_values)
@@ -117,6 +118,18 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
     x = unit_sketches(run, key, steps)[:, :, run.tasks.index(task)].astype(np.float64)
     try:
         return sketch_similarity(x, kind)
+    except NotEnoughData as exc:
+        raise NotEnoughData(f"{run.path}: {exc}") from None
+
+
+def unit_drift(run: Run, key: str, task: str, first, last) -> Drift:
+    """How far unit ``key``'s ``task`` gradient, pooled over the languages, moved from the
+    steps ``first`` to the steps ``last`` (``gradlens.analysis.drift``)."""
+    t = run.tasks.index(task)
+    pooled = [unit_sketches(run, key, steps)[:, :, t].sum(1, dtype=np.float64)
+              for steps in (first, last)]
+    try:
+        return window_drift(*pooled)
     except NotEnoughData as exc:
         raise NotEnoughData(f"{run.path}: {exc}") from None
 

@@ -136,6 +136,14 @@ def over_training(run) -> None:
     for col, w in zip(st.columns(n), windows):
         with col:
             side(run, window_label(w), f"{len(w)} steps", unit, task, measure, w)
+    moved = ui.drift(run, unit, task, windows[0], windows[-1])
+    st.caption(
+        f"How far {unit}'s {task} gradient (all languages pooled) moved from "
+        f"{window_label(windows[0])} to {window_label(windows[-1])}: "
+        + ("its mean cannot be told from noise in one of them." if moved.cosine is None else
+           f"noise-corrected cosine {moved.cosine:.2f}, 95 % interval [{moved.ci[0]:.2f}, "
+           f"{moved.ci[1]:.2f}] (1: the same update asked at both ends; a fixed model gives 1 "
+           "up to noise, and a scale change alone does not lower it)."))
     evidence = [ui.evidence(run, w) for w in windows]
     top = [e.module for e in rank_modules(evidence[-1], "excess_divergence")[:8]]
     series, errors = {}, {}

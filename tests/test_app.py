@@ -444,6 +444,9 @@ def test_one_run_compares_over_its_own_training_in_windows(app_runs, tiny_run):
     assert sum("Excess divergence, top modules" in c for c in specs) == 2
     assert any("Excess divergence over the windows" in c for c in specs)
     assert (app_runs / "trained" / "analysis" / "evidence-steps-5-8.npz").exists()
+    moved = next(c.value for c in at.caption if c.value.startswith("How far"))
+    assert "from steps 0–4 to steps 5–8" in moved and (
+        "noise-corrected cosine" in moved or "cannot be told from noise" in moved)
     at.slider(key="cmp_windows").set_value(3).run()
     _clean(at)
     assert [h.value for h in at.subheader][:3] == ["steps 0–2", "steps 3–5", "steps 6–8"]

@@ -191,3 +191,22 @@ def test_the_conflict_test_holds_its_level_and_finds_a_planted_conflict():
     assert conflict_rejection_rate(ConflictScenario(4), trials=200, seed=3) <= 0.1
     assert conflict_rejection_rate(ConflictScenario(4, cosine=-0.2), trials=40, seed=4) >= 0.8
     assert conflict_rejection_rate(ConflictScenario(4, cosine=0.3), trials=40, seed=5) == 0.0
+
+
+def test_drift_between_windows_is_one_on_a_fixed_model_and_falls_as_it_turns():
+    """``window_drift``: the noise-corrected cosine of two windows' mean gradients, 1 up to
+    noise when the model does not move (its interval holding 1), lower as the shared direction
+    turns over the steps (half the first-to-last angle between the windows' means)."""
+    from gradlens.analysis.drift import window_drift
+
+    rng = np.random.default_rng(0)
+    fixed, turned = [], []
+    for _ in range(40):
+        x, _ = simulate(Scenario(4, steps=24), rng)
+        d = window_drift(x[:12, :, 0].sum(1), x[12:, :, 0].sum(1))
+        fixed.append(d.cosine)
+        assert d.ci[0] <= 1.0 <= d.ci[1] or d.ci[0] > 0.9
+        x, _ = simulate(Scenario(4, steps=24, drift=0.8), rng)
+        turned.append(window_drift(x[:12, :, 0].sum(1), x[12:, :, 0].sum(1)).cosine)
+    assert abs(np.mean(fixed) - 1) < 0.03
+    assert 0.70 < np.mean(turned) < 0.82          # cos(arccos(0.2) / 2) = 0.77 at the means

@@ -17,8 +17,8 @@ import streamlit as st
 from gradlens.analysis.clustering import Clustering, cluster_similarity
 from gradlens.analysis.evidence import ModuleEvidence, strongest_unit as _strongest
 from gradlens.analysis.grouping import LanguageGrouping
-from gradlens.evidence import (cached_run_evidence, saved_run_evidence, unit_evidence,
-                               unit_similarity, units)
+from gradlens.evidence import (cached_run_evidence, saved_run_evidence, unit_drift,
+                               unit_evidence, unit_similarity, units)
 from gradlens.paths import GRADS_FILE
 from gradlens.store import Run, RunError
 
@@ -157,6 +157,19 @@ def typology(run: Path, key: str, task: str, kind: str = "mean",
     """Mantel agreement of ``key``'s gradient distances with URIEL, or why it cannot be had
     (``clustering`` first, for the same window)."""
     return _typology(str(run), _mtime(run), key, task, kind, window)
+
+
+@st.cache_data(show_spinner=False)
+def _drift(run: str, mtime: float, key: str, task: str, first: tuple[int, ...],
+           last: tuple[int, ...]):
+    with Run(run) as r:
+        return unit_drift(r, key, task, first, last)
+
+
+@shown_if_damaged
+def drift(run: Path, key: str, task: str, first: tuple[int, ...], last: tuple[int, ...]):
+    """How far ``key``'s gradient moved from the steps ``first`` to ``last``."""
+    return _drift(str(run), _mtime(run), key, task, first, last)
 
 
 @st.cache_data(show_spinner=False)
