@@ -200,13 +200,13 @@ def test_drift_between_windows_is_one_on_a_fixed_model_and_falls_as_it_turns():
     from gradlens.analysis.drift import window_drift
 
     rng = np.random.default_rng(0)
-    fixed, turned = [], []
+    fixed, turned, held = [], [], 0
     for _ in range(40):
         x, _ = simulate(Scenario(4, steps=24), rng)
         d = window_drift(x[:12, :, 0].sum(1), x[12:, :, 0].sum(1))
         fixed.append(d.cosine)
-        assert d.ci[0] <= 1.0 <= d.ci[1] or d.ci[0] > 0.9
+        held += d.ci[0] <= 1.0 <= d.ci[1]
         x, _ = simulate(Scenario(4, steps=24, drift=0.8), rng)
         turned.append(window_drift(x[:12, :, 0].sum(1), x[12:, :, 0].sum(1)).cosine)
-    assert abs(np.mean(fixed) - 1) < 0.03
+    assert abs(np.mean(fixed) - 1) < 0.03 and held >= 38      # a 95 % interval
     assert 0.70 < np.mean(turned) < 0.82          # cos(arccos(0.2) / 2) = 0.77 at the means
