@@ -17,7 +17,12 @@ The "drift" rows simulate a run that trains between its probe steps (the model m
 is probed, so steps are not exchangeable): the test is not built for it, and these rows show
 where it still holds and where it does not.
 
-    python bench/calibration.py                 # about 5 minutes on 2 cores
+The "clade" rows calibrate the trees' bootstrap support (a clade "supported" at 70 %), for
+both similarities the Dendrograms page offers: how often a unit with no planted group shows a
+supported clade, and how often a planted group (a mean of its own, or a response of its own to
+each batch) is one.
+
+    python bench/calibration.py                 # about 6 minutes on 2 cores
     python bench/calibration.py --trials 100    # quicker, coarser
 """
 
@@ -35,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradlens.analysis.calibration import (ConflictScenario, Scenario,  # noqa: E402
-                                           conflict_rejection_rate, rejection_rate)
+                                           clade_rates, conflict_rejection_rate, rejection_rate)
 
 EFFECT = 0.3  # the planted group's mean has this share of its squared norm off the shared
 # direction: cos = sqrt(1 - EFFECT), 1 - cos = 0.16
@@ -73,6 +78,18 @@ def conflict_scenarios(languages: int) -> dict[str, ConflictScenario]:
             languages, cosine=-0.2, snr=0.1),
         "conflict: cos -0.2 under noise shared 0.5": ConflictScenario(
             languages, cosine=-0.2, shared=0.5),
+    }
+
+
+def clade_scenarios(languages: int) -> dict[str, Scenario]:
+    """Trees' supported clades: none should show without a planted group; each similarity
+    should find the group planted in what it measures."""
+    return {
+        "clade null: one mean, noise 1-3x": Scenario(languages),
+        "clade null: strong signal (snr 10, ties at 1)": Scenario(languages, snr=10.0),
+        f"clade: group with its own mean (effect {EFFECT})": Scenario(languages, effect=EFFECT),
+        "clade: group with its own response to each batch": Scenario(languages,
+                                                                      group_response=1.0),
     }
 
 
@@ -114,6 +131,17 @@ def main() -> None:
                 target = ("<= 0.06" if "null" in name else ">= 0.80" if name.endswith("-0.2")
                           else "")
                 print(f"{languages:>3}  {name:46s} {rate:9.3f}  {target}", flush=True)
+    if "clade" in args.only or not args.only:
+        print(f"\n{'L':>3}  {'clade scenario':46s} {'similarity':>10} {'false clade':>11} "
+              f"{'found':>6}  ({args.trials // 2} trials, 200 bootstrap trees)")
+        for languages in (4, 5, 8, 14):
+            for name, sc in clade_scenarios(languages).items():
+                if args.only not in name:
+                    continue
+                for kind in ("mean", "paired"):
+                    c = clade_rates(sc, args.trials // 2, seed=args.seed, kind=kind)
+                    print(f"{languages:>3}  {name:46s} {kind:>10} {c.false_clade_rate:11.3f} "
+                          f"{c.recovered:6.2f}", flush=True)
     print(f"# {time.perf_counter() - t0:.0f} s")
 
 

@@ -89,7 +89,8 @@ def dendrogram_figure(clustering: Clustering, title: str = "") -> go.Figure:
 
 
 SIMILARITY_LABELS = {"mean": ("Noise-corrected cosine of mean gradients", "cos"),
-                     "paired": ("Correlation of paired steps (the same batches)", "r")}
+                     "paired": ("Correlation of paired steps (the same batches), own noise corrected",
+                                "r")}
 
 
 def similarity_figure(clustering: Clustering, title: str = "", kind: str = "mean") -> go.Figure:

@@ -12,7 +12,8 @@ import pandas as pd
 
 from gradlens.analysis.allocation import diverges
 from gradlens.analysis.clustering import SUPPORTED, Clustering
-from gradlens.analysis.evidence import ModuleEvidence, rank_modules
+from gradlens.analysis.divergence import COMMON_MIN_LANGUAGES
+from gradlens.analysis.evidence import ModuleEvidence, clades_testable, rank_modules
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.overview import Overview
 from gradlens.analysis.typology import Agreement
@@ -84,14 +85,22 @@ def conflict_verdict(evidence: list[ModuleEvidence]) -> str:
             + (f" and {len(found) - 8} more" if len(found) > 8 else "") + ".")
 
 
-def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: Agreement) -> str:
+def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: Agreement,
+                 kind: str = "mean") -> str:
     """One plain paragraph: is this tree real? Supported clades, the best grouping's
     silhouette and the Mantel p-values, or a plain sentence that nothing is supported."""
     clades = clustering.supported_clades()
     g = len(grouping.groups_)
     silhouette = grouping.silhouettes_.get(g)
     parts = []
-    if clustering.support is None:
+    if not clades_testable(kind, len(clustering.languages)):
+        parts.append(f"**This tree's clades are not tested**: the paired similarity is corrected "
+                     f"for each language's own noise by a model of one response common to all "
+                     f"languages, which {len(clustering.languages)} languages cannot check (at 4, "
+                     f"a fifth of simulated runs with no structure showed a 'supported' clade). "
+                     f"Read the tree as a picture, or probe at least {COMMON_MIN_LANGUAGES} "
+                     f"languages; the mean similarity's clades are tested.")
+    elif clustering.support is None:
         parts.append("No bootstrap support could be computed for this tree.")
     elif clades:
         parts.append(f"Clades with bootstrap support of at least {SUPPORTED:.0%}: "

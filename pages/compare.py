@@ -8,7 +8,7 @@ import streamlit as st
 
 from gradlens import ui
 from gradlens.analysis.allocation import propose_plan
-from gradlens.analysis.evidence import SIMILARITIES, rank_modules
+from gradlens.analysis.evidence import SIMILARITIES, default_similarity, rank_modules
 from gradlens.evidence import step_windows
 from gradlens.plan import diff, format_groups
 from gradlens.plots import dendrogram_figure, lines_figure, ranking_figure
@@ -27,8 +27,9 @@ def unit_controls(run, layers: list[str], tasks: list[str]) -> tuple[str | None,
                         help="Opens on the layer whose languages diverge most surely beyond "
                              "noise over all the sidebar run's steps") if layers else None
     task = c2.selectbox("Task", tasks, key="cmp_task")
+    opening = default_similarity(len(ui.meta(run).languages))
     measure = c3.radio("Similarity", list(SIMILARITIES), format_func=SIMILARITIES.get,
-                       key="cmp_kind", horizontal=True, index=list(SIMILARITIES).index("paired"))
+                       key="cmp_kind", horizontal=True, index=list(SIMILARITIES).index(opening))
     return unit, task, measure
 
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from gradlens import ui
 from gradlens.analysis.clustering import METHODS
-from gradlens.analysis.evidence import SIMILARITIES
+from gradlens.analysis.evidence import SIMILARITIES, default_similarity
 from gradlens.plots import dendrogram_figure, similarity_figure, small_multiples_figure
 from gradlens.report import matrix_frame, p_text, tree_verdict
 
@@ -25,10 +25,11 @@ key = c2.selectbox("Unit", options, key=f"dend_unit_{granularity}",
 task = c3.selectbox("Task", meta.tasks, key="dend_task")
 method = c4.selectbox("Linkage", METHODS, key="dend_method")
 measure = st.radio("Similarity", list(SIMILARITIES), format_func=SIMILARITIES.get,
-                key="dend_kind", horizontal=True, index=list(SIMILARITIES).index("paired"),
+                key="dend_kind", horizontal=True,
+                index=list(SIMILARITIES).index(default_similarity(len(langs))),
                 help="Paired steps show how alike languages respond to the same utterances, "
-                     "where language families show (docs/results.md); the plan's groups come "
-                     "from the mean gradients")
+                     "where language families show (docs/results.md); its clades are tested "
+                     "from 5 languages. The plan's groups come from the mean gradients")
 
 clustering = ui.clustering(run, key, task, method, measure)
 fig = dendrogram_figure(clustering, f"{key} · {task} · {measure}")
@@ -36,7 +37,7 @@ st.plotly_chart(fig, key="dend_figure")
 ui.downloads(fig, f"dendrogram_{key}_{task}_{measure}", key="dend_dl")
 best = ui.grouping(run, key, task, None, measure)
 agreement = ui.typology(run, key, task, measure)
-st.markdown(tree_verdict(clustering, best, agreement))
+st.markdown(tree_verdict(clustering, best, agreement, measure))
 
 n_groups = st.slider("Groups", 1, len(langs), min(3, len(langs)), key="dend_groups")
 st.write("Partition: " + " · ".join("{" + ", ".join(g) + "}" for g in clustering.partition(n_groups)))

@@ -95,12 +95,16 @@ def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
     assert "bootstrap support" in verdict or "No grouping of these languages is supported" in verdict
     assert "silhouette" in verdict
     assert "bootstrap support %{text}" in _spec(charts[0])  # every internal node is labelled
-    assert "· paired" in _spec(charts[0])  # opens on the paired similarity
-    assert "Correlation of paired steps" in _spec(charts[1])  # the heatmap names what it shows
-    at.radio(key="dend_kind").set_value("mean").run()
+    # 4 languages: it opens on the mean similarity, whose clades are tested; the paired one
+    # is drawn, and says why its clades are not
+    assert "· mean" in _spec(charts[0])
+    assert "cosine of mean gradients" in _spec(charts[1])
+    at.radio(key="dend_kind").set_value("paired").run()
     _clean(at)
-    assert "· mean" in _spec(at.get("plotly_chart")[0])
-    assert "cosine of mean gradients" in _spec(at.get("plotly_chart")[1])
+    assert "· paired" in _spec(at.get("plotly_chart")[0])
+    assert "Correlation of paired steps" in _spec(at.get("plotly_chart")[1])
+    assert any("clades are not tested" in m.value for m in at.markdown)
+    assert not any("Clades with bootstrap support" in m.value for m in at.markdown)
     assert {m.label for m in at.metric} == {"Agreement with URIEL genetic distance (Mantel r)",
                                              "Agreement with URIEL phonological distance (Mantel r)"}
     assert "decoder 3" in _spec(charts[2]) and "encoder 0" in _spec(charts[2])
@@ -422,7 +426,8 @@ def test_two_runs_compare_side_by_side(app_runs, tiny_run):
     _clean(at)
     assert at.selectbox(key="cmp_other").value.name in ("small", "again")
     specs = [_spec(c) for c in at.get("plotly_chart")]
-    assert sum(" · st · paired" in c for c in specs) == 2  # one tree per run, the same unit
+    assert sum(" · st · mean" in c for c in specs) == 2  # one tree per run, the same unit (4
+    # languages: the mean similarity, whose clades are tested)
     assert sum("Excess divergence" in c for c in specs) == 2
     assert any("both propose the same plan" in c.value for c in at.caption)  # same data
 
@@ -440,7 +445,7 @@ def test_one_run_compares_over_its_own_training_in_windows(app_runs, tiny_run):
     assert any("trained 3 step(s) between probe steps" in c.value and "after 15–24" in c.value
                for c in at.caption)
     specs = [_spec(c) for c in at.get("plotly_chart")]
-    assert sum(" · st · paired" in c for c in specs) == 2
+    assert sum(" · st · mean" in c for c in specs) == 2
     assert sum("Excess divergence, top modules" in c for c in specs) == 2
     assert any("Excess divergence over the windows" in c for c in specs)
     assert (app_runs / "trained" / "analysis" / "evidence-steps-5-8.npz").exists()
@@ -450,7 +455,7 @@ def test_one_run_compares_over_its_own_training_in_windows(app_runs, tiny_run):
     at.slider(key="cmp_windows").set_value(3).run()
     _clean(at)
     assert [h.value for h in at.subheader][:3] == ["steps 0–2", "steps 3–5", "steps 6–8"]
-    assert sum(" · st · paired" in _spec(c) for c in at.get("plotly_chart")) == 3
+    assert sum(" · st · mean" in _spec(c) for c in at.get("plotly_chart")) == 3
 
 
 def test_over_training_says_when_windows_are_the_same_model_or_too_short(app_runs, tiny_run):

@@ -19,9 +19,16 @@ angle to the rest), and ``scale_drift`` lets each language's scale change over t
 own factor (drawn in the range, reached at the last step), as languages' losses fall at their
 own pace.
 
+``group_response`` gives the planted group (the second half of the languages) a response of
+its own to each step's batch on top of the one all share (``eta_s``): paired-step structure,
+with one mean for every language.
+
 ``rejection_rate`` gives the share of simulated units whose test rejects at ``alpha``: the
 false-positive rate under the null, the power under a planted effect. ``bench/calibration.py``
 prints them; ``tests/test_divergence.py`` runs small seeded versions.
+
+``clade_rates`` does the same for the tree's bootstrap support: how often a supported clade
+shows where none was planted, how often the planted group is one.
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradlens.analysis.clustering import cluster_similarity
 from gradlens.analysis.divergence import (corrected_gram, divergence_of, language_divergence,
                                           step_coordinates, task_conflict)
+from gradlens.analysis.evidence import sketch_similarity
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class Scenario:
     effect: float = 0.0
     drift: float = 0.0
     scale_drift: tuple[float, float] = (1.0, 1.0)
+    group_response: float = 0.0
 
 
 def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]:
@@ -81,6 +91,10 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]
     sigma = rng.uniform(*sc.noise, size=L)
     x = (means + sc.step_noise * rng.standard_normal((S, 1, D))
          + sigma[None, :, None] * rng.standard_normal((S, L, D)))
+    if sc.group_response > 0:
+        # the planted group (second half) also shares a response of its own to each batch, as
+        # related languages' cognates might: what the paired similarity looks for
+        x[:, L // 2:] += sc.group_response * rng.standard_normal((S, 1, D))
     cos = directions @ directions.T
     iu = np.triu_indices(L, 1)
     return x[:, :, None, :], float((1 - cos[iu]).mean())
@@ -178,3 +192,43 @@ def conflict_rejection_rate(sc: ConflictScenario, trials: int = 200, alpha: floa
     hits = sum(task_conflict(simulate_conflict(sc, rng), languages).p_value <= alpha
                for _ in range(trials))
     return hits / trials
+
+
+# -- bootstrap support of the tree's clades -----------------------------------------------------
+@dataclass(frozen=True)
+class CladeCalibration:
+    """How the tree's supported clades (``Clustering.supported_clades``) behave over ``trials``
+    units simulated from ``scenario``. ``false_clade_rate``: the share of units showing at least
+    one supported clade that is not a planted side (under the null every clade is false);
+    ``recovered``: the share whose planted group (the second half of the languages) is a
+    supported clade (NaN under the null); ``mean_supported``: supported clades per unit."""
+
+    scenario: Scenario
+    trials: int
+    kind: str
+    false_clade_rate: float
+    recovered: float
+    mean_supported: float
+
+
+def clade_rates(sc: Scenario, trials: int = 200, seed: int = 0, kind: str = "mean",
+                method: str = "average") -> CladeCalibration:
+    """Build each simulated unit's tree as the Dendrograms page does (the ``kind`` similarity
+    with its step bootstrap, ``method`` linkage) and count its supported clades."""
+    rng = np.random.default_rng(seed)
+    L = sc.languages
+    languages = [str(i) for i in range(L)]
+    sides = ({str(i) for i in range(L // 2)}, {str(i) for i in range(L // 2, L)})
+    planted = sc.effect > 0 or sc.group_response > 0
+    true = [s for s in sides if len(s) >= 2] if planted else []
+    false, found, count = 0, 0, 0
+    for _ in range(trials):
+        x, _ = simulate(sc, rng)
+        similarity, replicates = sketch_similarity(x[:, :, 0], kind)
+        tree = cluster_similarity(similarity, languages, method, replicates)
+        clades = [set(c) for c in tree.supported_clades()]
+        false += any(c not in true for c in clades)
+        found += sides[1] in clades
+        count += len(clades)
+    return CladeCalibration(sc, trials, kind, false / trials,
+                            found / trials if planted else float("nan"), count / trials)

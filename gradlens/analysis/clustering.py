@@ -99,9 +99,10 @@ def _linked(condensed: np.ndarray, method: str) -> np.ndarray:
     return np.sqrt(2 * condensed) if method == "ward" else condensed
 
 
-def _clades(z: np.ndarray, L: int) -> list[int]:
-    """Each internal node's leaves as a bit mask (bit ``i``: language ``i``), in linkage order."""
-    members = [1 << i for i in range(L)]
+def _clades(z: np.ndarray, L: int, order: np.ndarray | None = None) -> list[int]:
+    """Each internal node's leaves as a bit mask (bit ``i``: language ``i``), in linkage order;
+    ``order[i]``: the language at row ``i`` of the distances ``z`` was linked from."""
+    members = [1 << int(i) for i in (range(L) if order is None else order)]
     for a, b in z[:, :2].astype(int).tolist():
         members.append(members[a] | members[b])
     return members[L:]
@@ -138,9 +139,16 @@ def cluster_similarity(similarity: np.ndarray, languages: list[str], method: str
     support = None
     if replicates is not None and len(replicates):
         seen: dict[int, int] = {}
-        boot = _linked(condensed_distance(np.asarray(replicates, dtype=np.float64)), method)
-        for replicate in boot:
-            for clade in _clades(linkage(replicate, method=method), L):
+        boot = np.asarray(replicates, dtype=np.float64)
+        # each replicate's languages in a random order: scipy resolves tied distances by
+        # position, and ties are common (a corrected similarity above 1 is clipped to 1), so in
+        # a fixed order the first languages would win every tie and get support no data gave
+        # them (a third of null units had a "supported" clade; docs/results.md §1d)
+        orders = np.argsort(np.random.default_rng([L, len(boot)]).random((len(boot), L)), axis=1)
+        b = np.arange(len(boot))[:, None, None]
+        shuffled = boot[b, orders[:, :, None], orders[:, None, :]]
+        for order, used_b in zip(orders, _linked(condensed_distance(shuffled), method)):
+            for clade in _clades(linkage(used_b, method=method), L, order):
                 seen[clade] = seen.get(clade, 0) + 1
         support = np.array([seen.get(c, 0) / len(replicates) for c in _clades(z, L)])
     return Clustering(list(languages), sim, dist, z, method, coph, support)

@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from gradlens.analysis.alignment import Alignment, default_rank, subspace_alignment
-from gradlens.analysis.divergence import (Conflict, Divergence, TaskDivergence, bh_qvalues,
-                                          bootstrap_weights, corrected_gram, corrected_similarity,
-                                          language_divergence, paired_gram,
+from gradlens.analysis.divergence import (COMMON_MIN_LANGUAGES, Conflict, Divergence,
+                                          TaskDivergence, bh_qvalues, bootstrap_weights,
+                                          common_response_similarity, corrected_gram,
+                                          corrected_similarity, language_divergence, paired_gram,
                                           step_coordinates, task_conflict, task_divergence)
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.errors import ConfigError, NotEnoughData
@@ -165,13 +166,30 @@ def similarity_of(evidence: list[ModuleEvidence], kind: str = "mean") -> np.ndar
     """``[L, L]`` similarity (``SIMILARITIES``) of several modules taken together (a layer, a
     block, the model): grams and paired covariances add, because the modules' gradients are
     concatenated."""
-    return corrected_similarity(sum(_grams(e, kind)[0] for e in evidence))
+    return _SIMILARITY[kind](sum(_grams(e, kind)[0] for e in evidence))
 
 
-def boot_similarities(evidence: list[ModuleEvidence], kind: str = "mean") -> np.ndarray:
+def boot_similarities(evidence: list[ModuleEvidence], kind: str = "mean") -> np.ndarray | None:
     """``[B, L, L]`` the same similarity in each bootstrap replicate of the steps (every module
-    of a run is resampled with the same steps, so the replicates add too)."""
-    return corrected_similarity(sum(_grams(e, kind)[1].astype(np.float64) for e in evidence))
+    of a run is resampled with the same steps, so the replicates add too); ``None`` where its
+    clades are not tested (``clades_testable``)."""
+    if not clades_testable(kind, len(evidence[0].languages)):
+        return None
+    return _SIMILARITY[kind](sum(_grams(e, kind)[1].astype(np.float64) for e in evidence))
+
+
+def default_similarity(languages: int) -> str:
+    """What the pages open on: the paired similarity, where language families show in the demo
+    (docs/results.md), when its clades can be tested; the mean similarity otherwise."""
+    return "paired" if clades_testable("paired", languages) else "mean"
+
+
+def clades_testable(kind: str, languages: int) -> bool:
+    """Whether bootstrap support of the ``kind`` similarity's clades means anything: the paired
+    similarity's correction for each language's own noise needs ``COMMON_MIN_LANGUAGES``
+    languages (with 4, a fifth of simulated units with no structure showed a supported clade;
+    docs/results.md §1d)."""
+    return kind != "paired" or languages >= COMMON_MIN_LANGUAGES
 
 
 def _grams(e: ModuleEvidence, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -190,24 +208,28 @@ def has_similarity(evidence: list[ModuleEvidence], kind: str) -> bool:
 
 SIMILARITIES = {
     "mean": "mean gradients (noise-corrected cosine: do the languages want the same update?)",
-    "paired": "paired steps (correlation over the same batches: do the languages respond alike "
-              "to the same utterances?)",
+    "paired": "paired steps (correlation over the same batches, corrected for each language's "
+              "own noise: do the languages respond alike to the same utterances?)",
 }
 
 _GRAMS = {"mean": corrected_gram, "paired": paired_gram}
+_SIMILARITY = {"mean": corrected_similarity, "paired": common_response_similarity}
 
 
-def sketch_similarity(x: np.ndarray, kind: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+def sketch_similarity(x: np.ndarray, kind: str = "mean") -> tuple[np.ndarray, np.ndarray | None]:
     """Similarity ``[L, L]`` of the per-step sketches ``x`` ``[S, L, k]`` of one task, and its
-    bootstrap replicates over the steps ``[B, L, L]``, by ``kind`` (``SIMILARITIES``)."""
+    bootstrap replicates over the steps ``[B, L, L]`` (``None`` where ``clades_testable`` says
+    no), by ``kind`` (``SIMILARITIES``)."""
     if kind not in SIMILARITIES:
         raise ConfigError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
     if x.shape[0] < 3:
         raise NotEnoughData(f"a {kind} similarity needs at least 3 completed steps, got "
                             f"{x.shape[0]}")
+    if not clades_testable(kind, x.shape[1]):
+        return _SIMILARITY[kind](_GRAMS[kind](x)), None
     weights = bootstrap_weights(x.shape[0])
     y = step_coordinates(x, passes=len(weights))
-    return corrected_similarity(_GRAMS[kind](y)), corrected_similarity(_GRAMS[kind](y, weights))
+    return _SIMILARITY[kind](_GRAMS[kind](y)), _SIMILARITY[kind](_GRAMS[kind](y, weights))
 
 
 def strongest_unit(evidence: list[ModuleEvidence], groups: dict[str, list[int]]) -> str | None:
