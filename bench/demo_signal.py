@@ -4,7 +4,7 @@ bootstrap support; for both similarities (``gradlens.analysis.evidence.SIMILARIT
 
 The gradient distance is ``1 - similarity`` of each unit for the primary task (ST): ``mean``,
 the noise-corrected cosine of the mean gradients; ``paired``, the correlation of the languages'
-per-step gradients over the same batches. Family: 0 within a branch (Romance, Germanic, ...),
+per-step gradients over the same batches, corrected for each language's own noise. Family: 0 within a branch (Romance, Germanic, ...),
 1 across. Printed as a markdown table for ``docs/results.md``.
 
     python bench/demo_signal.py runs/demo
