@@ -220,3 +220,23 @@ def test_paired_clades_come_from_a_shared_response_not_from_quiet_languages():
     x, _ = simulate(Scenario(4), np.random.default_rng(0))
     sim, replicates = sketch_similarity(x[:, :, 0], "paired")
     assert replicates is None and sim.shape == (4, 4)
+
+
+def test_one_factor_communalities_are_recovered_and_the_corrected_correlations_are_one():
+    """Correlations made by one factor, ``r_ab = l_a l_b``: the fit returns ``h = l^2`` (also
+    batched), and the corrected similarity is 1 for every pair; a second factor shared by a
+    group keeps its pairs at 1 and pulls the others below."""
+    from gradlens.analysis.divergence import common_response_similarity, one_factor_communality
+
+    loadings = np.array([0.9, 0.3, 0.6, 0.45, 0.75, 0.2])
+    cov = np.outer(loadings, loadings)
+    np.fill_diagonal(cov, 1.0)
+    assert np.allclose(one_factor_communality(cov), loadings ** 2, atol=1e-5)
+    assert np.allclose(one_factor_communality(np.stack([cov, cov]))[1], loadings ** 2, atol=1e-5)
+    assert np.allclose(common_response_similarity(cov * 4.0), 1.0, atol=1e-4)
+    group = np.zeros(6)
+    group[3:] = 0.5
+    two = cov + np.outer(group, group)
+    np.fill_diagonal(two, 1.0)
+    rho = common_response_similarity(two)
+    assert rho[3, 4] > 0.99 and rho[0, 3] < 0.95 and rho[0, 1] > rho[0, 3]
