@@ -240,3 +240,9 @@ def test_one_factor_communalities_are_recovered_and_the_corrected_correlations_a
     np.fill_diagonal(two, 1.0)
     rho = common_response_similarity(two)
     assert rho[3, 4] > 0.99 and rho[0, 3] < 0.95 and rho[0, 1] > rho[0, 3]
+    # a language that shares nothing: 0 with every other, not its noise blown up
+    silent = np.pad(cov, ((0, 1), (0, 1)))
+    silent[-1, :-1] = silent[:-1, -1] = [0.001, -0.002, 0.0, 0.001, -0.001, 0.002]
+    silent[-1, -1] = 1.0
+    rho = common_response_similarity(silent)
+    assert np.all(rho[-1, :-1] == 0) and np.allclose(rho[:-1, :-1], 1.0, atol=1e-3)
