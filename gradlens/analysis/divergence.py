@@ -155,11 +155,12 @@ def one_factor_communality(rho: np.ndarray, tolerance: float = 1e-6,
     v = np.linalg.eigh(r)[1][..., :, -1]
     for _ in range(max_iterations):
         r[..., idx, idx] = h
-        for _ in range(2):
-            v = np.einsum("...ij,...j->...i", r, v)
-            v /= np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-300)
-        w = np.einsum("...i,...ij,...j->...", v, r, v)
+        rv = (r @ v[..., None])[..., 0]
+        v = rv / np.maximum(np.linalg.norm(rv, axis=-1, keepdims=True), 1e-300)
+        rv = (r @ v[..., None])[..., 0]
+        w = (v * rv).sum(-1)                                        # the Rayleigh quotient
         new = np.clip(w[..., None] * v ** 2, NO_COMMON_RESPONSE, 1.0)
+        v = rv / np.maximum(np.linalg.norm(rv, axis=-1, keepdims=True), 1e-300)
         moved = np.abs(new - h).max()
         h = new
         if moved < tolerance:
