@@ -134,7 +134,8 @@ def main() -> None:
                 print(f"{languages:>3}  {name:46s} {rate:9.3f}  {target}", flush=True)
     if "clade" in args.only or not args.only:
         print(f"\n{'L':>3}  {'clade scenario':46s} {'similarity':>10} {'false clade':>11} "
-              f"{'found':>6}  ({args.trials // 2} trials, 200 bootstrap trees)")
+              f"{'found':>6} {'silhouette':>10}  ({args.trials // 2} trials, 200 bootstrap "
+              "trees; silhouette: the best grouping's, median)")
         for languages in (4, 5, 8, 14):
             for name, sc in clade_scenarios(languages).items():
                 if args.only not in name:
@@ -146,7 +147,7 @@ def main() -> None:
                         continue
                     c = clade_rates(sc, args.trials // 2, seed=args.seed, kind=kind)
                     print(f"{languages:>3}  {name:46s} {kind:>10} {c.false_clade_rate:11.3f} "
-                          f"{c.recovered:6.2f}", flush=True)
+                          f"{c.recovered:6.2f} {c.median_silhouette:10.2f}", flush=True)
     print(f"# {time.perf_counter() - t0:.0f} s")
 
 

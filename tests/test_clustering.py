@@ -246,3 +246,25 @@ def test_one_factor_communalities_are_recovered_and_the_corrected_correlations_a
     silent[-1, -1] = 1.0
     rho = common_response_similarity(silent)
     assert np.all(rho[-1, :-1] == 0) and np.allclose(rho[:-1, :-1], 1.0, atol=1e-3)
+
+
+def test_the_tree_verdict_does_not_read_structure_into_a_high_silhouette():
+    """Languages with no groups: the best grouping's silhouette is high all the same (the
+    silhouette is scale-free, and the best of many groupings is picked), so the verdict states
+    that no clade is supported and that the silhouette is no test, not "clear structure"."""
+    from gradlens.analysis.calibration import Scenario, clade_rates, simulate
+    from gradlens.analysis.clustering import cluster_similarity
+    from gradlens.analysis.evidence import sketch_similarity
+    from gradlens.analysis.typology import Agreement
+    from gradlens.report import tree_verdict
+
+    assert clade_rates(Scenario(8), trials=20, seed=4).median_silhouette > 0.5
+    x, _ = simulate(Scenario(8), np.random.default_rng(4))
+    langs = [str(i) for i in range(8)]
+    similarity, replicates = sketch_similarity(x[:, :, 0], "mean")
+    tree = cluster_similarity(similarity, langs, "average", replicates)
+    best = LanguageGrouping().fit(tree.similarity, langs)
+    verdict = tree_verdict(tree, best, Agreement({}, "test"))
+    assert best.silhouettes_[len(best.groups_)] > 0.5
+    assert "No grouping of these languages is supported" in verdict
+    assert "clear structure" not in verdict and "is no test of a grouping" in verdict

@@ -41,6 +41,7 @@ from gradlens.analysis.clustering import cluster_similarity
 from gradlens.analysis.divergence import (corrected_gram, divergence_of, language_divergence,
                                           step_coordinates, task_conflict)
 from gradlens.analysis.evidence import sketch_similarity
+from gradlens.analysis.grouping import LanguageGrouping
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,9 @@ class CladeCalibration:
     units simulated from ``scenario``. ``false_clade_rate``: the share of units showing at least
     one supported clade that is not a planted side (under the null every clade is false);
     ``recovered``: the share whose planted group (the second half of the languages) is a
-    supported clade (NaN under the null); ``mean_supported``: supported clades per unit."""
+    supported clade (NaN under the null); ``mean_supported``: supported clades per unit;
+    ``median_silhouette``: the median silhouette of the best grouping (the number of groups
+    chosen by it, as the Dendrograms page reports it)."""
 
     scenario: Scenario
     trials: int
@@ -209,6 +212,7 @@ class CladeCalibration:
     false_clade_rate: float
     recovered: float
     mean_supported: float
+    median_silhouette: float
 
 
 def clade_rates(sc: Scenario, trials: int = 200, seed: int = 0, kind: str = "mean",
@@ -221,14 +225,17 @@ def clade_rates(sc: Scenario, trials: int = 200, seed: int = 0, kind: str = "mea
     sides = ({str(i) for i in range(L // 2)}, {str(i) for i in range(L // 2, L)})
     planted = sc.effect > 0 or sc.group_response > 0
     true = [s for s in sides if len(s) >= 2] if planted else []
-    false, found, count = 0, 0, 0
+    false, found, count, silhouettes = 0, 0, 0, []
     for _ in range(trials):
         x, _ = simulate(sc, rng)
         similarity, replicates = sketch_similarity(x[:, :, 0], kind)
         tree = cluster_similarity(similarity, languages, method, replicates)
+        best = LanguageGrouping().fit(tree.similarity, languages)
+        silhouettes.append(best.silhouettes_.get(len(best.groups_), np.nan))
         clades = [set(c) for c in tree.supported_clades()]
         false += any(c not in true for c in clades)
         found += sides[1] in clades
         count += len(clades)
     return CladeCalibration(sc, trials, kind, false / trials,
-                            found / trials if planted else float("nan"), count / trials)
+                            found / trials if planted else float("nan"), count / trials,
+                            float(np.nanmedian(silhouettes)))
