@@ -133,8 +133,6 @@ def corrected_similarity(gram: np.ndarray) -> np.ndarray:
 
 
 COMMON_MIN_LANGUAGES = 5  # below, a one-factor model leaves too few degrees of freedom
-
-
 NO_COMMON_RESPONSE = 1e-3  # the communality's floor: a language at it shares no response
 
 
@@ -145,9 +143,11 @@ def one_factor_communality(rho: np.ndarray, tolerance: float = 1e-6,
     (the diagonal replaced by ``h``, ``h`` by the top eigenpair's ``w v^2``, kept in
     [``NO_COMMON_RESPONSE``, 1]) until ``h`` moves less than ``tolerance`` (or
     ``max_iterations``: what converges slowly is a fit at its bounds; at 5 languages one
-    bootstrap replicate in 200 had not settled by 100, at 8 or more all were within 1e-5). The top eigenvector is followed by power steps
-    from the last one (one full eigendecomposition to start): 25-30x faster than an eigh per
-    iteration at 32 languages and 200 bootstrap replicates, to the same fixed point."""
+    bootstrap replicate in 200 had not settled by 100, at 8 or more all were within 1e-5).
+
+    The top eigenvector is followed by power steps from the last one (one full
+    eigendecomposition to start): 25-30x faster than an eigh per iteration at 32 languages and
+    200 bootstrap replicates, to the same fixed point."""
     r = np.array(rho, dtype=np.float64)
     L = r.shape[-1]
     idx = np.arange(L)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradlens.analysis.divergence import bootstrap_weights
+from gradlens.analysis.divergence import bootstrap_weights, corrected_gram
 from gradlens.errors import NotEnoughData
 
 
@@ -35,16 +35,6 @@ class Drift:
     ci: tuple[float, float] | None
 
 
-def _mean_square(gram: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``[B]``: squared norm of the mean without noise, from the steps' Gram ``[n, n]`` and step
-    multiplicities ``[B, n]`` (pairs of a step with its own copies left out; NaN for a draw of
-    one step only, which has no such pair)."""
-    diag = np.diagonal(gram)
-    pairs = weights.sum(1) ** 2 - (weights ** 2).sum(1)
-    total = np.einsum("bs,st,bt->b", weights, gram, weights) - (weights ** 2) @ diag
-    return np.divide(total, pairs, out=np.full(len(pairs), np.nan), where=pairs > 0)
-
-
 def window_drift(first: np.ndarray, second: np.ndarray) -> Drift:
     """The noise-corrected cosine of the mean gradients of ``first`` ``[n1, D]`` and
     ``second`` ``[n2, D]`` (module docstring), with its interval."""
@@ -52,11 +42,12 @@ def window_drift(first: np.ndarray, second: np.ndarray) -> Drift:
     b = np.asarray(second, dtype=np.float64)
     if min(len(a), len(b)) < 2:
         raise NotEnoughData(f"drift needs at least 2 steps per window, got {len(a)} and {len(b)}")
-    ka, kb, kab = a @ a.T, b @ b.T, a @ b.T
     wa = np.vstack([np.ones(len(a)), bootstrap_weights(len(a))])         # row 0: the data
     wb = np.vstack([np.ones(len(b)), bootstrap_weights(len(b), seed=1)])
-    ga, gb = _mean_square(ka, wa), _mean_square(kb, wb)
-    cross = np.einsum("bs,st,bt->b", wa, kab, wb) / (len(a) * len(b))
+    # each window as one "language": its mean's squared norm from products of different steps
+    ga = corrected_gram(a[:, None, :], wa)[:, 0, 0]
+    gb = corrected_gram(b[:, None, :], wb)[:, 0, 0]
+    cross = ((wa @ a) * (wb @ b)).sum(1) / (len(a) * len(b))
     ok = (ga > 0) & (gb > 0)                                           # NaN compares False
     rho = np.where(ok, cross / np.sqrt(np.where(ok, ga * gb, 1.0)), np.nan)
     if not ok[0]:
