@@ -125,6 +125,17 @@ def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: A
     return " ".join(parts)
 
 
+def grouping_caveat(clustering: Clustering, kind: str = "mean") -> str | None:
+    """What the groups drawn from this tree do not say: ``None`` when a clade is supported."""
+    if clustering.supported_clades():
+        return None
+    why = ("its clades are not tested with this few languages"
+           if not clades_testable(kind, len(clustering.languages))
+           else "no clade of this tree is supported by the bootstrap")
+    return (f"These groups are one way to cut the languages, not a finding: {why}, so the data "
+            "do not say that these languages belong together. Do not split a module on them.")
+
+
 def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str], steps: int,
                  view: Overview, top: int = 10, trained_between: int = 0) -> str:
     """The summary ``gradlens analyze`` prints and writes (with the caveat of a run that

@@ -6,7 +6,7 @@ from gradlens import ui
 from gradlens.analysis.clustering import METHODS
 from gradlens.analysis.evidence import SIMILARITIES, default_similarity
 from gradlens.plots import dendrogram_figure, similarity_figure, small_multiples_figure
-from gradlens.report import matrix_frame, p_text, tree_verdict
+from gradlens.report import grouping_caveat, matrix_frame, p_text, tree_verdict
 
 st.header("Language dendrograms")
 run = ui.current_run()
@@ -48,6 +48,9 @@ st.caption(f"Tree cut of the {method}-linkage dendrogram, and the partition into
            f"({'exact' if chosen.exact_ else 'heuristic, more than 12 languages'}; score "
            f"{chosen.score_:.2f}). Best number of groups by silhouette: {len(best.groups_)}. "
            f"Cophenetic correlation {clustering.cophenetic:.2f} · {meta.steps} steps.")
+caveat = grouping_caveat(clustering, measure)
+if caveat:
+    st.warning(caveat)
 
 if agreement.unavailable:
     st.info(f"Agreement with URIEL typology: not available ({agreement.unavailable}).")

@@ -93,6 +93,8 @@ def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
     assert any("GradSim grouping:" in m.value for m in at.markdown)
     verdict = next(m.value for m in at.markdown if "Mantel test against URIEL" in m.value)
     assert "bootstrap support" in verdict or "No grouping of these languages is supported" in verdict
+    unsupported = "No grouping of these languages is supported" in verdict
+    assert unsupported == any("no clade of this tree is supported" in w.value for w in at.warning)
     assert "silhouette" in verdict
     assert "bootstrap support %{text}" in _spec(charts[0])  # every internal node is labelled
     # 4 languages: it opens on the mean similarity, whose clades are tested; the paired one
@@ -105,6 +107,8 @@ def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
     assert "Correlation of paired steps" in _spec(at.get("plotly_chart")[1])
     assert any("clades are not tested" in m.value for m in at.markdown)
     assert not any("Clades with bootstrap support" in m.value for m in at.markdown)
+    # and the groups drawn from it are said not to be a finding
+    assert any("not a finding" in w.value and "not tested" in w.value for w in at.warning)
     assert {m.label for m in at.metric} == {"Agreement with URIEL genetic distance (Mantel r)",
                                              "Agreement with URIEL phonological distance (Mantel r)"}
     assert "decoder 3" in _spec(charts[2]) and "encoder 0" in _spec(charts[2])
