@@ -349,8 +349,19 @@ def diff(a: SharingPlan, b: SharingPlan) -> list[ModuleChange]:
 
 
 # -- the editable table -------------------------------------------------------------------------
-EVIDENCE_COLUMNS = ("excess_divergence", "excess_ci_low", "q_value", "split_gain", "cca_mean",
-                    "conflict_rate", "extra_params")
+EVIDENCE_COLUMNS = ("excess_divergence", "excess_ci_low", "q_value", "split_gain",
+                    "group_support", "cca_mean", "conflict_rate", "extra_params")
+
+
+# evidence figures that hold for the proposed groups only: unknown (None) once groups are edited
+GROUP_FIGURES = ("split_gain", "split_gain_ci_low", "priority_per_mparam", "group_support",
+                 "grouping_score")
+
+
+def without_group_figures(evidence: Mapping[str, float | None]) -> dict:
+    """``evidence`` with the figures of the proposed groups (``GROUP_FIGURES``) set to ``None``:
+    what a module's edited groups would gain or how well they are supported was not measured."""
+    return {k: (None if k in GROUP_FIGURES else v) for k, v in evidence.items()}
 
 
 def format_groups(groups) -> str:
@@ -389,7 +400,8 @@ def plan_from_rows(rows: list[dict], base: SharingPlan, proposed: SharingPlan | 
     each module stays with the plan); a module's ``edited`` is true where its groups differ
     from ``proposed`` (or ``proposed`` lacks it); its evidence comes from ``proposed``, else
     from ``evidence`` (module -> fields). With ``n_params``, each module's ``extra_params`` is
-    what its groups cost as they are now, not as they were proposed.
+    what its groups cost as they are now, not as they were proposed, and an edited module's
+    figures of the proposed groups (``GROUP_FIGURES``) are ``None``.
     """
     languages = set(base.languages)
     proposed_modules = proposed.modules if proposed is not None else {}
@@ -416,7 +428,7 @@ def plan_from_rows(rows: list[dict], base: SharingPlan, proposed: SharingPlan | 
         if n_params is not None and name in n_params:
             ev["extra_params"] = (len(groups) - 1) * int(n_params[name])
         edited = before is None or canonical_groups(before.groups) != canonical_groups(groups)
-        modules[name] = ModuleSplit(groups, ev, edited)
+        modules[name] = ModuleSplit(groups, without_group_figures(ev) if edited else ev, edited)
     return base.with_modules(modules), faults
 
 

@@ -8,7 +8,8 @@ from gradlens import ui
 from gradlens.analysis.allocation import evidence_fields, propose_plan
 from gradlens.paths import PLAN_FILE
 from gradlens.plan import (EVIDENCE_COLUMNS, PlanError, SharingPlan, diff, dumps, format_groups,
-                           load_plan, plan_csv, plan_from_rows, plan_rows, save_plan)
+                           load_plan, plan_csv, plan_from_rows, plan_rows, save_plan,
+                           without_group_figures)
 from gradlens.report import moving_model_caveat
 
 st.header("Sharing plan")
@@ -72,7 +73,12 @@ edited = st.data_editor(
         "module": st.column_config.SelectboxColumn("module", options=modules, required=True),
         "groups": st.column_config.TextColumn("groups", required=True),
         **{c: st.column_config.NumberColumn(c, disabled=True, format="%.3f")
-           for c in EVIDENCE_COLUMNS if c not in ("split_gain", "extra_params")},
+           for c in EVIDENCE_COLUMNS if c not in ("split_gain", "group_support", "extra_params")},
+        "group_support": st.column_config.NumberColumn(
+            "group support", disabled=True, format="%.2f",
+            help="bootstrap support of the least supported group: the share of trees from "
+                 "resampled steps in which it is a clade. Below 0.70 the languages differ but "
+                 "how to group them is uncertain. Empty for edited groups (not measured)"),
         "split_gain": st.column_config.NumberColumn(  # in squared-gradient units: any scale
             "split gain", disabled=True, format="%.3g",
             help="what the split buys to first order: the between-group energy of the languages' "
@@ -112,7 +118,8 @@ def group_picker() -> None:
             else:
                 figures = next(evidence_fields(e) for e in evidence if e.module == key)
                 new = plan.with_split(key, groups, {
-                    **figures, "extra_params": (len(groups) - 1) * meta.n_params[key]}, True)
+                    **without_group_figures(figures),
+                    "extra_params": (len(groups) - 1) * meta.n_params[key]}, True)
             new.check(modules)
         except PlanError as exc:
             st.error("The picked groups: " + "; ".join(exc.faults))

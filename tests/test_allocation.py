@@ -264,3 +264,21 @@ def test_a_window_of_steps_has_its_own_evidence_and_its_own_cache(tmp_path):
         assert saved_run_evidence(run, [5, 6, 8]) is None           # another window, same ends
         with pytest.raises(ConfigError, match="cannot cut 9 steps into 10"):
             step_windows(run.done_steps, 10)
+
+
+def test_a_split_says_how_sure_its_groups_are():
+    """Two planted clusters: the split's groups are clades of nearly every bootstrap tree. Six
+    languages that each pull their own way: they diverge as surely, but any grouping of them is
+    one cut among many, and the decision says the groups are uncertain."""
+    from gradlens.analysis.allocation import evidence_fields, least_group_support
+
+    clustered = module_evidence(sketches("clustered"), LANGS, ["st", "asr"], "m", 100)
+    assert least_group_support(clustered) >= 0.9
+    assert evidence_fields(clustered)["group_support"] >= 0.9
+    rng = np.random.default_rng(5)
+    own = rng.normal(size=(1, len(LANGS), 1, 256)) * 2.0 + 1.5 * rng.normal(
+        size=(24, len(LANGS), 2, 256))
+    scattered = module_evidence(own, LANGS, ["st", "asr"], "m", 100, n_groups=2)
+    plan_reason = allocate([scattered], 1.0, 10_000).decisions["m"]
+    assert least_group_support(scattered) < 0.7
+    assert plan_reason.startswith("split") and "the groups are uncertain" in plan_reason

@@ -223,3 +223,21 @@ def test_a_yaml_with_anchors_gives_a_short_named_error(tmp_path):
     with pytest.raises(PlanError) as err:
         load_plan(bomb)
     assert str(bomb) in str(err.value) and len(str(err.value)) < 2000
+
+
+def test_an_edited_row_drops_the_figures_of_the_proposed_groups():
+    """What a split gains and how well its groups are supported were measured for the proposed
+    groups: once a person edits them, those figures are unknown, not carried over."""
+    from gradlens.plan import GROUP_FIGURES, plan_from_rows
+
+    figures = {"excess_divergence": 0.2, "split_gain": 3.0, "group_support": 0.9,
+               "extra_params": 128}
+    proposed = new_plan("tiny", ["spa", "ita", "deu", "rus"]).with_split(
+        "m1", [["spa", "ita"], ["deu", "rus"]], figures, False)
+    same = [{"module": "m1", "groups": "spa ita | deu rus"}]
+    plan, _ = plan_from_rows(same, proposed, proposed, ["m1"])
+    assert plan.modules["m1"].evidence["group_support"] == 0.9
+    moved = [{"module": "m1", "groups": "spa deu | ita rus"}]
+    plan, _ = plan_from_rows(moved, proposed, proposed, ["m1"])
+    ev = plan.modules["m1"].evidence
+    assert all(ev.get(k) is None for k in GROUP_FIGURES) and ev["excess_divergence"] == 0.2

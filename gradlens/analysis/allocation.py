@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradlens.analysis.clustering import SUPPORTED, group_support
+from gradlens.analysis.divergence import corrected_similarity
 from gradlens.analysis.evidence import ModuleEvidence
 from gradlens.errors import ConfigError
 from gradlens.plan import ModuleSplit, SharingPlan
@@ -75,6 +77,27 @@ def split_gain(e: ModuleEvidence) -> tuple[float, float]:
         return gain, gain
     boot = between_group_energy(d.boot_grams, groups)
     return gain, float(np.nanpercentile(boot, 2.5))
+
+
+def least_group_support(e: ModuleEvidence) -> float | None:
+    """The bootstrap support of ``e``'s least supported group: the share of trees, built from
+    the module's step-resampled mean similarity, in which it is a clade (``None`` for one group).
+    The divergence test says the languages differ; this says whether the groups the split would
+    use are the data's or one cut among several."""
+    if len(e.groups) < 2 or len(e.divergence.boot_grams) == 0:
+        return None
+    where = {x: i for i, x in enumerate(e.languages)}
+    replicates = corrected_similarity(np.asarray(e.divergence.boot_grams, dtype=np.float64))
+    return min(group_support(replicates, [[where[x] for x in g] for g in e.groups]))
+
+
+def support_text(support: float | None) -> str:
+    """The groups' support as a decision states it."""
+    if support is None:
+        return ""
+    return (f", its least supported group a clade in {support:.0%} of bootstrap trees"
+            + ("" if support >= SUPPORTED else
+               " (the groups are uncertain: the languages differ, how to group them is not sure)"))
 
 
 def priority(e: ModuleEvidence) -> float:
@@ -152,7 +175,8 @@ def allocate(evidence: list[ModuleEvidence], budget: float, total_params: int,
         if spent + extra_cost(e) <= budget_params:
             chosen.append(e)
             spent += extra_cost(e)
-            decisions[e.module] = f"split into {len(e.groups)} groups ({figures})"
+            decisions[e.module] = (f"split into {len(e.groups)} groups ({figures}"
+                                   f"{support_text(least_group_support(e))})")
         else:
             skipped.append(e.module)
             decisions[e.module] = (f"kept shared: over the budget ({figures}; "
@@ -174,6 +198,7 @@ def evidence_fields(e: ModuleEvidence) -> dict:
     gain, gain_low = split_gain(e)
     return {**{k: num(figures[k]) for k in PLAN_FIGURES},
             "split_gain": num(gain), "split_gain_ci_low": num(gain_low),
+            "group_support": num(least_group_support(e)) if diverges(e) else None,
             "priority_per_mparam": num(priority(e) * 1e6), "extra_params": extra_cost(e)}
 
 

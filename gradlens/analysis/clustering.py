@@ -138,17 +138,34 @@ def cluster_similarity(similarity: np.ndarray, languages: list[str], method: str
     coph = float(cophenet(z, used)[0]) if L > 2 and used.std() > 0 else 1.0
     support = None
     if replicates is not None and len(replicates):
-        seen: dict[int, int] = {}
-        boot = np.asarray(replicates, dtype=np.float64)
-        # each replicate's languages in a random order: scipy resolves tied distances by
-        # position, and ties are common (a corrected similarity above 1 is clipped to 1), so in
-        # a fixed order the first languages would win every tie and get support no data gave
-        # them (a third of null units had a "supported" clade; docs/results.md §1d)
-        orders = np.argsort(np.random.default_rng([L, len(boot)]).random((len(boot), L)), axis=1)
-        b = np.arange(len(boot))[:, None, None]
-        shuffled = boot[b, orders[:, :, None], orders[:, None, :]]
-        for order, used_b in zip(orders, _linked(condensed_distance(shuffled), method)):
-            for clade in _clades(linkage(used_b, method=method), L, order):
-                seen[clade] = seen.get(clade, 0) + 1
+        seen = _bootstrap_clades(replicates, method)
         support = np.array([seen.get(c, 0) / len(replicates) for c in _clades(z, L)])
     return Clustering(list(languages), sim, dist, z, method, coph, support)
+
+
+def _bootstrap_clades(replicates: np.ndarray, method: str) -> dict[int, int]:
+    """How many of the trees built from ``replicates`` ``[B, L, L]`` hold each clade (bit
+    mask)."""
+    boot = np.asarray(replicates, dtype=np.float64)
+    L = boot.shape[-1]
+    seen: dict[int, int] = {}
+    # each replicate's languages in a random order: scipy resolves tied distances by position,
+    # and ties are common (a corrected similarity above 1 is clipped to 1), so in a fixed order
+    # the first languages would win every tie and get support no data gave them (a third of
+    # null units had a "supported" clade; docs/results.md §1d)
+    orders = np.argsort(np.random.default_rng([L, len(boot)]).random((len(boot), L)), axis=1)
+    b = np.arange(len(boot))[:, None, None]
+    shuffled = boot[b, orders[:, :, None], orders[:, None, :]]
+    for order, used in zip(orders, _linked(condensed_distance(shuffled), method)):
+        for clade in _clades(linkage(used, method=method), L, order):
+            seen[clade] = seen.get(clade, 0) + 1
+    return seen
+
+
+def group_support(replicates: np.ndarray, groups: list[list[int]],
+                  method: str = "average") -> list[float]:
+    """Each group's bootstrap support (language indices): the share of the trees built from
+    ``replicates`` ``[B, L, L]`` in which it is a clade (1 for a single language)."""
+    seen = _bootstrap_clades(replicates, method)
+    return [1.0 if len(g) == 1 else seen.get(sum(1 << i for i in g), 0) / len(replicates)
+            for g in groups]
