@@ -281,4 +281,4 @@ def test_a_split_says_how_sure_its_groups_are():
     scattered = module_evidence(own, LANGS, ["st", "asr"], "m", 100, n_groups=2)
     plan_reason = allocate([scattered], 1.0, 10_000).decisions["m"]
     assert least_group_support(scattered) < 0.7
-    assert plan_reason.startswith("split") and "the groups are uncertain" in plan_reason
+    assert plan_reason.startswith("split") and "uncertain groups" in plan_reason

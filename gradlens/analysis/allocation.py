@@ -38,8 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradlens.analysis.clustering import SUPPORTED, group_support
-from gradlens.analysis.divergence import corrected_similarity
+from gradlens.analysis.clustering import SUPPORTED
 from gradlens.analysis.evidence import ModuleEvidence
 from gradlens.errors import ConfigError
 from gradlens.plan import ModuleSplit, SharingPlan
@@ -80,24 +79,22 @@ def split_gain(e: ModuleEvidence) -> tuple[float, float]:
 
 
 def least_group_support(e: ModuleEvidence) -> float | None:
-    """The bootstrap support of ``e``'s least supported group: the share of trees, built from
-    the module's step-resampled mean similarity, in which it is a clade (``None`` for one group).
-    The divergence test says the languages differ; this says whether the groups the split would
-    use are the data's or one cut among several."""
-    if len(e.groups) < 2 or len(e.divergence.boot_grams) == 0:
-        return None
-    where = {x: i for i, x in enumerate(e.languages)}
-    replicates = corrected_similarity(np.asarray(e.divergence.boot_grams, dtype=np.float64))
-    return min(group_support(replicates, [[where[x] for x in g] for g in e.groups]))
+    """The bootstrap support of ``e``'s least supported group (``ModuleEvidence.group_support``;
+    ``None`` for one group). The divergence test says the languages differ; this says whether
+    the groups the split would use are the data's or one cut among several."""
+    return min(e.group_support) if e.group_support else None
 
 
-def support_text(support: float | None) -> str:
-    """The groups' support as a decision states it."""
-    if support is None:
+def support_text(e: ModuleEvidence) -> str:
+    """The groups' support as a split's decision states it, naming the unsupported groups."""
+    if not e.group_support:
         return ""
-    return (f", its least supported group a clade in {support:.0%} of bootstrap trees"
-            + ("" if support >= SUPPORTED else
-               " (the groups are uncertain: the languages differ, how to group them is not sure)"))
+    weak = [(g, s) for g, s in zip(e.groups, e.group_support) if s < SUPPORTED]
+    if not weak:
+        return f", every group a clade in at least {min(e.group_support):.0%} of bootstrap trees"
+    return ("; uncertain groups (the languages differ, these do not belong together surely): "
+            + ", ".join("{" + " ".join(g) + f"}} a clade in {s:.0%} of bootstrap trees"
+                        for g, s in weak))
 
 
 def priority(e: ModuleEvidence) -> float:
@@ -175,8 +172,7 @@ def allocate(evidence: list[ModuleEvidence], budget: float, total_params: int,
         if spent + extra_cost(e) <= budget_params:
             chosen.append(e)
             spent += extra_cost(e)
-            decisions[e.module] = (f"split into {len(e.groups)} groups ({figures}"
-                                   f"{support_text(least_group_support(e))})")
+            decisions[e.module] = f"split into {len(e.groups)} groups ({figures}{support_text(e)})"
         else:
             skipped.append(e.module)
             decisions[e.module] = (f"kept shared: over the budget ({figures}; "

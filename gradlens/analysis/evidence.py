@@ -23,6 +23,7 @@ from gradlens.analysis.divergence import (COMMON_MIN_LANGUAGES, Conflict, Diverg
                                           common_response_similarity, corrected_gram,
                                           corrected_similarity, language_divergence, paired_gram,
                                           step_coordinates, task_conflict, task_divergence)
+from gradlens.analysis.clustering import group_support
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.errors import ConfigError, NotEnoughData
 
@@ -50,6 +51,8 @@ class ModuleEvidence:
     ``paired`` ``[L, L]`` and ``paired_boot`` ``[B, L, L]``: the covariance of the languages'
     per-step gradients (``paired_gram``) and its bootstrap replicates over the same step draws
     as ``boot_grams``; they add over modules too, so a layer's paired similarity is a sum.
+    ``group_support``: each group's bootstrap support as a clade of the mean similarity's trees
+    (``clustering.group_support``; ``None`` for one group): are these groups the data's?
     """
 
     module: str
@@ -65,6 +68,7 @@ class ModuleEvidence:
     paired: np.ndarray | None = None
     paired_boot: np.ndarray | None = None
     conflict_q: float | None = None
+    group_support: list[float] | None = None
 
     @property
     def gram(self) -> np.ndarray:
@@ -142,13 +146,18 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
     r = default_rank(x.shape[0]) if rank is None else rank
     alignment = subspace_alignment(x, languages, r, primary) if r >= 1 else None
     steps = x[:, :, primary]
+    where = {x: i for i, x in enumerate(languages)}
+    support = (group_support(corrected_similarity(divergence.boot_grams),
+                             [[where[lang] for lang in g] for g in grouping.groups_])
+               if len(grouping.groups_) > 1 and len(divergence.boot_grams) else None)
     return ModuleEvidence(
         module=module, n_params=int(n_params), languages=list(languages),
         groups=grouping.groups_, grouping_score=grouping.score_, divergence=divergence,
         task_divergence=None if aux is None else task_divergence(x, languages, primary, aux),
         conflict=None if aux is None else task_conflict(x, languages, primary, aux),
         alignment=alignment, paired=paired_gram(steps),
-        paired_boot=paired_gram(steps, bootstrap_weights(x.shape[0])).astype(np.float32))
+        paired_boot=paired_gram(steps, bootstrap_weights(x.shape[0])).astype(np.float32),
+        group_support=support)
 
 
 def with_q_values(evidence: list[ModuleEvidence]) -> list[ModuleEvidence]:
