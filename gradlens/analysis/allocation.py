@@ -40,6 +40,7 @@ import numpy as np
 
 from gradlens.analysis.clustering import SUPPORTED
 from gradlens.analysis.evidence import ModuleEvidence
+from gradlens.analysis.grouping import index_groups
 from gradlens.errors import ConfigError
 from gradlens.plan import ModuleSplit, SharingPlan
 
@@ -68,8 +69,7 @@ def between_group_energy(gram: np.ndarray, groups: list[list[int]]) -> np.ndarra
 def split_gain(e: ModuleEvidence) -> tuple[float, float]:
     """The first-order gain of splitting ``e``'s module into its groups, and the lower end of
     its 95 % bootstrap interval over steps."""
-    where = {x: i for i, x in enumerate(e.languages)}
-    groups = [[where[x] for x in g] for g in e.groups]
+    groups = index_groups(e.groups, e.languages)
     d = e.divergence
     gain = float(between_group_energy(d.gram, groups))
     if len(d.boot_grams) == 0:

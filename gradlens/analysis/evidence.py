@@ -24,7 +24,7 @@ from gradlens.analysis.divergence import (COMMON_MIN_LANGUAGES, Conflict, Diverg
                                           corrected_similarity, language_divergence, paired_gram,
                                           step_coordinates, task_conflict, task_divergence)
 from gradlens.analysis.clustering import group_support
-from gradlens.analysis.grouping import LanguageGrouping
+from gradlens.analysis.grouping import LanguageGrouping, index_groups
 from gradlens.errors import ConfigError, NotEnoughData
 
 PRIMARY = "st"
@@ -146,9 +146,8 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
     r = default_rank(x.shape[0]) if rank is None else rank
     alignment = subspace_alignment(x, languages, r, primary) if r >= 1 else None
     steps = x[:, :, primary]
-    where = {x: i for i, x in enumerate(languages)}
     support = (group_support(corrected_similarity(divergence.boot_grams),
-                             [[where[lang] for lang in g] for g in grouping.groups_])
+                             index_groups(grouping.groups_, languages))
                if len(grouping.groups_) > 1 and len(divergence.boot_grams) else None)
     return ModuleEvidence(
         module=module, n_params=int(n_params), languages=list(languages),

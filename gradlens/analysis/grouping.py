@@ -34,6 +34,12 @@ from gradlens.errors import ConfigError
 EXACT_MAX = 12
 
 
+def index_groups(groups: list[list[str]], languages: list[str]) -> list[list[int]]:
+    """``groups`` of language codes as groups of their indices in ``languages``."""
+    where = {lang: i for i, lang in enumerate(languages)}
+    return [[where[lang] for lang in g] for g in groups]
+
+
 def group_score(pair_sum: np.ndarray, size: np.ndarray) -> np.ndarray:
     """Score of groups with within-pair similarity sums ``pair_sum`` and sizes ``size``.
 
