@@ -103,6 +103,16 @@ def test_bootstrap_weights_are_shared_by_every_module_of_a_run():
     assert w.shape == (50, 10) and (w.sum(1) == 10).all()
 
 
+def test_no_bootstrap_draw_repeats_a_single_step():
+    # at 3 steps one draw in 9 would be one step three times: no pair of different steps, so no
+    # noise-corrected gram (NaN) and no covariance (0); such draws made the trees' and groups'
+    # replicates all-zero similarities while the divergence test dropped them
+    w = bootstrap_weights(3, replicates=2000)
+    assert ((w > 0).sum(1) >= 2).all() and (w.sum(1) == 3).all()
+    x = np.random.default_rng(0).normal(size=(3, 5, 16))
+    assert np.isfinite(corrected_gram(x, w)).all()
+
+
 def test_too_few_steps_or_languages_are_refused():
     x = np.zeros((2, 4, 1, 8))
     with pytest.raises(ValueError, match="at least 3 completed steps"):

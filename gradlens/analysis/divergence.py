@@ -206,9 +206,15 @@ def divergence_of(gram: np.ndarray) -> np.ndarray:
 
 def bootstrap_weights(steps: int, replicates: int = BOOT_REPLICATES, seed: int = 0) -> np.ndarray:
     """``[B, S]`` multiplicities of steps drawn with replacement (seeded: every module of a run
-    gets the same draws, so replicates add over modules)."""
+    gets the same draws, so replicates add over modules). A draw of one step repeated is drawn
+    again: it holds no pair of different steps, so no noise-corrected gram and no covariance,
+    and every path that resamples (divergence, trees, groups' support, drift) drops it alike."""
     rng = np.random.default_rng([seed, steps, 1])
-    return rng.multinomial(steps, np.full(steps, 1.0 / steps), size=replicates).astype(np.float64)
+    w = rng.multinomial(steps, np.full(steps, 1.0 / steps), size=replicates)
+    if steps > 1:
+        while (bad := np.flatnonzero((w > 0).sum(1) < 2)).size:
+            w[bad] = rng.multinomial(steps, np.full(steps, 1.0 / steps), size=bad.size)
+    return w.astype(np.float64)
 
 
 def helmert(steps: int) -> np.ndarray:
@@ -348,7 +354,7 @@ def language_divergence(sketches: np.ndarray, languages: list[str], task: int = 
     delta = float(divergence_of(gram))
     null = null_divergence(y, replicates, seed, observed=delta)
     boot = corrected_gram(y, bootstrap_weights(S, seed=seed))
-    boot_delta = divergence_of(boot[np.isfinite(boot).all((1, 2))])
+    boot_delta = divergence_of(boot)
     alpha = (1 - CI_LEVEL) / 2
     null_mean = float(null.mean())
     # replicates of fewer distinct steps are noisier and so more divergent: centre their spread
