@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SMALL, stop_jobs
+from gradlens.evidence import unit_similarity
 from gradlens.plan import new_plan, save_plan
 from gradlens.store import Run, RunWriter
 
@@ -78,6 +79,26 @@ def test_the_probe_form_refuses_a_bad_name_with_a_message(app_runs):
     _clean(at)
     assert any("run name '../escape'" in e.value for e in at.error)
     assert not (app_runs.parent / "escape").exists()
+
+
+def test_a_unit_change_computes_its_similarity_once(app_runs, monkeypatch):
+    # the tree, the best grouping and the Mantel test read one similarity; the grouping's
+    # cache call once missed the tree's (different arguments) and bootstrapped the unit again
+    import gradlens.ui.cache as cache
+
+    calls = []
+
+    def counted(run, evidence, key, task, kind="mean", steps=None):
+        calls.append(key)
+        return unit_similarity(run, evidence, key, task, kind, steps)
+
+    monkeypatch.setattr(cache, "unit_similarity", counted)
+    at = _page("dendrograms")
+    unit = at.selectbox(key="dend_unit_layer")
+    other = next(x for x in unit.options if x != unit.value)
+    unit.set_value(other).run()
+    _clean(at)
+    assert calls.count(other) == 1, calls
 
 
 def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):

@@ -102,12 +102,21 @@ def meta(run: Path) -> RunMeta:
 
 
 @st.cache_data(show_spinner=False)
-def _clustering(run: str, mtime: float, key: str, task: str, method: str,
-                kind: str, window: tuple[int, ...] | None = None) -> Clustering:
+def _similarity(run: str, mtime: float, key: str, task: str, kind: str,
+                window: tuple[int, ...] | None):
+    """``key``'s ``kind`` similarity and its bootstrap replicates: what the tree (any linkage),
+    the grouping and the Mantel test all read, computed once per unit (callers pass every
+    argument, since the cache keys on the arguments as given)."""
     whole = _evidence_store().get((run, mtime, window)) or []
     with Run(run) as r:
-        sim, replicates = unit_similarity(r, whole, key, task, kind, window)
-        return cluster_similarity(sim, r.languages, method, replicates)
+        return unit_similarity(r, whole, key, task, kind, window)
+
+
+@st.cache_data(show_spinner=False)
+def _clustering(run: str, mtime: float, key: str, task: str, method: str,
+                kind: str, window: tuple[int, ...] | None) -> Clustering:
+    sim, replicates = _similarity(run, mtime, key, task, kind, window)
+    return cluster_similarity(sim, _meta(run, mtime).languages, method, replicates)
 
 
 @shown_if_damaged
@@ -131,8 +140,8 @@ def strongest_unit(run: Path, granularity: str) -> str | None:
 @st.cache_data(show_spinner=False)
 def _grouping(run: str, mtime: float, key: str, task: str, n_groups: int | None,
               kind: str) -> LanguageGrouping:
-    c = _clustering(run, mtime, key, task, "average", kind)
-    return LanguageGrouping(n_groups).fit(c.similarity, c.languages)
+    sim, _ = _similarity(run, mtime, key, task, kind, None)
+    return LanguageGrouping(n_groups).fit(sim, _meta(run, mtime).languages)
 
 
 @shown_if_damaged
@@ -147,8 +156,8 @@ def _typology(run: str, mtime: float, key: str, task: str, kind: str,
               window: tuple[int, ...] | None = None):
     from gradlens.analysis.typology import agreement_of
 
-    c = _clustering(run, mtime, key, task, "average", kind, window)
-    return agreement_of(c.similarity, c.languages)
+    sim, _ = _similarity(run, mtime, key, task, kind, window)
+    return agreement_of(sim, _meta(run, mtime).languages)
 
 
 @shown_if_damaged
