@@ -22,6 +22,10 @@ both similarities the Dendrograms page offers: how often a unit with no planted 
 supported clade, and how often a planted group (a mean of its own, or a response of its own to
 each batch) is one.
 
+The "alignment" rows calibrate the CCA alignment test (the Alignment page's p, 20 step
+shuffles): languages whose steps nothing pairs (no response to the batch they share) against
+a shared response planted in each step, and a model that moves while probed.
+
     python bench/calibration.py                 # about 6 minutes on 2 cores
     python bench/calibration.py --trials 100    # quicker, coarser
 """
@@ -40,7 +44,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradlens.analysis.calibration import (ConflictScenario, Scenario,  # noqa: E402
-                                           clade_rates, conflict_rejection_rate, rejection_rate)
+                                           alignment_rates, clade_rates,
+                                           conflict_rejection_rate, rejection_rate)
 from gradlens.analysis.evidence import clades_testable  # noqa: E402
 
 EFFECT = 0.3  # the planted group's mean has this share of its squared norm off the shared
@@ -91,6 +96,19 @@ def clade_scenarios(languages: int) -> dict[str, Scenario]:
         f"clade: group with its own mean (effect {EFFECT})": Scenario(languages, effect=EFFECT),
         "clade: group with its own response to each batch": Scenario(languages,
                                                                       group_response=1.0),
+    }
+
+
+def alignment_scenarios(languages: int) -> dict[str, Scenario]:
+    """The CCA alignment test: do the languages' updates move along the same directions at the
+    same steps beyond shuffled steps? Null: no response to the batch is shared (step noise 0)."""
+    return {
+        "alignment null: nothing pairs the steps": Scenario(languages, step_noise=0.0),
+        "alignment null: nothing pairs, snr 10": Scenario(languages, step_noise=0.0, snr=10.0),
+        "alignment null: nothing pairs, drift 0.8, scales": Scenario(
+            languages, step_noise=0.0, drift=0.8, scale_drift=(0.5, 2.0)),
+        "alignment power: shared response 0.3": Scenario(languages, step_noise=0.3),
+        "alignment power: shared response 1 (default)": Scenario(languages),
     }
 
 
@@ -148,6 +166,18 @@ def main() -> None:
                     c = clade_rates(sc, args.trials // 2, seed=args.seed, kind=kind)
                     print(f"{languages:>3}  {name:46s} {kind:>10} {c.false_clade_rate:11.3f} "
                           f"{c.recovered:6.2f} {c.median_silhouette:10.2f}", flush=True)
+    if "alignment" in args.only or not args.only:
+        print(f"\n{'L':>3}  {'alignment scenario':50s} {'p <= 0.05':>9} {'excess':>7} "
+              f"{'chance':>7}  target   ({args.trials // 2} trials, 20 shuffles, rank 4)")
+        for languages in (2, 4, 14):
+            for name, sc in alignment_scenarios(languages).items():
+                if args.only not in name:
+                    continue
+                a = alignment_rates(sc, args.trials // 2, seed=args.seed)
+                target = ("<= 0.06" if "null" in name and "drift" not in name else
+                          ">= 0.80" if name.endswith("(default)") else "")
+                print(f"{languages:>3}  {name:50s} {a.rejection_rate:9.3f} {a.mean_excess:7.3f} "
+                      f"{a.mean_chance:7.3f}  {target}", flush=True)
     print(f"# {time.perf_counter() - t0:.0f} s")
 
 

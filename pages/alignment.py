@@ -8,7 +8,7 @@ import streamlit as st
 from gradlens import ui
 from gradlens.analysis.alignment import min_steps
 from gradlens.plots import heatmap_figure, spectrum_figure
-from gradlens.report import matrix_frame, p_text
+from gradlens.report import matrix_frame, moving_model_caveat, p_text
 
 st.header("Subspace alignment")
 run = ui.current_run()
@@ -16,6 +16,8 @@ if run is None or not ui.needs_steps(run, min_steps(1), "CCA of rank 1"):
     st.stop()
 meta = ui.meta(run)
 langs = meta.languages
+if caveat := moving_model_caveat(meta.train_steps_between, "alignment"):
+    st.warning(caveat)
 c1, c2 = st.columns(2)
 granularity = c1.radio("Granularity", ["module", "layer"], key="align_granularity", horizontal=True)
 options = meta.modules if granularity == "module" else meta.layers

@@ -29,6 +29,10 @@ prints them; ``tests/test_divergence.py`` runs small seeded versions.
 
 ``clade_rates`` does the same for the tree's bootstrap support: how often a supported clade
 shows where none was planted, how often the planted group is one.
+
+``alignment_rates`` does it for the CCA alignment test (``Alignment.p_value``, steps shuffled):
+its null is that nothing pairs the languages' steps (``step_noise = 0``, no response to the
+batch that languages share); ``step_noise`` > 0 plants one.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradlens.analysis.alignment import subspace_alignment
 from gradlens.analysis.clustering import cluster_similarity
 from gradlens.analysis.divergence import (corrected_gram, divergence_of, language_divergence,
                                           step_coordinates, task_conflict)
@@ -239,3 +244,36 @@ def clade_rates(sc: Scenario, trials: int = 200, seed: int = 0, kind: str = "mea
     return CladeCalibration(sc, trials, kind, false / trials,
                             found / trials if planted else float("nan"), count / trials,
                             float(np.nanmedian(silhouettes)))
+
+
+# -- the CCA alignment test ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class AlignmentCalibration:
+    """How the alignment test behaves over ``trials`` units simulated from ``scenario``:
+    ``rejection_rate``, the share whose ``p_value`` is at most ``alpha`` (with 20 shuffles the
+    smallest p is 1/21, so a test at 0.05 rejects only when no shuffle reaches the data);
+    ``mean_excess``, the mean alignment beyond chance (``Alignment.excess``, the figure the
+    plan's priority discounts by); ``mean_chance``, the mean chance level."""
+
+    scenario: Scenario
+    trials: int
+    alpha: float
+    rejection_rate: float
+    mean_excess: float
+    mean_chance: float
+
+
+def alignment_rates(sc: Scenario, trials: int = 200, alpha: float = 0.05,
+                    seed: int = 0) -> AlignmentCalibration:
+    """Run ``subspace_alignment`` (default rank, 20 shuffles) on ``trials`` units from ``sc``."""
+    rng = np.random.default_rng(seed)
+    languages = [str(i) for i in range(sc.languages)]
+    rejected, excess, chance = 0, [], []
+    for t in range(trials):
+        x, _ = simulate(sc, rng)
+        a = subspace_alignment(x, languages, seed=seed + t)
+        rejected += a.p_value <= alpha
+        excess.append(a.excess())
+        chance.append(a.chance_level())
+    return AlignmentCalibration(sc, trials, alpha, rejected / trials, float(np.mean(excess)),
+                                float(np.mean(chance)))
