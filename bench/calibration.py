@@ -26,7 +26,8 @@ The "alignment" rows calibrate the CCA alignment test (the Alignment page's p, 2
 shuffles): languages whose steps nothing pairs (no response to the batch they share) against
 a shared response planted in each step, and a model that moves while probed.
 
-    python bench/calibration.py                 # about 6 minutes on 2 cores
+    python bench/calibration.py                 # every section: 10-15 minutes on 2 cores
+    python bench/calibration.py --only clade    # one section (alignment: 2 minutes)
     python bench/calibration.py --trials 100    # quicker, coarser
 """
 
