@@ -130,6 +130,12 @@ def test_the_cross_task_ratio_sits_at_one_when_tasks_differ_by_noise_alone():
     assert 0.9 < np.mean(ratios) < 1.1
     apart = np.concatenate([mean, -mean], axis=2) + 3 * rng.normal(size=(S, 4, 2, D))
     assert task_divergence(apart, LANGS).mean_ratio > 1.5
+    # one mean, the auxiliary task far noisier: still noise alone (the mean of the two self
+    # divergences, the old denominator, gave 1.24 here)
+    unequal = np.array([0.5, 6.0])[None, None, :, None]
+    ratios = [task_divergence(mean + unequal * rng.normal(size=(S, 4, 2, D)), LANGS).mean_ratio
+              for _ in range(10)]
+    assert 0.9 < np.mean(ratios) < 1.1
 
 
 def test_planted_conflict_is_found():
