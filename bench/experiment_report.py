@@ -44,8 +44,8 @@ def main() -> None:
         print(f"| {arm} | {entry['extra_params']:,} | {interval(sc['bleu'])} | "
               f"{interval(sc['chrf'])} | {', '.join(map(str, entry['steps'].values()))} |")
     if res["comparisons"]:
-        print(f"\n| {res['reference']} − baseline | Δ BLEU [95 % CI] | p (Holm) | "
-              "Δ chrF [95 % CI] | p (Holm) | verdict (chrF) |")
+        print(f"\n| {res['reference']} − baseline | Δ BLEU [95 % CI] | test-set p (Holm) | "
+              "Δ chrF [95 % CI] | test-set p (Holm) | verdict (chrF) |")
         print("| --- | --- | --- | --- | --- | --- |")
         for arm, c in res["comparisons"].items():
             print(f"| {arm} | {interval(c['bleu']['delta'])} | {c['bleu']['p']:.3g} "

@@ -325,7 +325,7 @@ def format_results(results: dict) -> str:
     ref = results["reference"]
     for arm, c in results["comparisons"].items():
         lines.append(f"  {ref} − {arm}: " + "; ".join(
-            f"{m} {iv(c[m]['delta'])} p={c[m]['p']:.3g} (Holm {c[m]['p_holm']:.3g}, "
+            f"{m} {iv(c[m]['delta'])} test-set p={c[m]['p']:.3g} (Holm {c[m]['p_holm']:.3g}, "
             f"{c[m]['verdict']})" for m in ("bleu", "chrf")))
     lines += [conclusion(results, m) for m in ("chrf", "bleu")]
     return "\n".join(lines)

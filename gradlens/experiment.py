@@ -360,6 +360,8 @@ def aggregate(outputs: dict[str, dict[int, list[dict]]], reference: str = "propo
 
 RESULTS_VERSION = 2  # bump when results.json gains or changes fields: older files are recollected
 ALPHA = 0.05
+# the seed interval is what speaks to training runs: the test-set p alone called two seeds of
+# one arm different in about half of pairs, the rule in 4-5 % of splits (results.md section 6)
 VERDICTS = {"better": "better: Holm p < 0.05 and the seed interval above 0",
             "worse": "worse: Holm p < 0.05 and the seed interval below 0",
             "not shown": "no difference shown: the seed interval covers 0 or Holm p ≥ 0.05"}

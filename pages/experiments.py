@@ -24,8 +24,11 @@ st.caption(
     "*random-modules* splits random modules of the same sizes; *typology* groups languages by "
     "URIEL genetic distance; *shared* splits nothing and so has fewer parameters. Each job's "
     "checkpoint is its evaluation with the best dev chrF; every arm and seed is scored on the "
-    "same test utterances. Intervals are 95 % Student-t over seeds; p-values come from paired "
-    "approximate randomisation over the pooled seeds, Holm-adjusted over the baselines.")
+    "same test utterances. Intervals are 95 % Student-t over seeds, paired by seed: they carry "
+    "the training runs' spread, and a verdict needs them. The test-set p-values (paired "
+    "approximate randomisation over the pooled seeds, Holm-adjusted over the baselines) speak "
+    "to these test utterances only, not to training seeds: two seeds of the same arm are "
+    "called different in about half of pairs (docs/results.md, section 6).")
 DEFAULTS = TrainConfig()
 LABEL = {"bleu": "BLEU", "chrf": "chrF"}
 
@@ -135,7 +138,8 @@ def results_section(directory, rows: list[dict]) -> None:
             **{f"Δ {LABEL[m]}": round(c[m]["delta"]["mean"], 2) for m in METRICS},
             **{f"Δ {LABEL[m]} 95 % interval": "one seed" if c[m]["delta"]["low"] is None else
                f"[{c[m]['delta']['low']:.2f}, {c[m]['delta']['high']:.2f}]" for m in METRICS},
-            **{f"p {LABEL[m]} (Holm)": f"{c[m]['p']:.3g} ({c[m]['p_holm']:.3g})" for m in METRICS},
+            **{f"test-set p {LABEL[m]} (Holm)": f"{c[m]['p']:.3g} ({c[m]['p_holm']:.3g})"
+               for m in METRICS},
             **{f"{LABEL[m]}: proposed is": c[m]["verdict"] for m in METRICS}}
             for arm, c in res["comparisons"].items()]), hide_index=True, width="stretch",
             key="exp_cmp")

@@ -215,6 +215,9 @@ def test_a_two_arm_one_seed_experiment_runs_end_to_end_and_resumes(tiny_run, tmp
         assert len(arms) == 2 and all('"proposed"' in c for c in arms)
         assert any("dev chrF by arm" in c for c in charts)  # the curves to follow
         assert list(frames["baseline"]["baseline"]) == ["shared"]
+        # the randomisation's p is named for what it covers: the test set, not training seeds
+        assert "test-set p chrF (Holm)" in frames["baseline"].columns
+        assert any("not to training seeds" in c.value for c in at.caption)
         hyps = frames["id"]
         assert {"reference", "proposed", "shared"} <= set(hyps.columns) and len(hyps) > 0
     finally:
