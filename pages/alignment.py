@@ -8,7 +8,7 @@ import streamlit as st
 from gradlens import ui
 from gradlens.analysis.alignment import min_steps
 from gradlens.plots import heatmap_figure, spectrum_figure
-from gradlens.report import matrix_frame, moving_model_caveat, p_text
+from gradlens.report import alignment_verdict, matrix_frame, moving_model_caveat, p_text
 
 st.header("Subspace alignment")
 run = ui.current_run()
@@ -36,6 +36,7 @@ st.caption(f"Shared basis of rank {a.rank} captures {a.explained:.0%} of the gra
            f"by chance (steps shuffled; {p_text(a.p_value, a.shuffles, 'shuffles')}): "
            f"alignment "
            f"beyond chance {a.excess():.2f}; {meta.steps} steps.")
+st.markdown(alignment_verdict(a))
 ui.downloads(fig, f"cca_mean_{key}", matrix_frame(a.mean, langs), key="align_heatmap_dl")
 
 @st.fragment

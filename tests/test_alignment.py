@@ -116,3 +116,19 @@ def test_the_alignment_test_is_calibrated_and_the_moving_model_fools_it():
     assert alignment_rates(Scenario(4), trials=30, seed=2).rejection_rate >= 0.8
     moving = Scenario(4, step_noise=0.0, drift=0.8, scale_drift=(0.5, 2.0))
     assert alignment_rates(moving, trials=40, seed=3).rejection_rate >= 0.4
+
+
+def test_the_alignment_verdict_says_what_the_test_shows_and_what_it_cannot():
+    from gradlens.analysis.calibration import Scenario, simulate
+    from gradlens.report import alignment_verdict
+
+    rng = np.random.default_rng(4)
+    langs = list("abcd")
+    shared, _ = simulate(Scenario(4, step_noise=2.0), rng)
+    assert alignment_verdict(subspace_alignment(shared, langs)).startswith(
+        "No shuffle of the steps reached this alignment")
+    lone, _ = simulate(Scenario(4, step_noise=0.0), rng)
+    a = subspace_alignment(lone, langs)
+    assert a.p_value > 0.05
+    assert alignment_verdict(a).startswith("The data show no alignment beyond chance")
+    assert "weak evidence" in alignment_verdict(a)
