@@ -37,6 +37,15 @@ from gradlens import experiment as ex  # noqa: E402
 from gradlens.significance import METRICS, paired_test  # noqa: E402
 
 
+def arms_of(experiments: list[Path]):
+    """``(experiment, arm, outputs by seed)`` of every arm of ``experiments``, from the test
+    outputs at each finished job's dev-chosen checkpoint."""
+    for directory in experiments:
+        outputs, _ = ex.job_outputs(ex.read_spec(directory))
+        for arm, per in sorted(outputs.items()):
+            yield directory, arm, per
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("experiments", nargs="+", type=Path)
@@ -50,59 +59,55 @@ def main() -> None:
           "median abs Δ chrF | largest abs Δ chrF |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     total = {m: [] for m in METRICS}
-    for directory in args.experiments:
-        outputs, _ = ex.job_outputs(ex.read_spec(directory))
-        for arm, per in sorted(outputs.items()):
-            hits = {m: [] for m in METRICS}
-            deltas = []
-            for s, t in itertools.combinations(sorted(per), 2):
-                a, b = per[s], per[t]
-                if [r["id"] for r in a] != [r["id"] for r in b]:
-                    sys.exit(f"{directory}: {arm} seeds {s} and {t} were tested on other "
-                             "utterances")
-                refs = [r["ref"] for r in a]
-                res = paired_test([r["hyp"] for r in a], [r["hyp"] for r in b], refs,
-                                  trials=args.trials)
-                for m in METRICS:
-                    hits[m].append(res[m]["p"] < 0.05)
-                    total[m].append(res[m]["p"] < 0.05)
-                deltas.append(abs(res["chrf"]["delta"]))
-            if not deltas:
-                continue
-            print(f"| {directory.name} | {arm} | {len(deltas)} | {len(per[min(per)])} | "
-                  + " | ".join(f"{sum(hits[m])} ({np.mean(hits[m]):.0%})" for m in METRICS)
-                  + f" | {np.median(deltas):.2f} | {max(deltas):.2f} |", flush=True)
+    for directory, arm, per in arms_of(args.experiments):
+        hits = {m: [] for m in METRICS}
+        deltas = []
+        for s, t in itertools.combinations(sorted(per), 2):
+            a, b = per[s], per[t]
+            if [r["id"] for r in a] != [r["id"] for r in b]:
+                sys.exit(f"{directory}: {arm} seeds {s} and {t} were tested on other "
+                         "utterances")
+            refs = [r["ref"] for r in a]
+            res = paired_test([r["hyp"] for r in a], [r["hyp"] for r in b], refs,
+                              trials=args.trials)
+            for m in METRICS:
+                hits[m].append(res[m]["p"] < 0.05)
+                total[m].append(res[m]["p"] < 0.05)
+            deltas.append(abs(res["chrf"]["delta"]))
+        if not deltas:
+            continue
+        print(f"| {directory.name} | {arm} | {len(deltas)} | {len(per[min(per)])} | "
+              + " | ".join(f"{sum(hits[m])} ({np.mean(hits[m]):.0%})" for m in METRICS)
+              + f" | {np.median(deltas):.2f} | {max(deltas):.2f} |", flush=True)
     print("\nall pairs: " + "; ".join(f"{m} {sum(v)} of {len(v)} ({np.mean(v):.0%}) called "
                                        "different" for m, v in total.items() if v))
     print("\n| experiment | arm | splits | seeds per half | p < 0.05 chrF | t interval excludes 0 "
           "chrF | verdict better/worse chrF | verdict better/worse BLEU |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     calls = {m: [] for m in METRICS}
-    for directory in args.experiments:
-        outputs, _ = ex.job_outputs(ex.read_spec(directory))
-        for arm, per in sorted(outputs.items()):
-            seeds = sorted(per)
-            if len(seeds) < 4:
-                continue
-            half = len(seeds) // 2
-            rows = {m: [] for m in ("p", "t", *METRICS)}
-            for first in itertools.combinations(seeds[:2 * half], half):
-                if seeds[0] not in first:
-                    continue  # each split once
-                second = [x for x in seeds[:2 * half] if x not in first]
-                pseudo = {"a": {i: per[s] for i, s in enumerate(first)},
-                          "b": {i: per[s] for i, s in enumerate(second)}}
-                c = ex.aggregate(pseudo, reference="a", trials=args.trials)["comparisons"]["b"]
-                rows["p"].append(c["chrf"]["p"] < 0.05)
-                d = c["chrf"]["delta"]
-                rows["t"].append(d["low"] > 0 or d["high"] < 0)
-                for m in METRICS:
-                    rows[m].append(c[m]["verdict"] != "not shown")
-                    calls[m].append(c[m]["verdict"] != "not shown")
-            n = len(rows["p"])
-            print(f"| {directory.name} | {arm} | {n} | {half} | "
-                  + " | ".join(f"{sum(rows[k])} ({np.mean(rows[k]):.0%})"
-                               for k in ("p", "t", "chrf", "bleu")) + " |", flush=True)
+    for directory, arm, per in arms_of(args.experiments):
+        seeds = sorted(per)
+        if len(seeds) < 4:
+            continue
+        half = len(seeds) // 2
+        rows = {m: [] for m in ("p", "t", *METRICS)}
+        for first in itertools.combinations(seeds[:2 * half], half):
+            if seeds[0] not in first:
+                continue  # each split once
+            second = [x for x in seeds[:2 * half] if x not in first]
+            pseudo = {"a": {i: per[s] for i, s in enumerate(first)},
+                      "b": {i: per[s] for i, s in enumerate(second)}}
+            c = ex.aggregate(pseudo, reference="a", trials=args.trials)["comparisons"]["b"]
+            rows["p"].append(c["chrf"]["p"] < 0.05)
+            d = c["chrf"]["delta"]
+            rows["t"].append(d["low"] > 0 or d["high"] < 0)
+            for m in METRICS:
+                rows[m].append(c[m]["verdict"] != "not shown")
+                calls[m].append(c[m]["verdict"] != "not shown")
+        n = len(rows["p"])
+        print(f"| {directory.name} | {arm} | {n} | {half} | "
+              + " | ".join(f"{sum(rows[k])} ({np.mean(rows[k]):.0%})"
+                           for k in ("p", "t", "chrf", "bleu")) + " |", flush=True)
     print("\nall splits: " + "; ".join(f"{m} {sum(v)} of {len(v)} ({np.mean(v):.0%}) called "
                                         "better or worse" for m, v in calls.items() if v))
 

@@ -113,6 +113,12 @@ def alignment_scenarios(languages: int) -> dict[str, Scenario]:
     }
 
 
+def chosen(only: str, sizes: tuple[int, ...], make) -> list[tuple[int, str, object]]:
+    """``(languages, name, scenario)`` of ``make(languages)`` at each size, those whose name
+    holds ``only``."""
+    return [(L, name, sc) for L in sizes for name, sc in make(L).items() if only in name]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=400, help="simulated units per row")
@@ -128,8 +134,7 @@ def main() -> None:
           f"{args.trials} trials ({args.permutation_trials} for the permutation) · "
           f"{args.replicates} null replicates · S = 20 steps, D = 256, alpha = 0.05")
     t0 = time.perf_counter()
-    rows = [(languages, name, sc) for languages in (2, 4, 14)
-            for name, sc in scenarios(languages).items() if args.only in name]
+    rows = chosen(args.only, (2, 4, 14), scenarios)
     if rows:
         print(f"{'L':>3}  {'scenario':46s} {'sign-flip':>9} {'coverage':>9} {'permute':>8}  target")
     for languages, name, sc in rows:
@@ -143,42 +148,33 @@ def main() -> None:
     if "conflict" in args.only or not args.only:
         print(f"\n{'L':>3}  {'conflict scenario':46s} {'sign-flip':>9}  target   "
               f"({args.trials} trials, 9999 sign flips)")
-        for languages in (2, 4, 14):
-            for name, sc in conflict_scenarios(languages).items():
-                if args.only not in name:
-                    continue
-                rate = conflict_rejection_rate(sc, args.trials, seed=args.seed)
-                target = ("<= 0.06" if "null" in name else ">= 0.80" if name.endswith("-0.2")
-                          else "")
-                print(f"{languages:>3}  {name:46s} {rate:9.3f}  {target}", flush=True)
+        for languages, name, sc in chosen(args.only, (2, 4, 14), conflict_scenarios):
+            rate = conflict_rejection_rate(sc, args.trials, seed=args.seed)
+            target = ("<= 0.06" if "null" in name else ">= 0.80" if name.endswith("-0.2")
+                      else "")
+            print(f"{languages:>3}  {name:46s} {rate:9.3f}  {target}", flush=True)
     if "clade" in args.only or not args.only:
         print(f"\n{'L':>3}  {'clade scenario':46s} {'similarity':>10} {'false clade':>11} "
               f"{'found':>6} {'silhouette':>10}  ({args.trials // 2} trials, 200 bootstrap "
               "trees; silhouette: the best grouping's, median)")
-        for languages in (4, 5, 8, 14):
-            for name, sc in clade_scenarios(languages).items():
-                if args.only not in name:
+        for languages, name, sc in chosen(args.only, (4, 5, 8, 14), clade_scenarios):
+            for kind in ("mean", "paired"):
+                if not clades_testable(kind, languages):
+                    print(f"{languages:>3}  {name:46s} {kind:>10}  not tested (the page "
+                          "says so)")
                     continue
-                for kind in ("mean", "paired"):
-                    if not clades_testable(kind, languages):
-                        print(f"{languages:>3}  {name:46s} {kind:>10}  not tested (the page "
-                              "says so)")
-                        continue
-                    c = clade_rates(sc, args.trials // 2, seed=args.seed, kind=kind)
-                    print(f"{languages:>3}  {name:46s} {kind:>10} {c.false_clade_rate:11.3f} "
-                          f"{c.recovered:6.2f} {c.median_silhouette:10.2f}", flush=True)
+                c = clade_rates(sc, args.trials // 2, seed=args.seed, kind=kind)
+                print(f"{languages:>3}  {name:46s} {kind:>10} {c.false_clade_rate:11.3f} "
+                      f"{c.recovered:6.2f} {c.median_silhouette:10.2f}", flush=True)
     if "alignment" in args.only or not args.only:
         print(f"\n{'L':>3}  {'alignment scenario':50s} {'p <= 0.05':>9} {'excess':>7} "
               f"{'chance':>7}  target   ({args.trials // 2} trials, 20 shuffles, rank 4)")
-        for languages in (2, 4, 14):
-            for name, sc in alignment_scenarios(languages).items():
-                if args.only not in name:
-                    continue
-                a = alignment_rates(sc, args.trials // 2, seed=args.seed)
-                target = ("<= 0.06" if "null" in name and "drift" not in name else
-                          ">= 0.80" if name.endswith("(default)") else "")
-                print(f"{languages:>3}  {name:50s} {a.rejection_rate:9.3f} {a.mean_excess:7.3f} "
-                      f"{a.mean_chance:7.3f}  {target}", flush=True)
+        for languages, name, sc in chosen(args.only, (2, 4, 14), alignment_scenarios):
+            a = alignment_rates(sc, args.trials // 2, seed=args.seed)
+            target = ("<= 0.06" if "null" in name and "drift" not in name else
+                      ">= 0.80" if name.endswith("(default)") else "")
+            print(f"{languages:>3}  {name:50s} {a.rejection_rate:9.3f} {a.mean_excess:7.3f} "
+                  f"{a.mean_chance:7.3f}  {target}", flush=True)
     print(f"# {time.perf_counter() - t0:.0f} s")
 
 
