@@ -45,11 +45,17 @@ def pair_table(evidence: list[ModuleEvidence]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def at_floor(p: float, draws: int) -> bool:
+    """Whether a Monte Carlo p-value is the smallest its ``draws`` can give: none of them
+    reached the observed statistic."""
+    return p <= (1 + 1e-9) / (1 + draws)
+
+
 def p_text(p: float, draws: int, what: str = "permutations") -> str:
     """A Monte Carlo p-value as the pages write it: ``p = 0.0123 over 999 permutations``; at the
     smallest value its ``draws`` can give (none reached the observed statistic), that bound,
     said as such, so that 20 shuffles' 0.048 never reads as a measured 0.05."""
-    if p <= (1 + 1e-9) / (1 + draws):
+    if at_floor(p, draws):
         return f"p = {p:.2g}, the smallest {draws} {what} can give"
     return f"p = {p:.3g} over {draws} {what}"
 
@@ -102,7 +108,7 @@ def alignment_verdict(alignment: Alignment) -> str:
     """One sentence on what a unit's alignment test shows, with what it cannot: its shuffles'
     resolution, and its power against a weak shared response (docs/results.md §1e)."""
     a = alignment
-    if a.p_value <= (1 + 1e-9) / (1 + a.shuffles):
+    if at_floor(a.p_value, a.shuffles):
         return (f"No shuffle of the steps reached this alignment: the languages' updates line "
                 f"up beyond chance in this unit (p = {a.p_value:.2g}, the smallest "
                 f"{a.shuffles} shuffles can give; among many units, one in {a.shuffles + 1} "
