@@ -108,16 +108,15 @@ def alignment_verdict(alignment: Alignment) -> str:
     """One sentence on what a unit's alignment test shows, with what it cannot: its shuffles'
     resolution, and its power against a weak shared response (docs/results.md §1e)."""
     a = alignment
+    p = p_text(a.p_value, a.shuffles, "shuffles")
     if at_floor(a.p_value, a.shuffles):
         return (f"No shuffle of the steps reached this alignment: the languages' updates line "
-                f"up beyond chance in this unit (p = {a.p_value:.2g}, the smallest "
-                f"{a.shuffles} shuffles can give; among many units, one in {a.shuffles + 1} "
-                "reaches it by chance).")
-    return (f"The data show no alignment beyond chance in this unit ("
-            f"{p_text(a.p_value, a.shuffles, 'shuffles')}). That is weak evidence that the "
-            "languages' updates are unrelated: a shared response to each batch as small as a "
-            "third of the step noise was found in 7–13 % of simulated units (docs/results.md "
-            "§1e).")
+                f"up beyond chance in this unit ({p}; among many units, one in "
+                f"{a.shuffles + 1} reaches it by chance).")
+    return (f"The data show no alignment beyond chance in this unit ({p}). That is weak "
+            "evidence that the languages' updates are unrelated: a shared response to each "
+            "batch as small as a third of the step noise was found in 7–13 % of simulated "
+            "units (docs/results.md §1e).")
 
 
 SILHOUETTE_IS_NO_TEST = (
