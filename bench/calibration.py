@@ -26,6 +26,11 @@ The "alignment" rows calibrate the CCA alignment test (the Alignment page's p, 2
 shuffles): languages whose steps nothing pairs (no response to the batch they share) against
 a shared response planted in each step, and a model that moves while probed.
 
+The "mantel" rows calibrate the Mantel test of a unit's gradient distance against URIEL (the
+Dendrograms page's): simulated languages with real codes, the second half one family, under no
+planted group, under a nuisance (noise, loss scale) that follows the family, and with the family
+planted in each similarity's own terms.
+
     python bench/calibration.py                 # every section: 10-15 minutes on 2 cores
     python bench/calibration.py --only clade    # one section (alignment: 2 minutes)
     python bench/calibration.py --trials 100    # quicker, coarser
@@ -46,7 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradlens.analysis.calibration import (ConflictScenario, Scenario,  # noqa: E402
                                            alignment_rates, clade_rates,
-                                           conflict_rejection_rate, rejection_rate)
+                                           conflict_rejection_rate, mantel_rates,
+                                           rejection_rate)
 from gradlens.analysis.evidence import clades_testable  # noqa: E402
 
 EFFECT = 0.3  # the planted group's mean has this share of its squared norm off the shared
@@ -113,6 +119,32 @@ def alignment_scenarios(languages: int) -> dict[str, Scenario]:
     }
 
 
+# Mantel rows: real codes so URIEL has them; the second half (the planted group) is Germanic
+MANTEL_LANGUAGES = {4: ["spa", "ita", "deu", "nld"],
+                    8: ["spa", "fra", "ita", "por", "deu", "nld", "swe", "dan"],
+                    12: ["spa", "fra", "ita", "por", "ron", "cat",
+                         "deu", "nld", "swe", "dan", "nob", "isl"]}
+
+
+def mantel_scenarios(languages: int) -> dict[str, Scenario]:
+    """The Mantel test of a unit's gradient distance against URIEL: no planted group (the
+    null), a nuisance that follows the family (noise, scale, its drift) with no difference in
+    direction (a null the noise correction must hold), and a family planted in what each
+    similarity measures."""
+    nuisance = dict(noise=(1.0, 3.0), scales=(0.5, 2.0), nuisance_by_group=True)
+    return {
+        "mantel null: one mean, noise 1-3x": Scenario(languages),
+        "mantel null: noise 1/3x, scale 0.5/2x by family": Scenario(languages, **nuisance),
+        "mantel null: the same, snr 10": Scenario(languages, snr=10.0, **nuisance),
+        "mantel null: the same, scales drift by family": Scenario(
+            languages, drift=0.3, scale_drift=(0.5, 2.0), **nuisance),
+        f"mantel power: family with its own mean ({EFFECT})": Scenario(languages, effect=EFFECT),
+        "mantel power: family with its own mean (0.1)": Scenario(languages, effect=0.1),
+        "mantel power: family's own response (1)": Scenario(languages, group_response=1.0),
+        "mantel power: family's own response (0.3)": Scenario(languages, group_response=0.3),
+    }
+
+
 def chosen(only: str, sizes: tuple[int, ...], make) -> list[tuple[int, str, object]]:
     """``(languages, name, scenario)`` of ``make(languages)`` at each size, those whose name
     holds ``only``."""
@@ -175,6 +207,19 @@ def main() -> None:
                       ">= 0.80" if name.endswith("(default)") else "")
             print(f"{languages:>3}  {name:50s} {a.rejection_rate:9.3f} {a.mean_excess:7.3f} "
                   f"{a.mean_chance:7.3f}  {target}", flush=True)
+    if "mantel" in args.only or not args.only:
+        print(f"\n{'L':>3}  {'mantel scenario':50s} {'similarity':>10} "
+              + " ".join(f"{'p<=.05 ' + k[:5]:>13}" for k in ("genetic", "phonological"))
+              + f" {'r genetic':>9}  target   ({args.trials // 2} trials, 999 relabellings; "
+              "second half Germanic)")
+        for languages, name, sc in chosen(args.only, tuple(MANTEL_LANGUAGES), mantel_scenarios):
+            for kind in ("mean", "paired"):
+                m = mantel_rates(sc, MANTEL_LANGUAGES[languages], args.trials // 2, kind,
+                                 seed=args.seed)
+                target = "<= 0.06" if "null" in name and "drift" not in name else ""
+                print(f"{languages:>3}  {name:50s} {kind:>10} "
+                      + " ".join(f"{m.rejection_rate[k]:13.3f}" for k in ("genetic", "phonological"))
+                      + f" {m.mean_r['genetic']:9.3f}  {target}", flush=True)
     print(f"# {time.perf_counter() - t0:.0f} s")
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradlens.analysis.clustering import cluster_similarity  # noqa: E402
-from gradlens.evidence import cached_run_evidence, unit_similarity  # noqa: E402
+from gradlens.evidence import (cached_run_evidence, unit_null_similarity,  # noqa: E402
+                               unit_similarity)
 from gradlens.analysis.typology import family_distance, mantel, uriel_distance  # noqa: E402
 from gradlens.evidence import units  # noqa: E402
 from gradlens.store import Run  # noqa: E402
@@ -47,8 +48,10 @@ def main() -> None:
             for kind in ("mean", "paired"):
                 sim, replicates = unit_similarity(run, evidence, unit, run.tasks[0], kind)
                 tree = cluster_similarity(sim, langs, "average", replicates)
-                f = mantel(1 - sim, family, args.permutations)
-                g = mantel(1 - sim, genetic, args.permutations)
+                null = unit_null_similarity(run, evidence, unit, run.tasks[0], kind)
+                null = None if null is None else 1 - null
+                f = mantel(1 - sim, family, args.permutations, null_a=null)
+                g = mantel(1 - sim, genetic, args.permutations, null_a=null)
                 clades = "; ".join(" ".join(c) for c in tree.supported_clades()) or "none"
                 print(f"| {unit} | {kind} | {f.r:+.2f} ({f.p:.4f}) | {g.r:+.2f} ({g.p:.4f}) | "
                       f"{clades} |", flush=True)

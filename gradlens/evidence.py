@@ -23,7 +23,8 @@ from gradlens.analysis.alignment import Alignment
 from gradlens.analysis.divergence import Conflict, Divergence, TaskDivergence
 from gradlens.analysis.drift import Drift, window_drift
 from gradlens.analysis.evidence import (SIMILARITIES, ModuleEvidence, boot_similarities,
-                                        has_similarity, module_evidence, similarity_of,
+                                        has_similarity, module_evidence, null_similarities,
+                                        similarity_of, sketch_null_similarity,
                                         sketch_similarity, task_indices, with_q_values)
 from gradlens.errors import ConfigError, NotEnoughData
 from gradlens.modules import groups
@@ -107,17 +108,41 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
     steps, which pair the same numbers in every language. Either is summed from the run's
     module evidence for the primary task (milliseconds) and read from the sketches for
     another; ``evidence`` and ``steps`` must be of the same steps (default: all done)."""
+    kept = _kept_evidence(run, evidence, key, task, kind)
+    if kept is not None:
+        return similarity_of(kept, kind), boot_similarities(kept, kind)
+    return _from_sketches(run, key, task, steps, lambda x: sketch_similarity(x, kind))
+
+
+def unit_null_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str,
+                         kind: str = "mean", steps=None) -> np.ndarray | None:
+    """``[B, L, L]``: ``unit_similarity`` on the noise null's data (the languages share one
+    direction, keep their own noise and scales), for the Mantel test's second null; ``None``
+    for a similarity without one (``null_similarities``)."""
+    kept = _kept_evidence(run, evidence, key, task, kind)
+    if kept is not None:
+        return null_similarities(kept, kind)
+    return _from_sketches(run, key, task, steps, lambda x: sketch_null_similarity(x, kind))
+
+
+def _kept_evidence(run: Run, evidence: list[ModuleEvidence], key: str, task: str,
+                   kind: str) -> list[ModuleEvidence] | None:
+    """The module evidence of unit ``key`` that holds its ``kind`` similarity for ``task`` (the
+    primary task's), or ``None`` when it must be read from the sketches."""
     if kind not in SIMILARITIES:
         raise ConfigError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
     primary, _ = task_indices(run.tasks)
-    if run.tasks.index(task) == primary:
-        names = set(run.modules.name[i] for i in unit_of(run, key))
-        chosen = [e for e in evidence if e.module in names]
-        if len(chosen) == len(names) and has_similarity(chosen, kind):
-            return similarity_of(chosen, kind), boot_similarities(chosen, kind)
+    if run.tasks.index(task) != primary:
+        return None
+    names = set(run.modules.name[i] for i in unit_of(run, key))
+    chosen = [e for e in evidence if e.module in names]
+    return chosen if len(chosen) == len(names) and has_similarity(chosen, kind) else None
+
+
+def _from_sketches(run: Run, key: str, task: str, steps, compute: Callable):
     x = unit_sketches(run, key, steps)[:, :, run.tasks.index(task)].astype(np.float64)
     try:
-        return sketch_similarity(x, kind)
+        return compute(x)
     except NotEnoughData as exc:
         raise NotEnoughData(f"{run.path}: {exc}") from None
 
@@ -137,7 +162,7 @@ def unit_drift(run: Run, key: str, task: str, first, last) -> Drift:
 # -- kept on disk -------------------------------------------------------------------------------
 EVIDENCE_CACHE = "analysis/evidence.npz"
 # bump whenever what the analysis computes changes: a cache made by other code is stale
-ANALYSIS_VERSION = 8
+ANALYSIS_VERSION = 9
 CACHE_SCHEMA = 1
 _META = "__structure__"
 

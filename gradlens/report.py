@@ -17,7 +17,7 @@ from gradlens.analysis.divergence import COMMON_MIN_LANGUAGES
 from gradlens.analysis.evidence import ModuleEvidence, clades_testable, rank_modules
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.overview import Overview
-from gradlens.analysis.typology import Agreement
+from gradlens.analysis.typology import Agreement, Mantel
 
 
 def matrix_frame(matrix: np.ndarray, languages: list[str]) -> pd.DataFrame:
@@ -58,6 +58,15 @@ def p_text(p: float, draws: int, what: str = "permutations") -> str:
     if at_floor(p, draws):
         return f"p = {p:.2g}, the smallest {draws} {what} can give"
     return f"p = {p:.3g} over {draws} {what}"
+
+
+def mantel_text(m: Mantel) -> str:
+    """A Mantel test's p as the pages write it: with its noise null, both p-values and which
+    decides (the larger); without one, the relabelling p alone."""
+    if m.noise_p is None:
+        return p_text(m.p, m.permutations)
+    return (f"p = {m.p:.3g}, the larger of relabelling {p_text(m.relabel_p, m.permutations)} and "
+            f"noise-only {p_text(m.noise_p, m.noise_draws, 'null draws')}")
 
 
 def moving_model_caveat(trained_between: int, test: str = "divergence") -> str | None:
@@ -154,7 +163,7 @@ def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: A
                      f"{SILHOUETTE_IS_NO_TEST}")
     if typology.tests:
         parts.append("Mantel test against URIEL: " + ", ".join(
-            f"{k} r = {m.r:.2f}, {p_text(m.p, m.permutations)}" for k, m in typology.tests.items())
+            f"{k} r = {m.r:.2f}, {mantel_text(m)}" for k, m in typology.tests.items())
             + ".")
     return " ".join(parts)
 
@@ -188,7 +197,7 @@ def summary_text(run_name: str, evidence: list[ModuleEvidence], tasks: list[str]
         lines.append(f"agreement with URIEL: not computed ({typology.unavailable})")
     else:
         lines.append("agreement with URIEL (gradient distance vs typological distance, Mantel): "
-                     + "; ".join(f"{k} r={m.r:.3f}, {p_text(m.p, m.permutations)}"
+                     + "; ".join(f"{k} r={m.r:.3f}, {mantel_text(m)}"
                                for k, m in typology.tests.items()))
     found = [e for e in evidence if diverges(e)]
     lines.append(f"{len(found)} of {len(evidence)} modules diverge beyond noise (BH q < 0.05, "
@@ -235,7 +244,9 @@ def write_analysis(out: Path, run_name: str, evidence: list[ModuleEvidence], tas
                        "note": typology.unavailable}]).to_csv(path, index=False)
     else:
         pd.DataFrame([{"unit": "model", "kind": k, "r": m.r, "p": m.p,
-                       "permutations": m.permutations} for k, m in typology.tests.items()]
+                       "relabel_p": m.relabel_p, "permutations": m.permutations,
+                       "noise_p": m.noise_p, "noise_draws": m.noise_draws}
+                      for k, m in typology.tests.items()]
                      ).to_csv(path, index=False)
     written.append(path)
     path = out / "summary.txt"

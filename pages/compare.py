@@ -12,7 +12,7 @@ from gradlens.analysis.evidence import SIMILARITIES, default_similarity, rank_mo
 from gradlens.evidence import step_windows
 from gradlens.plan import diff, format_groups
 from gradlens.plots import dendrogram_figure, lines_figure, ranking_figure
-from gradlens.report import p_text
+from gradlens.report import mantel_text
 
 WINDOW_STEPS = 3  # the fewest steps a window's divergence and paired similarity need
 MAX_WINDOWS = 4
@@ -44,7 +44,7 @@ def side(run, title: str, caption: str, unit, task, measure, window=None) -> Non
         st.plotly_chart(fig, key=f"cmp_tree_{name}")
         agreement = ui.typology(run, unit, task, measure, window)
         st.caption("URIEL agreement: " + (agreement.unavailable or " · ".join(
-            f"{kind} Mantel r {m.r:.2f} ({p_text(m.p, m.permutations)})" for kind, m in agreement.tests.items())))
+            f"{kind} Mantel r {m.r:.2f} ({mantel_text(m)})" for kind, m in agreement.tests.items())))
     ranked = rank_modules(ui.evidence(run, window), "excess_divergence")[:12]
     st.plotly_chart(ranking_figure(
         [e.module for e in ranked], [e.excess for e in ranked],

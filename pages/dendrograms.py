@@ -6,7 +6,7 @@ from gradlens import ui
 from gradlens.analysis.clustering import METHODS
 from gradlens.analysis.evidence import SIMILARITIES, default_similarity
 from gradlens.plots import dendrogram_figure, similarity_figure, small_multiples_figure
-from gradlens.report import grouping_caveat, matrix_frame, p_text, tree_verdict
+from gradlens.report import grouping_caveat, mantel_text, matrix_frame, tree_verdict
 
 st.header("Language dendrograms")
 run = ui.current_run()
@@ -58,10 +58,13 @@ else:
     cols = st.columns(len(agreement.tests))
     for col, (kind, m) in zip(cols, agreement.tests.items()):
         col.metric(f"Agreement with URIEL {kind} distance (Mantel r)", f"{m.r:.2f}",
-                   help=f"Pearson r of gradient distance (1 − cos) and URIEL's {kind} distance over "
-                        f"language pairs; one-sided permutation p = {m.p:.3f} "
-                        f"({m.permutations} permutations).")
-        col.caption(p_text(m.p, m.permutations))
+                   help=f"Pearson r of gradient distance (1 − similarity) and URIEL's {kind} "
+                        "distance over language pairs, one-sided. The languages are relabelled "
+                        f"{m.permutations} times; for the mean similarity the r must also beat "
+                        "data in which the languages share one direction with their own noise "
+                        "and scales, since a language's signal-to-noise ratio shapes its "
+                        "similarities (docs/results.md §1f).")
+        col.caption(mantel_text(m))
 
 sim = similarity_figure(clustering, f"{key} · {task}", measure)
 st.plotly_chart(sim, key="dend_similarity")

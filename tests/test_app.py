@@ -122,6 +122,9 @@ def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
     # is drawn, and says why its clades are not
     assert "· mean" in _spec(charts[0])
     assert "cosine of mean gradients" in _spec(charts[1])
+    # the mean similarity's Mantel p must beat relabelling and the noise null both
+    assert "noise-only p = " in verdict and "the larger of relabelling" in verdict
+    assert all("noise-only" in c.value for c in at.caption if "relabelling" in c.value)
     at.radio(key="dend_kind").set_value("paired").run()
     _clean(at)
     assert "· paired" in _spec(at.get("plotly_chart")[0])

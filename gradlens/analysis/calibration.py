@@ -23,6 +23,10 @@ own pace.
 its own to each step's batch on top of the one all share (``eta_s``): paired-step structure,
 with one mean for every language.
 
+``nuisance_by_group`` ties the languages' noise, scale and scale drift to the planted group
+(the second half takes each range's high end, the rest its low end) without any difference in
+direction: one family's data noisier, its loss larger, falling at its own pace.
+
 ``rejection_rate`` gives the share of simulated units whose test rejects at ``alpha``: the
 false-positive rate under the null, the power under a planted effect. ``bench/calibration.py``
 prints them; ``tests/test_divergence.py`` runs small seeded versions.
@@ -33,6 +37,10 @@ shows where none was planted, how often the planted group is one.
 ``alignment_rates`` does it for the CCA alignment test (``Alignment.p_value``, steps shuffled):
 its null is that nothing pairs the languages' steps (``step_noise = 0``, no response to the
 batch that languages share); ``step_noise`` > 0 plants one.
+
+``mantel_rates`` does it for the Mantel test of a unit's gradient distance against URIEL (the
+Dendrograms page's): the simulated languages get real codes, the second half one family, so a
+planted group is a family and a nuisance can follow one.
 """
 
 from __future__ import annotations
@@ -45,8 +53,9 @@ from gradlens.analysis.alignment import subspace_alignment
 from gradlens.analysis.clustering import cluster_similarity
 from gradlens.analysis.divergence import (corrected_gram, divergence_of, language_divergence,
                                           step_coordinates, task_conflict)
-from gradlens.analysis.evidence import sketch_similarity
+from gradlens.analysis.evidence import sketch_null_similarity, sketch_similarity
 from gradlens.analysis.grouping import LanguageGrouping
+from gradlens.analysis.typology import FEATURE_SETS, agreement_of
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class Scenario:
     drift: float = 0.0
     scale_drift: tuple[float, float] = (1.0, 1.0)
     group_response: float = 0.0
+    nuisance_by_group: bool = False
 
 
 def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]:
@@ -81,7 +91,8 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]
     if sc.effect > 0:
         directions[L // 2:] = np.sqrt(1 - sc.effect) * u + np.sqrt(sc.effect) * w
     size = sc.snr * np.sqrt(D) / np.sqrt(S)
-    means = (directions * size * rng.uniform(*sc.scales, size=L)[:, None])[None]   # [1, L, D]
+    scales = _by_group(rng.uniform(*sc.scales, size=L), sc.scales, sc.nuisance_by_group)
+    means = (directions * size * scales[:, None])[None]                            # [1, L, D]
     if sc.drift > 0 or sc.scale_drift != (1.0, 1.0):
         # training between steps (drawn only here, so the other scenarios' draws stay as they
         # were): the shared direction turns in the (u, v) plane, every language alike, and each
@@ -92,9 +103,10 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]
         angle = np.arccos(1 - sc.drift) * np.linspace(0, 1, S)[:, None, None]     # [S, 1, 1]
         along = means @ u                                                          # [1, L]
         means = means + along[:, :, None] * ((np.cos(angle) - 1) * u + np.sin(angle) * v)
-        factor = rng.uniform(*sc.scale_drift, size=L)
+        factor = _by_group(rng.uniform(*sc.scale_drift, size=L), sc.scale_drift,
+                           sc.nuisance_by_group)
         means = means * (1 + np.linspace(0, 1, S)[:, None] * (factor - 1))[:, :, None]
-    sigma = rng.uniform(*sc.noise, size=L)
+    sigma = _by_group(rng.uniform(*sc.noise, size=L), sc.noise, sc.nuisance_by_group)
     x = (means + sc.step_noise * rng.standard_normal((S, 1, D))
          + sigma[None, :, None] * rng.standard_normal((S, L, D)))
     if sc.group_response > 0:
@@ -104,6 +116,15 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]
     cos = directions @ directions.T
     iu = np.triu_indices(L, 1)
     return x[:, :, None, :], float((1 - cos[iu]).mean())
+
+
+def _by_group(drawn: np.ndarray, bounds: tuple[float, float], by_group: bool) -> np.ndarray:
+    """``drawn`` (one value per language), or with ``by_group`` the range's low end for the
+    first half of the languages and its high end for the planted group (the second half)."""
+    if not by_group:
+        return drawn
+    half = len(drawn) // 2
+    return np.where(np.arange(len(drawn)) < half, bounds[0], bounds[1])
 
 
 def permutation_p(sketches: np.ndarray, replicates: int, seed: int) -> float:
@@ -277,3 +298,44 @@ def alignment_rates(sc: Scenario, trials: int = 200, alpha: float = 0.05,
         chance.append(a.chance_level())
     return AlignmentCalibration(sc, trials, alpha, rejected / trials, float(np.mean(excess)),
                                 float(np.mean(chance)))
+
+
+# -- the Mantel test against URIEL --------------------------------------------------------------
+@dataclass(frozen=True)
+class MantelCalibration:
+    """How the Mantel tests of a unit's ``kind`` similarity against URIEL behave over ``trials``
+    units simulated from ``scenario`` with ``languages`` (codes; the second half one family):
+    ``rejection_rate`` and ``mean_r`` per URIEL distance kind (``FEATURE_SETS``)."""
+
+    scenario: Scenario
+    languages: tuple[str, ...]
+    trials: int
+    kind: str
+    noise_null: bool
+    alpha: float
+    rejection_rate: dict[str, float]
+    mean_r: dict[str, float]
+
+
+def mantel_rates(sc: Scenario, languages: list[str], trials: int = 200, kind: str = "mean",
+                 alpha: float = 0.05, seed: int = 0, noise_null: bool = True) -> MantelCalibration:
+    """Test each simulated unit as the Dendrograms page does: its ``kind`` similarity (point
+    estimate) through ``agreement_of`` (999 relabellings, and the noise null where the
+    similarity has one) against each URIEL distance; ``noise_null=False``: relabelling alone,
+    the test as it was before the noise null (for comparison)."""
+    if len(languages) != sc.languages:
+        raise ValueError(f"the scenario has {sc.languages} languages, got {len(languages)} codes")
+    rng = np.random.default_rng(seed)
+    rejected = {k: 0 for k in FEATURE_SETS}
+    rs: dict[str, list[float]] = {k: [] for k in FEATURE_SETS}
+    for _ in range(trials):
+        x, _ = simulate(sc, rng)
+        similarity, _ = sketch_similarity(x[:, :, 0], kind)
+        null = sketch_null_similarity(x[:, :, 0], kind) if noise_null else None
+        tests = agreement_of(similarity, list(languages), seed=seed, null=null).tests
+        for k, m in tests.items():
+            rejected[k] += m.p <= alpha
+            rs[k].append(m.r)
+    return MantelCalibration(sc, tuple(languages), trials, kind, noise_null, alpha,
+                             {k: n / trials for k, n in rejected.items()},
+                             {k: float(np.nanmean(v)) for k, v in rs.items()})

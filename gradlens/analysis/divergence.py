@@ -244,39 +244,70 @@ def null_divergence(y: np.ndarray, replicates: int = NULL_REPLICATES, seed: int 
     large against ``S^2``. The null then has ``S - 1`` steps; its means are scaled by
     ``sqrt(S / (S - 1))`` so that their signal-to-noise ratio is the data's.
     """
-    S, L, r = y.shape
-    z = (helmert(S) @ y.reshape(S, L * r)).reshape(S - 1, L, r)     # [S-1, L, r]
-    n = S - 1
-    mean = y.mean(0)                                                # [L, r]
-    # the pooled language (each weighted by its inverse noise) carries the shared direction
-    noise = np.sqrt((z ** 2).sum((0, 2)) / n)                       # per-language noise norm
-    weight = np.where(noise > 0, 1.0 / np.where(noise > 0, noise, 1.0), 0.0)
-    pooled = np.concatenate([y, (weight[None, :, None] * y).sum(1, keepdims=True)], axis=1)
-    g = corrected_gram(pooled)                                      # [L+1, L+1]
-    # c_l = <mu_l, mu_pool> / |mu_pool|: far more precise than sqrt(G_ll) in high dimension
-    scale = np.clip(g[:L, L], 0.0, None) / np.sqrt(g[L, L]) if g[L, L] > 0 else np.zeros(L)
-    u = mean.T @ weight
-    norm = np.linalg.norm(u)
-    nu = np.sqrt(S / n) * scale[:, None] * (u / norm if norm > 0 else u)[None]   # [L, r]
-    exhaustive = 2 ** n <= replicates
-    if exhaustive:
-        signs = 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
-    else:
-        signs = np.random.default_rng([seed, S, 2]).choice([-1.0, 1.0], size=(replicates, n))
-    flat = z.reshape(n, L * r)
-    cross = nu @ z.transpose(0, 2, 1) + z @ nu.T                    # [n, L, L]
-    fixed = n * nu @ nu.T + step_grams(z).sum(0)
+    signs, exhaustive = _null_signs(y.shape[0], replicates, seed)
+    grams = _NullGrams(y)
     out, reached = [], 0
     for lo in range(0, len(signs), chunk):
-        v = signs[lo: lo + chunk]
-        total = n * nu[None] + (v @ flat).reshape(-1, L, r)
-        own = fixed[None] + (v @ cross.reshape(n, L * L)).reshape(-1, L, L)
-        out.append(divergence_of((total @ total.transpose(0, 2, 1) - own) / (n * (n - 1))))
+        out.append(divergence_of(grams(signs[lo: lo + chunk])))
         if observed is not None and not exhaustive:
             reached += int((out[-1] >= observed - 1e-12).sum())
             if reached >= enough:
                 break
     return np.concatenate(out)
+
+
+NULL_GRAMS = 99  # null replicates kept per module for the tests of a similarity's structure
+
+
+def null_grams(y: np.ndarray, replicates: int = NULL_GRAMS, seed: int = 0) -> np.ndarray:
+    """``[B, L, L]`` corrected Grams of the same null data as ``null_divergence`` (the
+    languages share one direction; each keeps its own scale and noise), from ``y``
+    ``[S, L, r]``. The sign vectors depend only on ``S`` and ``seed``, so every module of a run
+    gets the same ones and a unit's null Grams are the sum of its modules': what a similarity
+    looks like when only the languages' noise and scales shape it (the Mantel test's second
+    null, ``gradlens.analysis.typology``)."""
+    signs, _ = _null_signs(y.shape[0], replicates, seed)
+    return _NullGrams(y)(signs)
+
+
+def _null_signs(steps: int, replicates: int, seed: int) -> tuple[np.ndarray, bool]:
+    """``[B, S - 1]`` signs of the null's Helmert contrasts (all ``2^(S-1)`` when that is at most
+    ``replicates``), and whether they are all of them."""
+    n = steps - 1
+    if 2 ** n <= replicates:
+        return 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1), True
+    return np.random.default_rng([seed, steps, 2]).choice([-1.0, 1.0], size=(replicates, n)), False
+
+
+class _NullGrams:
+    """The null data of ``y`` ``[S, L, r]`` (``null_divergence``'s docstring), called with
+    signs ``[b, S - 1]`` for their corrected Grams ``[b, L, L]``."""
+
+    def __init__(self, y: np.ndarray):
+        S, L, r = y.shape
+        z = (helmert(S) @ y.reshape(S, L * r)).reshape(S - 1, L, r)     # [S-1, L, r]
+        n = S - 1
+        mean = y.mean(0)                                                # [L, r]
+        # the pooled language (each weighted by its inverse noise) carries the shared direction
+        noise = np.sqrt((z ** 2).sum((0, 2)) / n)                       # per-language noise norm
+        weight = np.where(noise > 0, 1.0 / np.where(noise > 0, noise, 1.0), 0.0)
+        pooled = np.concatenate([y, (weight[None, :, None] * y).sum(1, keepdims=True)], axis=1)
+        g = corrected_gram(pooled)                                      # [L+1, L+1]
+        # c_l = <mu_l, mu_pool> / |mu_pool|: far more precise than sqrt(G_ll) in high dimension
+        scale = np.clip(g[:L, L], 0.0, None) / np.sqrt(g[L, L]) if g[L, L] > 0 else np.zeros(L)
+        u = mean.T @ weight
+        norm = np.linalg.norm(u)
+        self.nu = np.sqrt(S / n) * scale[:, None] * (u / norm if norm > 0 else u)[None]  # [L, r]
+        self.n, self.L, self.r = n, L, r
+        self.flat = z.reshape(n, L * r)
+        self.cross = (self.nu @ z.transpose(0, 2, 1) + z @ self.nu.T).reshape(n, L * L)
+        self.fixed = n * self.nu @ self.nu.T + step_grams(z).sum(0)
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        n, L, r = self.n, self.L, self.r
+        total = n * self.nu[None] + (v @ self.flat).reshape(-1, L, r)
+        own = self.fixed[None] + (v @ self.cross).reshape(-1, L, L)
+        return (total @ total.transpose(0, 2, 1) - own) / (n * (n - 1))
 
 
 def monte_carlo_p(null: np.ndarray, observed: float) -> float:
@@ -301,7 +332,8 @@ class Divergence:
 
     ``gram`` ``[L, L]``: the corrected Gram ``G``, and ``boot_grams`` ``[B, L, L]`` its
     bootstrap replicates: both add over modules, so a layer's similarity and support follow from
-    its modules'.
+    its modules'. ``null_grams`` ``[NULL_GRAMS, L, L]``: the Grams of the null's data
+    (``null_grams``), which add over modules the same way.
     """
 
     languages: list[str]
@@ -316,6 +348,7 @@ class Divergence:
     self_div: np.ndarray
     reliability: np.ndarray
     boot_grams: np.ndarray
+    null_grams: np.ndarray | None = None
 
     @property
     def excess(self) -> float:
@@ -369,7 +402,8 @@ def language_divergence(sketches: np.ndarray, languages: list[str], task: int = 
         null_mean=null_mean, excess_ci=(float(lo), float(hi)),
         p_value=monte_carlo_p(null, delta),
         replicates=len(null), self_div=1.0 - _cos(odd, even), reliability=reliability,
-        boot_grams=boot.astype(np.float32))
+        boot_grams=boot.astype(np.float32),
+        null_grams=null_grams(y, seed=seed).astype(np.float32))
 
 
 def bh_qvalues(p_values) -> np.ndarray:

@@ -18,10 +18,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from gradlens.analysis.alignment import Alignment, default_rank, subspace_alignment
-from gradlens.analysis.divergence import (COMMON_MIN_LANGUAGES, Conflict, Divergence,
-                                          TaskDivergence, bh_qvalues, bootstrap_weights,
-                                          common_response_similarity, corrected_gram,
-                                          corrected_similarity, language_divergence, paired_gram,
+from gradlens.analysis.divergence import (COMMON_MIN_LANGUAGES, NULL_GRAMS, Conflict,
+                                          Divergence, TaskDivergence, bh_qvalues,
+                                          bootstrap_weights, common_response_similarity,
+                                          corrected_gram, corrected_similarity,
+                                          language_divergence, null_grams, paired_gram,
                                           step_coordinates, task_conflict, task_divergence)
 from gradlens.analysis.clustering import group_support
 from gradlens.analysis.grouping import LanguageGrouping, index_groups
@@ -184,6 +185,24 @@ def boot_similarities(evidence: list[ModuleEvidence], kind: str = "mean") -> np.
     if not clades_testable(kind, len(evidence[0].languages)):
         return None
     return _SIMILARITY[kind](sum(_grams(e, kind)[1].astype(np.float64) for e in evidence))
+
+
+def null_similarities(evidence: list[ModuleEvidence], kind: str = "mean") -> np.ndarray | None:
+    """``[B, L, L]`` the ``kind`` similarity of several modules taken together on the noise
+    null's data (the languages share one direction, keep their noise and scales;
+    ``divergence.null_grams``), for the Mantel test's second null. ``None`` for the paired
+    similarity, which has no such null (its relabelling test holds where the noise follows the
+    family, docs/results.md §1f), and for evidence made before it was kept."""
+    if kind != "mean" or any(e.divergence.null_grams is None for e in evidence):
+        return None
+    return corrected_similarity(sum(e.divergence.null_grams.astype(np.float64) for e in evidence))
+
+
+def sketch_null_similarity(x: np.ndarray, kind: str = "mean") -> np.ndarray | None:
+    """``null_similarities`` of the per-step sketches ``x`` ``[S, L, k]`` of one task."""
+    if kind != "mean":
+        return None
+    return corrected_similarity(null_grams(step_coordinates(x, passes=NULL_GRAMS)))
 
 
 def default_similarity(languages: int) -> str:

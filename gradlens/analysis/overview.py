@@ -13,6 +13,7 @@ import numpy as np
 
 from gradlens.analysis.evidence import ModuleEvidence, similarity_of
 from gradlens.analysis.grouping import LanguageGrouping
+from gradlens.analysis.evidence import null_similarities
 from gradlens.analysis.typology import Agreement, agreement_of
 from gradlens.modules import block_of
 
@@ -37,4 +38,5 @@ def overview(evidence: list[ModuleEvidence], permutations: int = 999) -> Overvie
     languages = evidence[0].languages
     sims = block_similarities(evidence)
     return Overview(languages, sims, LanguageGrouping().fit(sims["model"], languages),
-                    agreement_of(sims["model"], languages, permutations))
+                    agreement_of(sims["model"], languages, permutations,
+                                 null=null_similarities(evidence)))

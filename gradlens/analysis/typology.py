@@ -11,7 +11,11 @@ distances are cosine distances between feature vectors, as URIEL defines them:
   filled by URIEL's k-nearest-neighbour prediction, so every language has a full vector).
 
 The Mantel test correlates the upper triangles of two distance matrices (Pearson) and gets its
-p-value by permuting the languages of one matrix (rows and columns together).
+p-value by permuting the languages of one matrix (rows and columns together). For the mean
+similarity it must also beat a second null: the same similarity on data in which the languages
+share one direction and keep their own noise and scales. A language's signal-to-noise ratio
+shapes its estimated similarities, and where that ratio follows the family, relabelling alone
+calls the shape typology (19-33 % false positives in simulation, docs/results.md §1f).
 
     python -c "from gradlens.analysis.typology import uriel_distance; \\
                print(uriel_distance(['spa', 'ita', 'deu'], 'genetic'))"
@@ -104,16 +108,29 @@ def _uriel_distance(languages: tuple[str, ...], kind: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Mantel:
-    """Pearson ``r`` between two distance matrices' upper triangles; one-sided ``p`` of a
-    correlation at least this large under ``permutations`` random relabellings."""
+    """Pearson ``r`` between two distance matrices' upper triangles, and its one-sided p.
+
+    ``relabel_p``: the share of ``permutations`` random relabellings whose correlation is at
+    least ``r`` (the languages' labels are exchangeable under the null). ``noise_p``: the share
+    of ``noise_draws`` null distance matrices (the languages share one direction and keep their
+    own noise and scales; ``None`` when none were given) whose correlation is at least ``r``:
+    a distance estimated from noisy gradients is shaped by each language's signal-to-noise
+    ratio, and where that follows the family, relabelling alone takes the shape for typology
+    (docs/results.md §1f). ``p`` is the larger: agreement is claimed only when both nulls are
+    rejected."""
 
     r: float
     p: float
     permutations: int
+    relabel_p: float | None = None
+    noise_p: float | None = None
+    noise_draws: int = 0
 
 
-def mantel(a: np.ndarray, b: np.ndarray, permutations: int = 999, seed: int = 0) -> Mantel:
-    """Mantel test of ``[L, L]`` distance matrices ``a`` and ``b`` (L >= 3)."""
+def mantel(a: np.ndarray, b: np.ndarray, permutations: int = 999, seed: int = 0,
+           null_a: np.ndarray | None = None) -> Mantel:
+    """Mantel test of ``[L, L]`` distance matrices ``a`` and ``b`` (L >= 3); with ``null_a``
+    ``[B, L, L]`` (``a`` as its null makes it), the noise null too (``Mantel``)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError(f"Mantel needs two square matrices of one shape, got {a.shape} and {b.shape}")
@@ -122,15 +139,21 @@ def mantel(a: np.ndarray, b: np.ndarray, permutations: int = 999, seed: int = 0)
         raise NotEnoughData(f"Mantel needs at least 3 languages, got {L}")
     iu = np.triu_indices(L, 1)
     x = a[iu] - a[iu].mean()
-    if not x.any() or not (b[iu] - b[iu].mean()).any():
-        return Mantel(float("nan"), float("nan"), 0)
-
-    x = x / np.linalg.norm(x)
     y = b[iu] - b[iu].mean()
-    r = float(y @ x / np.linalg.norm(y))
+    if not x.any() or not y.any():
+        return Mantel(float("nan"), float("nan"), 0)
+    x, y = x / np.linalg.norm(x), y / np.linalg.norm(y)
+    r = float(x @ y)
     null = _relabelled(np.ascontiguousarray(b).tobytes(), L, permutations, seed) @ x
-    p = (1 + int((null >= r - 1e-12).sum())) / (permutations + 1)
-    return Mantel(r, p, permutations)
+    relabel_p = (1 + int((null >= r - 1e-12).sum())) / (permutations + 1)
+    if null_a is None:
+        return Mantel(r, relabel_p, permutations, relabel_p)
+    xs = np.asarray(null_a, dtype=np.float64)[:, iu[0], iu[1]]
+    xs = xs - xs.mean(-1, keepdims=True)
+    norms = np.linalg.norm(xs, axis=-1)
+    rs = np.where(norms > 0, xs @ y / np.where(norms > 0, norms, 1.0), 0.0)
+    noise_p = (1 + int((rs >= r - 1e-12).sum())) / (len(rs) + 1)
+    return Mantel(r, max(relabel_p, noise_p), permutations, relabel_p, noise_p, len(rs))
 
 
 @lru_cache(maxsize=16)
@@ -156,9 +179,12 @@ def family_distance(languages: list[str]) -> np.ndarray:
 
 
 def typology_agreement(gradient_distance: np.ndarray, languages: list[str],
-                       permutations: int = 999, seed: int = 0) -> dict[str, Mantel]:
-    """Mantel test of ``gradient_distance`` ``[L, L]`` against each URIEL distance kind."""
-    return {kind: mantel(gradient_distance, uriel_distance(languages, kind), permutations, seed)
+                       permutations: int = 999, seed: int = 0,
+                       null_distances: np.ndarray | None = None) -> dict[str, Mantel]:
+    """Mantel test of ``gradient_distance`` ``[L, L]`` against each URIEL distance kind (with
+    its noise null where ``null_distances`` ``[B, L, L]`` are given)."""
+    return {kind: mantel(gradient_distance, uriel_distance(languages, kind), permutations, seed,
+                         null_distances)
             for kind in FEATURE_SETS}
 
 
@@ -172,12 +198,15 @@ class Agreement:
 
 
 def agreement_of(similarity: np.ndarray, languages: list[str], permutations: int = 999,
-                 seed: int = 0) -> Agreement:
-    """URIEL agreement of the distance ``1 - similarity`` ``[L, L]``."""
+                 seed: int = 0, null: np.ndarray | None = None) -> Agreement:
+    """URIEL agreement of the distance ``1 - similarity`` ``[L, L]``; ``null`` ``[B, L, L]``:
+    the similarity as the noise null makes it (``null_similarities``), or ``None`` for a
+    similarity that has none (its Mantel p is then the relabelling one alone)."""
     if len(languages) < 3:
         return Agreement({}, "needs at least 3 languages")
     try:
-        return Agreement(typology_agreement(1.0 - similarity, languages, permutations, seed))
+        return Agreement(typology_agreement(1.0 - similarity, languages, permutations, seed,
+                                            None if null is None else 1.0 - null))
     except ValueError as exc:
         return Agreement({}, str(exc))
 

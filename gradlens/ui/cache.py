@@ -18,7 +18,8 @@ from gradlens.analysis.clustering import Clustering, cluster_similarity
 from gradlens.analysis.evidence import ModuleEvidence, strongest_unit as _strongest
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.evidence import (cached_run_evidence, saved_run_evidence, unit_drift,
-                               unit_evidence, unit_similarity, units)
+                               unit_evidence, unit_null_similarity,
+                               unit_similarity, units)
 from gradlens.paths import GRADS_FILE
 from gradlens.store import Run, RunError
 
@@ -157,7 +158,10 @@ def _typology(run: str, mtime: float, key: str, task: str, kind: str,
     from gradlens.analysis.typology import agreement_of
 
     sim, _ = _similarity(run, mtime, key, task, kind, window)
-    return agreement_of(sim, _meta(run, mtime).languages)
+    whole = _evidence_store().get((run, mtime, window)) or []
+    with Run(run) as r:
+        null = unit_null_similarity(r, whole, key, task, kind, window)
+    return agreement_of(sim, _meta(run, mtime).languages, null=null)
 
 
 @shown_if_damaged
