@@ -6,7 +6,8 @@ from gradlens import ui
 from gradlens.analysis.clustering import METHODS
 from gradlens.analysis.evidence import SIMILARITIES, default_similarity
 from gradlens.plots import dendrogram_figure, similarity_figure, small_multiples_figure
-from gradlens.report import grouping_caveat, mantel_text, matrix_frame, tree_verdict
+from gradlens.report import (grouping_caveat, mantel_text, matrix_frame, moving_model_caveat,
+                             tree_verdict)
 
 st.header("Language dendrograms")
 run = ui.current_run()
@@ -52,6 +53,8 @@ caveat = grouping_caveat(clustering, measure)
 if caveat:
     st.warning(caveat)
 
+if caveat := moving_model_caveat(meta.train_steps_between, "typology"):
+    st.warning(caveat)
 if agreement.unavailable:
     st.info(f"Agreement with URIEL typology: not available ({agreement.unavailable}).")
 else:

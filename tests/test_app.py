@@ -540,19 +540,21 @@ def test_an_experiment_starts_from_the_saved_plan(app_runs):
 
 
 def test_a_run_trained_between_its_probe_steps_is_read_with_its_caveat(app_runs, tiny_run):
-    """Its steps are not exchangeable, as the divergence and alignment tests assume
-    (docs/results.md §1b, §1e): the pages that report them or propose a plan say so; a run
-    probed on a fixed model does not carry the caveat."""
+    """Its steps are not exchangeable, as the divergence, alignment and Mantel tests assume
+    (docs/results.md §1b, §1e, §1f): the pages that report them or propose a plan say so; a
+    run probed on a fixed model does not carry the caveat."""
     write_run(tiny_run, app_runs / "fixed", steps=6)   # the newest: picked
-    for page in ("divergence", "sharing_plan", "alignment"):
+    for page in ("divergence", "sharing_plan", "alignment", "dendrograms"):
         at = _page(page)
         _clean(at)
         assert not any("between its probe steps" in w.value for w in at.warning)
     write_run(tiny_run, app_runs / "trained", steps=6, between=4)   # newer still
-    for page in ("divergence", "sharing_plan", "alignment"):
+    for page in ("divergence", "sharing_plan", "alignment", "dendrograms"):
         at = _page(page)
         _clean(at)
         caveat = next(w.value for w in at.warning if "between its probe steps" in w.value)
         assert "trained 4 step(s)" in caveat and "probe with no training between steps" in caveat
         # the alignment test is fooled differently: the training's trend pairs the steps up
         assert ("CCA pairs it up" in caveat) == (page == "alignment")
+        # and agreement with typology by the languages' pace of training
+        assert ("agreement with URIEL" in caveat) == (page == "dendrograms")
