@@ -118,7 +118,9 @@ def unit_null_similarity(run: Run, evidence: list[ModuleEvidence], key: str, tas
                          kind: str = "mean", steps=None) -> np.ndarray | None:
     """``[B, L, L]``: ``unit_similarity`` on the noise null's data (the languages share one
     direction, keep their own noise and scales), for the Mantel test's second null; ``None``
-    for a similarity without one (``null_similarities``)."""
+    for a similarity without one (``null_similarities``), without reading anything."""
+    if kind != "mean":
+        return None
     kept = _kept_evidence(run, evidence, key, task, kind)
     if kept is not None:
         return null_similarities(kept, kind)
