@@ -229,7 +229,7 @@ def helmert(steps: int) -> np.ndarray:
 
 def null_divergence(y: np.ndarray, replicates: int = NULL_REPLICATES, seed: int = 0,
                     chunk: int = 200, observed: float | None = None,
-                    enough: int = STOP_HITS) -> np.ndarray:
+                    enough: int = STOP_HITS, grams: "_NullGrams | None" = None) -> np.ndarray:
     """``[B]`` divergences of null data sharing one direction (module docstring), from ``y``
     ``[S, L, r]``. All ``2^(S-1)`` sign vectors when that is at most ``replicates``.
 
@@ -243,9 +243,12 @@ def null_divergence(y: np.ndarray, replicates: int = NULL_REPLICATES, seed: int 
     has an inner product of about ``-D sigma^2 / S``, which inflates the null when ``D`` is
     large against ``S^2``. The null then has ``S - 1`` steps; its means are scaled by
     ``sqrt(S / (S - 1))`` so that their signal-to-noise ratio is the data's.
+
+    ``grams``: the null data of ``y`` already set up (``_NullGrams(y)``), for a caller that
+    also wants its Grams (``null_grams``).
     """
     signs, exhaustive = _null_signs(y.shape[0], replicates, seed)
-    grams = _NullGrams(y)
+    grams = _NullGrams(y) if grams is None else grams
     out, reached = [], 0
     for lo in range(0, len(signs), chunk):
         out.append(divergence_of(grams(signs[lo: lo + chunk])))
@@ -259,15 +262,21 @@ def null_divergence(y: np.ndarray, replicates: int = NULL_REPLICATES, seed: int 
 NULL_GRAMS = 99  # null replicates kept per module for the tests of a similarity's structure
 
 
-def null_grams(y: np.ndarray, replicates: int = NULL_GRAMS, seed: int = 0) -> np.ndarray:
+def null_grams(y: np.ndarray, replicates: int = NULL_GRAMS, seed: int = 0,
+               grams: "_NullGrams | None" = None) -> np.ndarray:
     """``[B, L, L]`` corrected Grams of the same null data as ``null_divergence`` (the
     languages share one direction; each keeps its own scale and noise), from ``y``
     ``[S, L, r]``. The sign vectors depend only on ``S`` and ``seed``, so every module of a run
     gets the same ones and a unit's null Grams are the sum of its modules': what a similarity
     looks like when only the languages' noise and scales shape it (the Mantel test's second
-    null, ``gradlens.analysis.typology``)."""
+    null, ``gradlens.analysis.typology``). ``grams``: as for ``null_divergence``."""
     signs, _ = _null_signs(y.shape[0], replicates, seed)
-    return _NullGrams(y)(signs)
+    return (_NullGrams(y) if grams is None else grams)(signs)
+
+
+def _all_signs(n: int) -> np.ndarray:
+    """``[2^n, n]``: every vector of ``n`` signs, the all-plus one first."""
+    return 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
 
 
 def _null_signs(steps: int, replicates: int, seed: int) -> tuple[np.ndarray, bool]:
@@ -275,7 +284,7 @@ def _null_signs(steps: int, replicates: int, seed: int) -> tuple[np.ndarray, boo
     ``replicates``), and whether they are all of them."""
     n = steps - 1
     if 2 ** n <= replicates:
-        return 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1), True
+        return _all_signs(n), True
     return np.random.default_rng([seed, steps, 2]).choice([-1.0, 1.0], size=(replicates, n)), False
 
 
@@ -385,7 +394,8 @@ def language_divergence(sketches: np.ndarray, languages: list[str], task: int = 
     gram = corrected_gram(y)
     rho = corrected_similarity(gram)
     delta = float(divergence_of(gram))
-    null = null_divergence(y, replicates, seed, observed=delta)
+    setup = _NullGrams(y)
+    null = null_divergence(y, replicates, seed, observed=delta, grams=setup)
     boot = corrected_gram(y, bootstrap_weights(S, seed=seed))
     boot_delta = divergence_of(boot)
     alpha = (1 - CI_LEVEL) / 2
@@ -403,7 +413,7 @@ def language_divergence(sketches: np.ndarray, languages: list[str], task: int = 
         p_value=monte_carlo_p(null, delta),
         replicates=len(null), self_div=1.0 - _cos(odd, even), reliability=reliability,
         boot_grams=boot.astype(np.float32),
-        null_grams=null_grams(y, seed=seed).astype(np.float32))
+        null_grams=null_grams(y, seed=seed, grams=setup).astype(np.float32))
 
 
 def bh_qvalues(p_values) -> np.ndarray:
@@ -430,7 +440,7 @@ def _sign_flips(steps: int, flips: int, seed: int) -> np.ndarray:
     """``[B, S]`` signs: all ``2^S`` sign vectors when that is at most ``flips``, else ``flips``
     drawn (seeded, so every module of a run is tested against the same flips)."""
     if 2 ** steps <= flips:
-        out = 1.0 - 2.0 * ((np.arange(2 ** steps)[:, None] >> np.arange(steps)) & 1)
+        out = _all_signs(steps)
     else:
         out = np.random.default_rng([seed, steps, 3]).choice([-1.0, 1.0], size=(flips, steps))
     out.flags.writeable = False
