@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import plotly.graph_objects as go
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
@@ -55,6 +57,8 @@ import json, sys
 import streamlit as st
 charts = json.load(open(sys.argv[1]))
 unit = st.selectbox("Unit", list(charts), key="unit")
+if not charts[unit]:
+    st.caption(unit)
 for i, path in enumerate(charts[unit]):
     st.plotly_chart(json.load(open(path)), key=f"chart{i}")
 """
@@ -96,7 +100,19 @@ def floor_changes(runs: Path, tmp: Path, figures: dict[str, list], log: Path) ->
     with served_app(runs, log, script, args=[str(manifest)]) as url, browser_page() as page:
         page.goto(url)
         wait_rendered(page)
-        return [change_unit(page, "Unit", unit, unit, 0) for unit in list(figures)[1:]]
+        return [change_unit(page, "Unit", unit, unit, 0 if figures[unit] else None)
+                for unit in list(figures)[1:]]
+
+
+def machine_floor(runs: Path, tmp: Path, repeat: int) -> dict[str, list[float]]:
+    """What this machine gives any Streamlit app per widget change: a rerun that draws only a
+    caption, and one that redraws a single two-point Plotly chart."""
+    units = [f"unit {i}" for i in range(repeat + 1)]
+    tiny = {u: [go.Figure(go.Scatter(x=[0, 1], y=[i, 1]), layout=dict(title=u))]
+            for i, u in enumerate(units)}
+    return {"a rerun alone (one caption)": floor_changes(runs, tmp, {u: [] for u in units},
+                                                          tmp / "bare.log"),
+            "one 2-point chart": floor_changes(runs, tmp, tiny, tmp / "tiny.log")}
 
 
 PLOTS = {"": 0, "dendrograms": 2, "divergence": 4, "alignment": 2, "conflicts": 3,
@@ -115,16 +131,22 @@ def first_render(page, url: str, path: str) -> float:
 
 def change_unit(page, label: str, value: str, title_part: str, chart: int) -> float:
     """Pick ``value`` in the selectbox labelled ``label``; seconds until chart ``chart``'s title
-    shows ``title_part`` and the script has finished."""
+    (``None``: a caption) shows ``title_part`` and the script has finished."""
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
     box.click()
     page.keyboard.type(value)
     t = time.perf_counter()
     page.keyboard.press("Enter")
-    page.wait_for_function(
-        """([i, part]) => { const t = document.querySelectorAll('.js-plotly-plot .gtitle')[i];
-                            return t && t.textContent.includes(part); }""",
-        arg=[chart, title_part], timeout=120_000)
+    if chart is None:
+        page.wait_for_function(
+            """part => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                       .some(c => c.textContent.includes(part))""", arg=title_part,
+            timeout=120_000)
+    else:
+        page.wait_for_function(
+            """([i, part]) => { const t = document.querySelectorAll('.js-plotly-plot .gtitle')[i];
+                                return t && t.textContent.includes(part); }""",
+            arg=[chart, title_part], timeout=120_000)
     wait_rendered(page)
     return time.perf_counter() - t
 
@@ -178,6 +200,7 @@ def main() -> None:
                        for name, (path, _, _, units) in changes.items()}
         floors = {name: floor_changes(runs, Path(tmp), figures[name], Path(tmp) / "floor.log")
                   for name in changes}
+        machine = machine_floor(runs, Path(tmp), args.repeat)
     print(f"{'measure':58s} {'median s':>9s} {'max s':>7s} {'target':>7s}")
     for name, values in rows:
         print(f"{name:58s} {statistics.median(values):9.3f} {max(values):7.3f} "
@@ -190,6 +213,9 @@ def main() -> None:
               f"{floor:8.3f} {med / floor:11.2f} {med - floor:13.3f}")
     print("floor: the same unit changes in a bare Streamlit app that only draws the page's "
           "charts for that unit, made beforehand (no analysis, no other elements)")
+    print("\nthe machine's floor for any app, same run:")
+    for name, values in machine.items():
+        print(f"  {name:38s} {statistics.median(values):9.3f} {max(values):7.3f}")
 
 if __name__ == "__main__":
     main()
