@@ -67,14 +67,14 @@ def main() -> None:
           f"{sum(a == 1.0 for a in ari.values())} of them group exactly as planted, holding "
           f"{planted_share:.1%} of the {sum(extra.values()):,} extra parameters; "
           f"{len(target)} of them in the text decoder\n")
-    print("| module | split | excess divergence [95 % CI] | q | first-order gain (lower end) "
+    print("| module | split | excess divergence [95 % CI] | q | first-order gain held out (lower end) "
           "| extra parameters | its groups | ARI with planted |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for e in sorted(evidence, key=lambda e: -split_gain(e)[0]):
+    for e in sorted(evidence, key=lambda e: -(split_gain(e) or (0.0,))[0]):
         if not diverges(e):
             continue
         d = e.divergence
-        gain, gain_low = split_gain(e)
+        gain, gain_low = split_gain(e) or (float("nan"), float("nan"))
         print(f"| {e.module} | {'yes' if e.module in split else 'no (budget)'} | {d.excess:.3f} "
               f"[{d.excess_ci[0]:.3f}, {d.excess_ci[1]:.3f}] | {e.q_value:.4f} | "
               f"{gain:.3g} ({gain_low:.3g}) | {extra_cost(e):,} | "

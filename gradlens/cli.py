@@ -137,7 +137,8 @@ def cmd_plan(args) -> int:
     for name, entry in plan.modules.items():
         groups = format_groups(entry.groups)
         ev = entry.evidence
-        print(f"  {name:55s} {groups:40s} gain {ev['split_gain']:.3g}, "
+        gain = "not measured" if ev["split_gain"] is None else f"{ev['split_gain']:.3g}"
+        print(f"  {name:55s} {groups:40s} gain held out {gain}, "
               f"+{ev['extra_params']:,} parameters")
     if not plan.modules:
         print("no module diverges beyond noise at this false discovery rate: the plan shares "

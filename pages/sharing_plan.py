@@ -82,7 +82,9 @@ edited = st.data_editor(
         "split_gain": st.column_config.NumberColumn(  # in squared-gradient units: any scale
             "split gain", disabled=True, format="%.3g",
             help="what the split buys to first order: the between-group energy of the languages' "
-                 "mean gradients (docs/methods.md); the budget goes to the largest per parameter"),
+                 "mean gradients, measured on steps the groups were not chosen on (on the same "
+                 "steps it counts noise as gain; docs/methods.md). The budget goes to the "
+                 "largest lower bound per parameter. Empty for edited groups (not measured)"),
         "extra_params": st.column_config.NumberColumn("extra params", disabled=True),
         "edited": st.column_config.CheckboxColumn("edited", disabled=True)})
 rows = edited.to_dict("records")

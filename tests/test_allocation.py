@@ -86,17 +86,16 @@ def test_allocation_keeps_to_the_budget_and_prefers_cheap_strong_modules():
         allocate(ev, budget=-0.1, total_params=total)
 
 
-def test_the_split_gain_is_the_between_group_energy_of_the_mean_gradients():
-    from gradlens.analysis.allocation import between_group_energy
+def test_the_plan_records_the_held_out_gain_of_the_proposed_groups():
+    from gradlens.analysis.allocation import evidence_fields
 
-    rng = np.random.default_rng(3)
-    mu = rng.normal(size=(5, 40))
-    groups = [[0, 3], [1, 2, 4]]
-    direct = sum(len(g) * np.sum((mu[g].mean(0) - mu.mean(0)) ** 2) for g in groups)
-    assert between_group_energy(mu @ mu.T, groups) == pytest.approx(direct)
-    assert between_group_energy(mu @ mu.T, [list(range(5))]) == pytest.approx(0, abs=1e-9)
-    grams = np.stack([mu @ mu.T, 4 * mu @ mu.T])  # batched over bootstrap replicates
-    assert between_group_energy(grams, groups) == pytest.approx([direct, 4 * direct])
+    e = evidence({"m": ("clustered", 1000)})[0]
+    gain, low = e.held_out_gain
+    fields = evidence_fields(e)
+    assert fields["split_gain"] == pytest.approx(gain, rel=1e-5) and gain > 0
+    assert fields["split_gain_ci_low"] == pytest.approx(low, rel=1e-5) and low < gain
+    decision = allocate([e], budget=1.0, total_params=1000).decisions["m"]
+    assert f"first-order gain held out {gain:.3g} (at least {low:.3g})" in decision
 
 
 def test_allocation_prefers_the_module_the_gradient_flows_through():

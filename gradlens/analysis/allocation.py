@@ -10,18 +10,13 @@ model's parameters):
 
     priority = split_gain_ci_low * (1 - cca_excess) / extra parameters
 
-``split_gain`` is what the split buys to first order. One SGD step of size ``eta`` on a shared
-module lowers the languages' summed loss by ``eta * sum_l <mu_l, mu>``, with ``mu_l`` language
-``l``'s mean gradient and ``mu`` their mean; with a copy per group ``G`` each language follows its
-group's mean ``mu_G`` instead, and the difference is the between-group energy
-
-    split_gain = sum_G |G| |mu_G - mu|^2 = sum_G (1/|G|) 1'K_GG 1 - (1/L) 1'K 1
-
-read from the noise-corrected Gram ``K`` of the mean gradients (``Divergence.gram``), and its
-lower 95 % bound from the Gram's bootstrap replicates. Unlike the divergence, which is a
-cosine and the same for a layer norm as for a feed-forward block, it is in the units of the
-loss: a module through which little of the gradient flows buys little when split.
-``cca_excess`` (0 when unknown) is how far its languages' update subspaces line up beyond
+``split_gain`` is what the split buys to first order, the between-group energy of the
+languages' mean gradients (``gradlens.analysis.gain``), measured on steps the groups were not
+chosen on (cross-fitted over even and odd steps), with the lower end of its 95 % interval: on
+the steps that chose them it counts the noise the grouping picked up as gain. Unlike the
+divergence, which is a cosine and the same for a layer norm as for a feed-forward block, it is
+in the units of the loss: a module through which little of the gradient flows buys little when
+split. ``cca_excess`` (0 when unknown) is how far its languages' update subspaces line up beyond
 chance: splitting modules whose languages still move along shared directions buys less. The
 conflict rate and cross-task ratio are recorded as evidence; MGCM's projection, not a split, is
 the remedy for task conflict.
@@ -36,11 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from gradlens.analysis.clustering import SUPPORTED
 from gradlens.analysis.evidence import ModuleEvidence
-from gradlens.analysis.grouping import index_groups
 from gradlens.errors import ConfigError
 from gradlens.plan import ModuleSplit, SharingPlan
 
@@ -57,25 +49,19 @@ def extra_cost(e: ModuleEvidence) -> int:
     return (len(e.groups) - 1) * e.n_params
 
 
-def between_group_energy(gram: np.ndarray, groups: list[list[int]]) -> np.ndarray:
-    """``sum_G |G| |mu_G - mu|^2`` from Gram matrices ``[..., L, L]`` of the languages' mean
-    gradients, for ``groups`` of language indices that cover them all: what following each
-    group's mean instead of the overall mean gains to first order (0 for one group)."""
-    gram = np.asarray(gram, dtype=np.float64)
-    within = sum(gram[..., g, :][..., :, g].sum(axis=(-1, -2)) / len(g) for g in groups)
-    return within - gram.sum(axis=(-1, -2)) / gram.shape[-1]
+def split_gain(e: ModuleEvidence) -> tuple[float, float] | None:
+    """The first-order gain of splitting ``e``'s module into its groups, measured on steps the
+    groups were not chosen on, and the lower end of its 95 % interval
+    (``gain.held_out_gain``; ``None`` with too few steps to hold any out)."""
+    return e.held_out_gain
 
 
-def split_gain(e: ModuleEvidence) -> tuple[float, float]:
-    """The first-order gain of splitting ``e``'s module into its groups, and the lower end of
-    its 95 % bootstrap interval over steps."""
-    groups = index_groups(e.groups, e.languages)
-    d = e.divergence
-    gain = float(between_group_energy(d.gram, groups))
-    if len(d.boot_grams) == 0:
-        return gain, gain
-    boot = between_group_energy(d.boot_grams, groups)
-    return gain, float(np.nanpercentile(boot, 2.5))
+def gain_text(e: ModuleEvidence) -> str:
+    """The split's gain as a decision states it."""
+    gain = split_gain(e)
+    if gain is None:
+        return "first-order gain not measured (too few steps to hold half out)"
+    return f"first-order gain held out {gain[0]:.3g} (at least {gain[1]:.3g})"
 
 
 def least_group_support(e: ModuleEvidence) -> float | None:
@@ -103,7 +89,10 @@ def priority(e: ModuleEvidence) -> float:
     cost = extra_cost(e)
     if cost <= 0:
         return 0.0
-    return max(split_gain(e)[1], 0.0) * (1.0 - (e.cca_excess or 0.0)) / cost
+    gain = split_gain(e)
+    if gain is None:
+        return 0.0
+    return max(gain[1], 0.0) * (1.0 - (e.cca_excess or 0.0)) / cost
 
 
 def _q(e: ModuleEvidence) -> float:
@@ -165,10 +154,9 @@ def allocate(evidence: list[ModuleEvidence], budget: float, total_params: int,
     chosen, skipped, spent = [], [], 0
     for e in candidates:
         d = e.divergence
-        gain, gain_low = split_gain(e)
         figures = (f"excess divergence {d.excess:.3f} [{d.excess_ci[0]:.3f}, "
-                   f"{d.excess_ci[1]:.3f}], q = {_q(e):.3g}, first-order gain {gain:.3g} "
-                   f"(at least {gain_low:.3g}), costs {extra_cost(e):,}")
+                   f"{d.excess_ci[1]:.3f}], q = {_q(e):.3g}, {gain_text(e)}, "
+                   f"costs {extra_cost(e):,}")
         if spent + extra_cost(e) <= budget_params:
             chosen.append(e)
             spent += extra_cost(e)
@@ -191,7 +179,7 @@ def evidence_fields(e: ModuleEvidence) -> dict:
         return None if x is None else round(float(x), 6)
 
     figures = e.summary()
-    gain, gain_low = split_gain(e)
+    gain, gain_low = split_gain(e) or (None, None)
     return {**{k: num(figures[k]) for k in PLAN_FIGURES},
             "split_gain": num(gain), "split_gain_ci_low": num(gain_low),
             "group_support": num(least_group_support(e)) if diverges(e) else None,

@@ -51,9 +51,11 @@ import numpy as np
 
 from gradlens.analysis.alignment import subspace_alignment
 from gradlens.analysis.clustering import cluster_similarity
-from gradlens.analysis.divergence import (corrected_gram, divergence_of, language_divergence,
-                                          step_coordinates, task_conflict)
+from gradlens.analysis.divergence import (bootstrap_weights, corrected_gram,
+                                          corrected_similarity, divergence_of,
+                                          language_divergence, step_coordinates, task_conflict)
 from gradlens.analysis.evidence import sketch_null_similarity, sketch_similarity
+from gradlens.analysis.gain import between_group_energy, held_out_gain
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.typology import FEATURE_SETS, agreement_of
 
@@ -76,11 +78,22 @@ class Scenario:
     scale_drift: tuple[float, float] = (1.0, 1.0)
     group_response: float = 0.0
     nuisance_by_group: bool = False
+    own_direction: float = 0.0
 
 
 def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """One unit's sketches ``[S, L, 1, D]`` and its true divergence (mean ``1 - cos`` of the true
     means over language pairs)."""
+    x, directions, _ = simulate_means(sc, rng)
+    cos = directions @ directions.T
+    iu = np.triu_indices(sc.languages, 1)
+    return x, float((1 - cos[iu]).mean())
+
+
+def simulate_means(sc: Scenario, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One unit's sketches ``[S, L, 1, D]``, the languages' true directions ``[L, D]`` (unit
+    norm) and their true mean gradients ``[S, L, D]`` at each step."""
     L, S, D = sc.languages, sc.steps, sc.dim
     u = rng.standard_normal(D)
     u /= np.linalg.norm(u)
@@ -90,6 +103,13 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]
     directions = np.repeat(u[None], L, 0)
     if sc.effect > 0:
         directions[L // 2:] = np.sqrt(1 - sc.effect) * u + np.sqrt(sc.effect) * w
+    if sc.own_direction > 0:
+        # every language also pulls its own way (drawn only here, so the other scenarios'
+        # draws stay as they were): divergence with no group to find
+        z = rng.standard_normal((L, D))
+        z /= np.linalg.norm(z, axis=1, keepdims=True)
+        directions = np.sqrt(1 - sc.own_direction) * directions + np.sqrt(sc.own_direction) * z
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     size = sc.snr * np.sqrt(D) / np.sqrt(S)
     scales = _by_group(rng.uniform(*sc.scales, size=L), sc.scales, sc.nuisance_by_group)
     means = (directions * size * scales[:, None])[None]                            # [1, L, D]
@@ -113,9 +133,7 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]
         # the planted group (second half) also shares a response of its own to each batch, as
         # related languages' cognates might: what the paired similarity looks for
         x[:, L // 2:] += sc.group_response * rng.standard_normal((S, 1, D))
-    cos = directions @ directions.T
-    iu = np.triu_indices(L, 1)
-    return x[:, :, None, :], float((1 - cos[iu]).mean())
+    return x[:, :, None, :], directions, np.broadcast_to(means, (S, L, D))
 
 
 def _by_group(drawn: np.ndarray, bounds: tuple[float, float], by_group: bool) -> np.ndarray:
@@ -339,3 +357,49 @@ def mantel_rates(sc: Scenario, languages: list[str], trials: int = 200, kind: st
     return MantelCalibration(sc, tuple(languages), trials, kind, noise_null, alpha,
                              {k: n / trials for k, n in rejected.items()},
                              {k: float(np.nanmean(v)) for k, v in rs.items()})
+
+
+# -- the split's first-order gain ---------------------------------------------------------------
+@dataclass(frozen=True)
+class GainCalibration:
+    """How the split gain of a unit's proposed groups (the best GradSim grouping of all its
+    steps) compares with the truth over ``trials`` units simulated from ``scenario``: the mean
+    true gain of those groups (from the true mean gradients), each estimate's mean over it
+    (``in_sample``: on the steps that chose the groups, as the plan read it before; ``held_out``:
+    cross-fitted, ``gain.held_out_gain``), and the share of units whose 95 % lower bound lies
+    above the truth (at most 0.025 for a sound bound)."""
+
+    scenario: Scenario
+    trials: int
+    true_gain: float
+    in_sample: float
+    held_out: float
+    in_sample_above: float
+    held_out_above: float
+
+
+def gain_rates(sc: Scenario, trials: int = 200, seed: int = 0) -> GainCalibration:
+    """Estimate each simulated unit's split gain both ways against the true gain of its groups."""
+    rng = np.random.default_rng(seed)
+    languages = [str(i) for i in range(sc.languages)]
+    truth, inside, held, inside_above, held_above = [], [], [], 0, 0
+    for _ in range(trials):
+        x, _, means = simulate_means(sc, rng)
+        steps = x[:, :, 0]
+        y = step_coordinates(steps)
+        gram = corrected_gram(y)
+        best = LanguageGrouping().fit(corrected_similarity(gram), languages)
+        groups = [[int(i) for i in g] for g in best.groups_]
+        mu = means.mean(0)
+        true = float(between_group_energy(mu @ mu.T, groups))
+        boot = between_group_energy(corrected_gram(y, bootstrap_weights(len(y))), groups)
+        gain, low = held_out_gain(steps, languages, len(groups))
+        truth.append(true)
+        inside.append(float(between_group_energy(gram, groups)))
+        held.append(gain)
+        inside_above += np.nanpercentile(boot, 2.5) > true
+        held_above += low > true
+    scale = float(np.mean(truth))
+    return GainCalibration(sc, trials, scale, float(np.mean(inside)) / scale,
+                           float(np.mean(held)) / scale, inside_above / trials,
+                           held_above / trials)

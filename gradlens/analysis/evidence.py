@@ -25,6 +25,7 @@ from gradlens.analysis.divergence import (COMMON_MIN_LANGUAGES, NULL_GRAMS, Conf
                                           language_divergence, null_grams, paired_gram,
                                           step_coordinates, task_conflict, task_divergence)
 from gradlens.analysis.clustering import group_support
+from gradlens.analysis.gain import held_out_gain
 from gradlens.analysis.grouping import LanguageGrouping, index_groups
 from gradlens.errors import ConfigError, NotEnoughData
 
@@ -54,6 +55,9 @@ class ModuleEvidence:
     as ``boot_grams``; they add over modules too, so a layer's paired similarity is a sum.
     ``group_support``: each group's bootstrap support as a clade of the mean similarity's trees
     (``clustering.group_support``; ``None`` for one group): are these groups the data's?
+    ``held_out_gain``: splitting into as many groups gains this much to first order on steps
+    the groups were not chosen on, at least the second figure (``gain.held_out_gain``; ``None``
+    with too few steps to hold half out).
     """
 
     module: str
@@ -70,6 +74,7 @@ class ModuleEvidence:
     paired_boot: np.ndarray | None = None
     conflict_q: float | None = None
     group_support: list[float] | None = None
+    held_out_gain: tuple[float, float] | None = None
 
     @property
     def gram(self) -> np.ndarray:
@@ -157,7 +162,8 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
         conflict=None if aux is None else task_conflict(x, languages, primary, aux),
         alignment=alignment, paired=paired_gram(steps),
         paired_boot=paired_gram(steps, bootstrap_weights(x.shape[0])).astype(np.float32),
-        group_support=support)
+        group_support=support,
+        held_out_gain=held_out_gain(steps, languages, len(grouping.groups_)))
 
 
 def with_q_values(evidence: list[ModuleEvidence]) -> list[ModuleEvidence]:
