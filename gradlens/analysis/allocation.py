@@ -40,8 +40,9 @@ ALPHA = 0.05
 RULE = ("a module is split when its divergence test survives the Benjamini–Hochberg correction "
         "across modules (q < {alpha}) and its excess divergence's 95 % interval lies above 0; "
         "candidates are taken by the split's first-order gain (the between-group energy of the "
-        "languages' mean gradients, its interval's lower end) × (1 − alignment beyond chance) "
-        "per extra parameter while they fit in the budget")
+        "languages' mean gradients, measured on steps the groups were not chosen on, its "
+        "interval's lower end) × (1 − alignment beyond chance) per extra parameter while they "
+        "fit in the budget")
 
 
 def extra_cost(e: ModuleEvidence) -> int:
