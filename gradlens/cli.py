@@ -108,14 +108,10 @@ def cmd_analyze(args) -> int:
         out = Path(args.out) if args.out else run.path.parent / "analysis"
         written = write_analysis(out, run.path.parent.name, evidence, run.tasks,
                                  len(run.done_steps), overview(evidence, args.permutations),
-                                 trained_between=_trained_between(run))
+                                 trained_between=run.train_steps_between)
     print(written[-1].read_text(encoding="utf-8"), end="")
     print(f"wrote {len(written)} files to {out}")
     return 0
-
-
-def _trained_between(run) -> int:
-    return int(run.probe_config.get("train_steps_between") or 0)
 
 
 def cmd_plan(args) -> int:
@@ -133,7 +129,7 @@ def cmd_plan(args) -> int:
         extra = plan.extra_parameters(dict(zip(run.modules.name, run.modules.n_params)))
         out = Path(args.out) if args.out else run.path.parent / PLAN_FILE
         save_plan(plan, out, list(run.modules.name))
-        caveat = moving_model_caveat(_trained_between(run))
+        caveat = moving_model_caveat(run.train_steps_between)
     for name, entry in plan.modules.items():
         groups = format_groups(entry.groups)
         ev = entry.evidence

@@ -83,7 +83,7 @@ def unit_evidence(run: Run, key: str, rank: int | None = None,
     """Evidence on one module, layer or block of ``run`` over its done (or the given) steps."""
     n = int(run.modules.n_params[unit_of(run, key)].sum())
     return module_evidence(unit_sketches(run, key, steps), run.languages, run.tasks, key, n,
-                           rank, n_groups)
+                           rank, n_groups, moving=run.train_steps_between > 0)
 
 
 def run_evidence(run: Run, rank: int | None = None, n_groups: int | None = None,
@@ -105,13 +105,15 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
     """Similarity ``[L, L]`` of unit ``key`` for ``task`` and its bootstrap replicates over the
     steps ``[B, L, L]``. ``kind`` (``SIMILARITIES``): ``mean``, the noise-corrected cosine of the
     mean gradients; ``paired``, the correlation of the languages' per-step gradients over the
-    steps, which pair the same numbers in every language. Either is summed from the run's
+    steps, which pair the same numbers in every language (of their step-to-step changes when
+    the run trained between its steps, ``paired_rows``). Either is summed from the run's
     module evidence for the primary task (milliseconds) and read from the sketches for
     another; ``evidence`` and ``steps`` must be of the same steps (default: all done)."""
     kept = _kept_evidence(run, evidence, key, task, kind)
     if kept is not None:
         return similarity_of(kept, kind), boot_similarities(kept, kind)
-    return _from_sketches(run, key, task, steps, lambda x: sketch_similarity(x, kind))
+    return _from_sketches(run, key, task, steps,
+                          lambda x: sketch_similarity(x, kind, run.train_steps_between > 0))
 
 
 def unit_null_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str,

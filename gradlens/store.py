@@ -372,6 +372,12 @@ class Run:
         return self._probe_config
 
     @property
+    def train_steps_between(self) -> int:
+        """Training steps the probe took between its steps: 0 probes one fixed model; more, a
+        model that moves while it is probed (docs/results.md §1b)."""
+        return int(self._probe_config.get("train_steps_between") or 0)
+
+    @property
     def model_config(self) -> dict:
         return self._model_config
 

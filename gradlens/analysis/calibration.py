@@ -80,6 +80,11 @@ class Scenario:
     nuisance_by_group: bool = False
     own_direction: float = 0.0
 
+    @property
+    def moves(self) -> bool:
+        """Whether the simulated model trains between its probe steps."""
+        return self.drift > 0 or self.scale_drift != (1.0, 1.0)
+
 
 def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """One unit's sketches ``[S, L, 1, D]`` and its true divergence (mean ``1 - cos`` of the true
@@ -260,9 +265,10 @@ class CladeCalibration:
 
 
 def clade_rates(sc: Scenario, trials: int = 200, seed: int = 0, kind: str = "mean",
-                method: str = "average") -> CladeCalibration:
+                method: str = "average", moving: bool | None = None) -> CladeCalibration:
     """Build each simulated unit's tree as the Dendrograms page does (the ``kind`` similarity
-    with its step bootstrap, ``method`` linkage) and count its supported clades."""
+    with its step bootstrap, ``method`` linkage; ``moving``: as for a run that trains between
+    its steps, ``None``: when the scenario does) and count its supported clades."""
     rng = np.random.default_rng(seed)
     L = sc.languages
     languages = [str(i) for i in range(L)]
@@ -272,7 +278,8 @@ def clade_rates(sc: Scenario, trials: int = 200, seed: int = 0, kind: str = "mea
     false, found, count, silhouettes = 0, 0, 0, []
     for _ in range(trials):
         x, _ = simulate(sc, rng)
-        similarity, replicates = sketch_similarity(x[:, :, 0], kind)
+        similarity, replicates = sketch_similarity(
+            x[:, :, 0], kind, sc.moves if moving is None else moving)
         tree = cluster_similarity(similarity, languages, method, replicates)
         best = LanguageGrouping().fit(tree.similarity, languages)
         silhouettes.append(best.silhouettes_.get(len(best.groups_), np.nan))
@@ -336,11 +343,14 @@ class MantelCalibration:
 
 
 def mantel_rates(sc: Scenario, languages: list[str], trials: int = 200, kind: str = "mean",
-                 alpha: float = 0.05, seed: int = 0, noise_null: bool = True) -> MantelCalibration:
+                 alpha: float = 0.05, seed: int = 0, noise_null: bool = True,
+                 moving: bool | None = None) -> MantelCalibration:
     """Test each simulated unit as the Dendrograms page does: its ``kind`` similarity (point
     estimate) through ``agreement_of`` (999 relabellings, and the noise null where the
     similarity has one) against each URIEL distance; ``noise_null=False``: relabelling alone,
-    the test as it was before the noise null (for comparison)."""
+    the test as it was before the noise null (for comparison). ``moving``: the similarity as
+    for a run that trains between its steps (``None``: when the scenario does; ``False`` on a
+    moving scenario: the paired similarity as it was before it read step changes there)."""
     if len(languages) != sc.languages:
         raise ValueError(f"the scenario has {sc.languages} languages, got {len(languages)} codes")
     rng = np.random.default_rng(seed)
@@ -348,7 +358,8 @@ def mantel_rates(sc: Scenario, languages: list[str], trials: int = 200, kind: st
     rs: dict[str, list[float]] = {k: [] for k in FEATURE_SETS}
     for _ in range(trials):
         x, _ = simulate(sc, rng)
-        similarity, _ = sketch_similarity(x[:, :, 0], kind)
+        similarity, _ = sketch_similarity(x[:, :, 0], kind,
+                                          sc.moves if moving is None else moving)
         null = sketch_null_similarity(x[:, :, 0], kind) if noise_null else None
         tests = agreement_of(similarity, list(languages), seed=seed, null=null).tests
         for k, m in tests.items():

@@ -51,8 +51,9 @@ class ModuleEvidence:
     test's Benjamini–Hochberg q-value among the modules analysed together (``None`` alone), and
     ``conflict_q`` the same for the conflict test (systematic ST–ASR conflict).
     ``paired`` ``[L, L]`` and ``paired_boot`` ``[B, L, L]``: the covariance of the languages'
-    per-step gradients (``paired_gram``) and its bootstrap replicates over the same step draws
-    as ``boot_grams``; they add over modules too, so a layer's paired similarity is a sum.
+    per-step gradients (``paired_gram``; of their step-to-step changes on a model that moves,
+    ``paired_rows``) and its bootstrap replicates, the same draws for every module; they add
+    over modules too, so a layer's paired similarity is a sum.
     ``group_support``: each group's bootstrap support as a clade of the mean similarity's trees
     (``clustering.group_support``; ``None`` for one group): are these groups the data's?
     ``held_out_gain``: splitting into as many groups gains this much to first order on steps
@@ -139,8 +140,9 @@ class ModuleEvidence:
 
 def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str], module: str,
                     n_params: int, rank: int | None = None,
-                    n_groups: int | None = None) -> ModuleEvidence:
-    """Evidence on one unit from its sketches ``[S, L, T, D]`` (at least 3 steps).
+                    n_groups: int | None = None, moving: bool = False) -> ModuleEvidence:
+    """Evidence on one unit from its sketches ``[S, L, T, D]`` (at least 3 steps); ``moving``:
+    the model trained between them (the paired similarity then reads ``paired_rows``).
 
     ``rank`` of the CCA: ``None`` picks ``default_rank(S)`` and skips alignment when the steps
     are too few; an explicit rank the steps cannot support raises ValueError.
@@ -152,6 +154,7 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
     r = default_rank(x.shape[0]) if rank is None else rank
     alignment = subspace_alignment(x, languages, r, primary) if r >= 1 else None
     steps = x[:, :, primary]
+    rows = paired_rows(steps, moving)
     support = (group_support(corrected_similarity(divergence.boot_grams),
                              index_groups(grouping.groups_, languages))
                if len(grouping.groups_) > 1 and len(divergence.boot_grams) else None)
@@ -160,8 +163,8 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
         groups=grouping.groups_, grouping_score=grouping.score_, divergence=divergence,
         task_divergence=None if aux is None else task_divergence(x, languages, primary, aux),
         conflict=None if aux is None else task_conflict(x, languages, primary, aux),
-        alignment=alignment, paired=paired_gram(steps),
-        paired_boot=paired_gram(steps, bootstrap_weights(x.shape[0])).astype(np.float32),
+        alignment=alignment, paired=paired_gram(rows),
+        paired_boot=paired_gram(rows, bootstrap_weights(len(rows))).astype(np.float32),
         group_support=support,
         held_out_gain=held_out_gain(steps, languages, len(grouping.groups_)))
 
@@ -246,18 +249,33 @@ SIMILARITIES = {
 }
 
 _GRAMS = {"mean": corrected_gram, "paired": paired_gram}
+
+
+def paired_rows(x: np.ndarray, moving: bool) -> np.ndarray:
+    """What the paired similarity correlates across languages, from per-step sketches
+    ``[S, L, ...]``: the steps themselves on a fixed model; on one that trains between its
+    probe steps, the change from each step to the next ``[S - 1, L, ...]``. A trend the steps
+    share within a family (its losses falling at the family's pace) is then a constant, which
+    the covariance removes, while each batch's response stays: in simulation the Mantel test on
+    the steps called such a trend typology in every unit, on their changes in 2-7 %
+    (docs/results.md §1h)."""
+    return np.diff(x, axis=0) if moving else x
 _SIMILARITY = {"mean": corrected_similarity, "paired": common_response_similarity}
 
 
-def sketch_similarity(x: np.ndarray, kind: str = "mean") -> tuple[np.ndarray, np.ndarray | None]:
+def sketch_similarity(x: np.ndarray, kind: str = "mean",
+                      moving: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Similarity ``[L, L]`` of the per-step sketches ``x`` ``[S, L, k]`` of one task, and its
     bootstrap replicates over the steps ``[B, L, L]`` (``None`` where ``clades_testable`` says
-    no), by ``kind`` (``SIMILARITIES``)."""
+    no), by ``kind`` (``SIMILARITIES``); ``moving``: the model trained between the steps
+    (``paired_rows``)."""
     if kind not in SIMILARITIES:
         raise ConfigError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
     if x.shape[0] < 3:
         raise NotEnoughData(f"a {kind} similarity needs at least 3 completed steps, got "
                             f"{x.shape[0]}")
+    if kind == "paired":
+        x = paired_rows(x, moving)
     if not clades_testable(kind, x.shape[1]):
         return _SIMILARITY[kind](_GRAMS[kind](x)), None
     weights = bootstrap_weights(x.shape[0])

@@ -94,7 +94,7 @@ def _meta(run: str, mtime: float) -> RunMeta:
                        steps=len(r.done_steps), model=r.model,
                        corpus=str(r.probe_config.get("corpus", "spoken-numbers")),
                        done_steps=tuple(int(s) for s in r.done_steps),
-                       train_steps_between=int(r.probe_config.get("train_steps_between") or 0))
+                       train_steps_between=r.train_steps_between)
 
 
 def meta(run: Path) -> RunMeta:
