@@ -249,6 +249,7 @@ SIMILARITIES = {
 }
 
 _GRAMS = {"mean": corrected_gram, "paired": paired_gram}
+_SIMILARITY = {"mean": corrected_similarity, "paired": common_response_similarity}
 
 
 def paired_rows(x: np.ndarray, moving: bool) -> np.ndarray:
@@ -260,7 +261,6 @@ def paired_rows(x: np.ndarray, moving: bool) -> np.ndarray:
     the steps called such a trend typology in every unit, on their changes in 2-7 %
     (docs/results.md §1h)."""
     return np.diff(x, axis=0) if moving else x
-_SIMILARITY = {"mean": corrected_similarity, "paired": common_response_similarity}
 
 
 def sketch_similarity(x: np.ndarray, kind: str = "mean",
