@@ -129,7 +129,7 @@ def first_render(page, url: str, path: str) -> float:
     return time.perf_counter() - t
 
 
-def change_unit(page, label: str, value: str, title_part: str, chart: int) -> float:
+def change_unit(page, label: str, value: str, title_part: str, chart: int | None) -> float:
     """Pick ``value`` in the selectbox labelled ``label``; seconds until chart ``chart``'s title
     (``None``: a caption) shows ``title_part`` and the script has finished."""
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first

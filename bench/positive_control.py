@@ -67,8 +67,8 @@ def main() -> None:
           f"{sum(a == 1.0 for a in ari.values())} of them group exactly as planted, holding "
           f"{planted_share:.1%} of the {sum(extra.values()):,} extra parameters; "
           f"{len(target)} of them in the text decoder\n")
-    print("| module | split | excess divergence [95 % CI] | q | first-order gain held out (lower end) "
-          "| extra parameters | its groups | ARI with planted |")
+    print("| module | split | excess divergence [95 % CI] | q | first-order gain held out "
+          "(lower end) | extra parameters | its groups | ARI with planted |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for e in sorted(evidence, key=lambda e: -(split_gain(e) or (0.0,))[0]):
         if not diverges(e):

@@ -14,12 +14,12 @@ Measured on the steps that chose the groups, it is too large: the grouping picks
 whose within-group affinity is highest, noise included, so the same noise counts again as gain.
 In simulation (``docs/results.md`` §1g) that estimate was up to 1.55x the true gain of the
 chosen groups, and its 95 % lower bound lay above the truth in up to 66 % of units (14
-languages that each pull their own way). ``held_out_gain`` therefore cross-fits: groups (as many as the
-proposed ones) are chosen on the even steps and their energy measured on the odd steps' Gram,
-and the other way round; the estimate is the mean of the two, its interval from bootstrap
-replicates of each half's steps with the other half's groups held fixed. It is the gain of
-groups chosen without the steps that measure it; the proposed groups, chosen on all steps, are
-at least as good in expectation, so it errs low.
+languages that each pull their own way). ``held_out_gain`` therefore cross-fits: groups (as
+many as the proposed ones) are chosen on the even steps and their energy measured on the odd
+steps' Gram, and the other way round; the estimate is the mean of the two, its interval from
+bootstrap replicates of each half's steps with the other half's groups held fixed. It is the
+gain of groups chosen without the steps that measure it; the proposed groups, chosen on all
+steps, are at least as good in expectation, so it errs low.
 """
 
 from __future__ import annotations
