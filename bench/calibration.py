@@ -38,6 +38,7 @@ against the true gain of those groups; and how often each lower bound lies above
 
     python bench/calibration.py                 # every section: 10-15 minutes on 2 cores
     python bench/calibration.py --only clade    # one section (alignment: 2 minutes)
+    python bench/calibration.py --only "clade moving"   # its rows for a run trained between steps
     python bench/calibration.py --trials 100    # quicker, coarser
 """
 
@@ -79,6 +80,8 @@ def scenarios(languages: int) -> dict[str, Scenario]:
                                                            scale_drift=(0.25, 4.0)),
         "null: drift 0.8, scales 0.5-2x, snr 10": Scenario(languages, drift=0.8,
                                                             scale_drift=(0.5, 2.0), snr=10.0),
+        "null: drift 0.8, scales 0.25-4x bent, snr 10": Scenario(
+            languages, drift=0.8, scale_drift=(0.25, 4.0), scale_bend=4.0, snr=10.0),
         f"power: effect {EFFECT}, drift 0.8, scales 0.5-2x": Scenario(
             languages, effect=EFFECT, drift=0.8, scale_drift=(0.5, 2.0)),
     }
@@ -99,6 +102,9 @@ def conflict_scenarios(languages: int) -> dict[str, ConflictScenario]:
     }
 
 
+BY_GROUP = dict(noise=(1.0, 3.0), scales=(0.5, 2.0), nuisance_by_group=True)
+
+
 def clade_scenarios(languages: int) -> dict[str, Scenario]:
     """Trees' supported clades: none should show without a planted group; each similarity
     should find the group planted in what it measures."""
@@ -108,6 +114,13 @@ def clade_scenarios(languages: int) -> dict[str, Scenario]:
         f"clade: group with its own mean (effect {EFFECT})": Scenario(languages, effect=EFFECT),
         "clade: group with its own response to each batch": Scenario(languages,
                                                                       group_response=1.0),
+        # a run that trains between its probe steps, its languages' pace by group
+        "clade moving null: scales drift by group": Scenario(
+            languages, drift=0.3, scale_drift=(0.5, 2.0), **BY_GROUP),
+        "clade moving null: drift 0.8, scales 0.25-4x bent by group, snr 10": Scenario(
+            languages, drift=0.8, scale_drift=(0.25, 4.0), scale_bend=4.0, snr=10.0, **BY_GROUP),
+        "clade moving: group with its own response to each batch": Scenario(
+            languages, group_response=1.0, drift=0.3, scale_drift=(0.5, 2.0), **BY_GROUP),
     }
 
 
@@ -117,8 +130,15 @@ def alignment_scenarios(languages: int) -> dict[str, Scenario]:
     return {
         "alignment null: nothing pairs the steps": Scenario(languages, step_noise=0.0),
         "alignment null: nothing pairs, snr 10": Scenario(languages, step_noise=0.0, snr=10.0),
-        "alignment null: nothing pairs, drift 0.8, scales": Scenario(
+        "alignment moving null: nothing pairs, drift 0.8, scales": Scenario(
             languages, step_noise=0.0, drift=0.8, scale_drift=(0.5, 2.0)),
+        "alignment moving null: the same, snr 10": Scenario(
+            languages, step_noise=0.0, drift=0.8, scale_drift=(0.5, 2.0), snr=10.0),
+        "alignment moving null: drift 0.8, scales 0.25-4x bent, snr 10": Scenario(
+            languages, step_noise=0.0, drift=0.8, scale_drift=(0.25, 4.0), scale_bend=4.0,
+            snr=10.0),
+        "alignment moving power: shared response 1, drift 0.8, scales": Scenario(
+            languages, drift=0.8, scale_drift=(0.5, 2.0)),
         "alignment power: shared response 0.3": Scenario(languages, step_noise=0.3),
         "alignment power: shared response 1 (default)": Scenario(languages),
     }
@@ -136,20 +156,23 @@ def mantel_scenarios(languages: int) -> dict[str, Scenario]:
     null), a nuisance that follows the family (noise, scale, its drift) with no difference in
     direction (a null the noise correction must hold), and a family planted in what each
     similarity measures."""
-    nuisance = dict(noise=(1.0, 3.0), scales=(0.5, 2.0), nuisance_by_group=True)
+    nuisance = BY_GROUP
     return {
         "mantel null: one mean, noise 1-3x": Scenario(languages),
         "mantel null: noise 1/3x, scale 0.5/2x by family": Scenario(languages, **nuisance),
         "mantel null: the same, snr 10": Scenario(languages, snr=10.0, **nuisance),
-        "mantel null: the same, scales drift by family": Scenario(
+        "mantel moving null: scales drift by family": Scenario(
             languages, drift=0.3, scale_drift=(0.5, 2.0), **nuisance),
+        "mantel moving null: drift 0.8, scales 0.25-4x bent by family, snr 10": Scenario(
+            languages, drift=0.8, scale_drift=(0.25, 4.0), scale_bend=4.0, snr=10.0,
+            **nuisance),
         f"mantel power: family with its own mean ({EFFECT})": Scenario(languages, effect=EFFECT),
         "mantel power: family with its own mean (0.1)": Scenario(languages, effect=0.1),
         "mantel power: family's own response (1)": Scenario(languages, group_response=1.0),
         "mantel power: family's own response (0.3)": Scenario(languages, group_response=0.3),
-        "mantel power: own response (1), scales drift by family": Scenario(
+        "mantel moving power: own response (1), scales drift by family": Scenario(
             languages, group_response=1.0, drift=0.3, scale_drift=(0.5, 2.0), **nuisance),
-        "mantel power: own response (0.3), scales drift by family": Scenario(
+        "mantel moving power: own response (0.3), scales drift by family": Scenario(
             languages, group_response=0.3, drift=0.3, scale_drift=(0.5, 2.0), **nuisance),
     }
 
@@ -190,15 +213,20 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = chosen(args.only, (2, 4, 14), scenarios)
     if rows:
-        print(f"{'L':>3}  {'scenario':46s} {'sign-flip':>9} {'coverage':>9} {'permute':>8}  target")
+        print(f"{'L':>3}  {'scenario':46s} {'sign-flip':>9} {'coverage':>9} {'permute':>8} "
+              f"{'unlevelled':>10}  target   (unlevelled: a moving row's sign-flip test as it "
+              "was before the languages' paces were levelled)")
     for languages, name, sc in rows:
         ours = rejection_rate(sc, args.trials, replicates=args.replicates, seed=args.seed)
+        flat = rejection_rate(sc, args.trials, replicates=args.replicates, seed=args.seed,
+                              moving=False) if sc.moves else None
+        before = " " * 10 if flat is None else f"{flat.rejection_rate:10.3f}"
         theirs = rejection_rate(sc, args.permutation_trials, replicates=199, seed=args.seed,
                                 method="permutation")
         target = "<= 0.06" if name.startswith("null") else (
             ">= 0.80" if f"effect {EFFECT}" in name else "")
         print(f"{languages:>3}  {name:46s} {ours.rejection_rate:9.3f} {ours.coverage:9.3f} "
-              f"{theirs.rejection_rate:8.3f}  {target}", flush=True)
+              f"{theirs.rejection_rate:8.3f} {before}  {target}", flush=True)
     if "conflict" in args.only or not args.only:
         print(f"\n{'L':>3}  {'conflict scenario':46s} {'sign-flip':>9}  target   "
               f"({args.trials} trials, 9999 sign flips)")
@@ -208,34 +236,39 @@ def main() -> None:
                       else "")
             print(f"{languages:>3}  {name:46s} {rate:9.3f}  {target}", flush=True)
     if "clade" in args.only or not args.only:
-        print(f"\n{'L':>3}  {'clade scenario':46s} {'similarity':>10} {'false clade':>11} "
+        print(f"\n{'L':>3}  {'clade scenario':60s} {'similarity':>10} {'false clade':>11} "
               f"{'found':>6} {'silhouette':>10}  ({args.trials // 2} trials, 200 bootstrap "
               "trees; silhouette: the best grouping's, median)")
         for languages, name, sc in chosen(args.only, (4, 5, 8, 14), clade_scenarios):
             for kind in ("mean", "paired"):
                 if not clades_testable(kind, languages):
-                    print(f"{languages:>3}  {name:46s} {kind:>10}  not tested (the page "
+                    print(f"{languages:>3}  {name:60s} {kind:>10}  not tested (the page "
                           "says so)")
                     continue
                 c = clade_rates(sc, args.trials // 2, seed=args.seed, kind=kind)
-                print(f"{languages:>3}  {name:46s} {kind:>10} {c.false_clade_rate:11.3f} "
+                print(f"{languages:>3}  {name:60s} {kind:>10} {c.false_clade_rate:11.3f} "
                       f"{c.recovered:6.2f} {c.median_silhouette:10.2f}", flush=True)
     if "alignment" in args.only or not args.only:
-        print(f"\n{'L':>3}  {'alignment scenario':50s} {'p <= 0.05':>9} {'excess':>7} "
-              f"{'chance':>7}  target   ({args.trials // 2} trials, 20 shuffles, rank 4)")
+        print(f"\n{'L':>3}  {'alignment scenario':62s} {'p <= 0.05':>9} {'excess':>7} "
+              f"{'chance':>7} {'steps':>6}  target   ({args.trials // 2} trials, 20 shuffles, "
+              "default rank: 4, 3 on a moving row's 16 detrended rows; steps: a moving row's "
+              "p <= 0.05 with its steps paired, as before)")
         for languages, name, sc in chosen(args.only, (2, 4, 14), alignment_scenarios):
             a = alignment_rates(sc, args.trials // 2, seed=args.seed)
-            target = ("<= 0.06" if "null" in name and "drift" not in name else
+            steps = alignment_rates(sc, args.trials // 2, seed=args.seed,
+                                    moving=False) if sc.moves else None
+            before = " " * 6 if steps is None else f"{steps.rejection_rate:6.3f}"
+            target = ("<= 0.06" if "null" in name else
                       ">= 0.80" if name.endswith("(default)") else "")
-            print(f"{languages:>3}  {name:50s} {a.rejection_rate:9.3f} {a.mean_excess:7.3f} "
-                  f"{a.mean_chance:7.3f}  {target}", flush=True)
+            print(f"{languages:>3}  {name:62s} {a.rejection_rate:9.3f} {a.mean_excess:7.3f} "
+                  f"{a.mean_chance:7.3f} {before}  {target}", flush=True)
     if "mantel" in args.only or not args.only:
-        print(f"\n{'L':>3}  {'mantel scenario':50s} {'similarity':>10} {'before':>12} "
+        print(f"\n{'L':>3}  {'mantel scenario':62s} {'similarity':>10} {'before':>12} "
               f"{'genetic':>8} {'phonol.':>8} {'r genetic':>9}  target   ({args.trials // 2} "
               "trials, 999 relabellings, 99 noise-null draws; share of p <= 0.05; before: "
               "genetic as the test was before, the mean similarity without its noise null, the "
-              "paired one of a moving model on its steps, not their changes; second half "
-              "Germanic)")
+              "paired one of a moving model on its steps, not their detrended contrasts; second "
+              "half Germanic)")
         for languages, name, sc in chosen(args.only, tuple(MANTEL_LANGUAGES), mantel_scenarios):
             for kind in ("mean", "paired"):
                 langs, trials = MANTEL_LANGUAGES[languages], args.trials // 2
@@ -244,8 +277,8 @@ def main() -> None:
                          if kind == "mean" else
                          mantel_rates(sc, langs, trials, kind, seed=args.seed, moving=False)
                          if sc.moves else m)
-                target = "<= 0.06" if "null" in name and "drift" not in name else ""
-                print(f"{languages:>3}  {name:50s} {kind:>10} "
+                target = "<= 0.06" if "null" in name else ""
+                print(f"{languages:>3}  {name:62s} {kind:>10} "
                       f"{alone.rejection_rate['genetic']:12.3f} {m.rejection_rate['genetic']:8.3f} "
                       f"{m.rejection_rate['phonological']:8.3f} {m.mean_r['genetic']:9.3f}  "
                       f"{target}", flush=True)

@@ -105,15 +105,17 @@ def unit_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: st
     """Similarity ``[L, L]`` of unit ``key`` for ``task`` and its bootstrap replicates over the
     steps ``[B, L, L]``. ``kind`` (``SIMILARITIES``): ``mean``, the noise-corrected cosine of the
     mean gradients; ``paired``, the correlation of the languages' per-step gradients over the
-    steps, which pair the same numbers in every language (of their step-to-step changes when
-    the run trained between its steps, ``paired_rows``). Either is summed from the run's
+    steps, which pair the same numbers in every language (of their detrended contrasts when
+    the run trained between its steps, ``paired_rows``; the mean one then levels each
+    language's pace, ``analysis.pace``). Either is summed from the run's
     module evidence for the primary task (milliseconds) and read from the sketches for
     another; ``evidence`` and ``steps`` must be of the same steps (default: all done)."""
     kept = _kept_evidence(run, evidence, key, task, kind)
     if kept is not None:
         return similarity_of(kept, kind), boot_similarities(kept, kind)
     return _from_sketches(run, key, task, steps,
-                          lambda x: sketch_similarity(x, kind, run.train_steps_between > 0))
+                          lambda x: sketch_similarity(x, kind, run.train_steps_between > 0,
+                                                      run.sketch_dim))
 
 
 def unit_null_similarity(run: Run, evidence: list[ModuleEvidence], key: str, task: str,
@@ -126,7 +128,8 @@ def unit_null_similarity(run: Run, evidence: list[ModuleEvidence], key: str, tas
     kept = _kept_evidence(run, evidence, key, task, kind)
     if kept is not None:
         return null_similarities(kept, kind)
-    return _from_sketches(run, key, task, steps, lambda x: sketch_null_similarity(x, kind))
+    return _from_sketches(run, key, task, steps, lambda x: sketch_null_similarity(
+        x, kind, run.train_steps_between > 0, run.sketch_dim))
 
 
 def _kept_evidence(run: Run, evidence: list[ModuleEvidence], key: str, task: str,
@@ -166,7 +169,7 @@ def unit_drift(run: Run, key: str, task: str, first, last) -> Drift:
 # -- kept on disk -------------------------------------------------------------------------------
 EVIDENCE_CACHE = "analysis/evidence.npz"
 # bump whenever what the analysis computes changes: a cache made by other code is stale
-ANALYSIS_VERSION = 11
+ANALYSIS_VERSION = 12
 CACHE_SCHEMA = 1
 _META = "__structure__"
 

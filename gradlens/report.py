@@ -70,43 +70,38 @@ def mantel_text(m: Mantel) -> str:
 
 
 def moving_model_caveat(trained_between: int, test: str = "divergence") -> str | None:
-    """Why a run that trained between its probe steps cannot be read like one that did not
-    (``None`` when it did not): its steps are not exchangeable, as the ``test`` (``divergence``,
-    ``alignment`` or ``typology``, the Mantel test) assumes. The figures are
-    ``bench/calibration.py``'s drift rows (docs/results.md, sections 1b, 1e and 1f)."""
+    """How a run that trained between its probe steps is read (``None`` when it did not): its
+    steps are not exchangeable, as the ``test`` (``divergence``, ``alignment`` or ``typology``,
+    the Mantel test) assumes of the steps as they are, so each reads them with the model's
+    movement taken out (``gradlens.analysis.pace``). The figures are ``bench/calibration.py``'s
+    moving rows (docs/results.md §1b, §1e, §1f, §1h and §1i)."""
     if trained_between <= 0:
         return None
     what = {
         "divergence": (
-            "the divergence test assumes. On simulated gradients that share one direction at "
-            "every step, the test holds while that direction turns, but once the languages' "
-            "gradient scales also change at their own pace its false-positive rate rises above "
-            "0.05, to 0.46 when the signal is strong (docs/results.md, section 1b): here a "
-            "module's divergence may be the model moving, not languages disagreeing. To decide "
-            "what to split, probe with no training between steps; to follow a model as it "
-            "trains, compare windows of its steps (Compare, over its own training)."),
+            "The divergence test, the groups and the split's gain therefore read each "
+            "language's steps divided by its own pace (a straight line fitted to its scale over "
+            "the steps): on simulated runs whose direction turned while each language's scale "
+            "moved at its own pace, straight or bent, that kept false positives at "
+            "0.015–0.050, where the steps as they were gave up to 0.61 "
+            "(docs/results.md §1i). A pace far from a straight line is not fully taken out."),
         "alignment": (
-            "the alignment test's step shuffles assume. The training's own trend over the steps "
-            "is common to every language, and CCA pairs it up: on simulated languages that "
-            "share no response to the batch, the test called them aligned in 25 % (2 "
-            "languages) to 100 % (14 languages) of units once the model moved (docs/results.md, "
-            "section 1e). Here alignment beyond chance, and the plan's priority that discounts "
-            "by it, may be the model moving, not languages responding alike; probe with no "
-            "training between steps to read it."),
+            "The alignment test therefore pairs the steps' contrasts free of a cubic trend over "
+            "the steps, where the training's own trend, which CCA paired up before, is gone: "
+            "with nothing shared, it called languages aligned in 3–7 % of simulated "
+            "units, where the steps gave up to 100 % (docs/results.md §1i). The trend "
+            "costs 4 of the run's steps, so CCA has fewer rows and a lower rank."),
         "typology": (
-            "the Mantel test's nulls assume. Training gives every language a trend over the "
-            "steps, and languages whose losses fall at a like pace then move alike whatever "
-            "their family: on simulated languages with no structure whose scales drifted by "
-            "family, the paired similarity of the steps called agreement with URIEL in "
-            "99.7–100 % of units. On such a run the paired similarity therefore reads the "
-            "change from each step to the next, where a shared trend cancels: in the same "
-            "simulation it called agreement in 2–7 % of units, and found a family's own "
-            "response to each batch less often than on a fixed model (docs/results.md, "
-            "sections 1f and 1h). Read agreement with typology here as weaker evidence than on "
-            "a fixed model; probe with no training between steps to read it fully."),
+            "The paired similarity therefore correlates the steps' contrasts free of a cubic "
+            "trend over the steps, and the mean similarity levels each language's own pace: on "
+            "simulated languages with no structure whose paces followed their family, "
+            "agreement with URIEL was called in 3–10 % of units, where the steps gave "
+            "up to 100 %; a weak family response is found less often than on a fixed model "
+            "(docs/results.md §1h, §1i)."),
     }[test]
     return (f"This run trained {trained_between} step(s) between its probe steps, so the model "
-            f"moved while it was probed and its steps are not exchangeable, as {what}")
+            f"moved while it was probed and its steps are not exchangeable. {what} To decide "
+            "with the fewest assumptions, probe with no training between steps.")
 
 
 def conflict_verdict(evidence: list[ModuleEvidence]) -> str:

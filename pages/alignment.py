@@ -12,9 +12,14 @@ from gradlens.report import alignment_verdict, matrix_frame, moving_model_caveat
 
 st.header("Subspace alignment")
 run = ui.current_run()
-if run is None or not ui.needs_steps(run, min_steps(1), "CCA of rank 1"):
+if run is None:
     st.stop()
 meta = ui.meta(run)
+moving = meta.train_steps_between > 0
+if not ui.needs_steps(run, min_steps(1, moving), "CCA of rank 1" + (
+        " on a run that trained between its probe steps (its trend over the steps takes 4 of "
+        "them)" if moving else "")):
+    st.stop()
 langs = meta.languages
 if caveat := moving_model_caveat(meta.train_steps_between, "alignment"):
     st.warning(caveat)

@@ -9,12 +9,12 @@ import streamlit as st
 from gradlens import ui
 from gradlens.analysis.allocation import propose_plan
 from gradlens.analysis.evidence import SIMILARITIES, default_similarity, rank_modules
+from gradlens.analysis.pace import paired_min_steps
 from gradlens.evidence import step_windows
 from gradlens.plan import diff, format_groups
 from gradlens.plots import dendrogram_figure, lines_figure, ranking_figure
 from gradlens.report import mantel_text
 
-WINDOW_STEPS = 3  # the fewest steps a window's divergence and paired similarity need
 MAX_WINDOWS = 4
 
 
@@ -111,23 +111,25 @@ def window_label(window: tuple[int, ...]) -> str:
 
 def over_training(run) -> None:
     meta = ui.meta(run)
-    most = min(MAX_WINDOWS, meta.steps // WINDOW_STEPS)
+    every = meta.train_steps_between
+    per_window = paired_min_steps(every > 0)  # what a window's paired similarity needs
+    most = min(MAX_WINDOWS, meta.steps // per_window)
     if most < 2:
         st.info(f"{run.name} has {meta.steps} completed steps; comparing windows of its steps "
-                f"needs at least {2 * WINDOW_STEPS} ({WINDOW_STEPS} per window).")
+                f"needs at least {2 * per_window} ({per_window} per window"
+                + (", as many as the paired similarity needs once a window's trend over its "
+                   "steps is taken out" if every else "") + ").")
         return
     n = st.slider("Windows of steps", 2, most, 2, key="cmp_windows") if most > 2 else 2
     windows = [tuple(int(s) for s in w) for w in step_windows(np.array(meta.done_steps), n)]
-    every = meta.train_steps_between
     if every:
         st.caption(f"{run.name} trained {every} step(s) between probe steps, so probe step s "
                    f"saw the model after {every}·s training steps: "
                    + "; ".join(f"{window_label(w)} after {every * w[0]}–{every * w[-1]}"
                                for w in windows)
-                   + ". Each window is analysed on its own: its own noise, null and intervals. "
-                   "The model still moves within a window, which the divergence test does not "
-                   "model (docs/results.md, section 1): more windows move less each, at the "
-                   "cost of power.")
+                   + ". Each window is analysed on its own: its own noise, null and intervals, "
+                   "with the languages' pace and trend within it taken out as for any run that "
+                   "trained between its steps (docs/results.md §1i).")
     else:
         st.info(f"{run.name} did not train between its probe steps: every window sees the same "
                 "parameters on other utterances, so whatever differs between them is noise. "

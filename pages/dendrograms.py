@@ -5,6 +5,7 @@ import streamlit as st
 from gradlens import ui
 from gradlens.analysis.clustering import METHODS
 from gradlens.analysis.evidence import SIMILARITIES, default_similarity
+from gradlens.errors import NotEnoughData
 from gradlens.plots import dendrogram_figure, similarity_figure, small_multiples_figure
 from gradlens.report import (grouping_caveat, mantel_text, matrix_frame, moving_model_caveat,
                              tree_verdict)
@@ -32,7 +33,11 @@ measure = st.radio("Similarity", list(SIMILARITIES), format_func=SIMILARITIES.ge
                      "where language families show (docs/results.md); its clades are tested "
                      "from 5 languages. The plan's groups come from the mean gradients")
 
-clustering = ui.clustering(run, key, task, method, measure)
+try:
+    clustering = ui.clustering(run, key, task, method, measure)
+except NotEnoughData as exc:
+    st.warning(f"No {measure} similarity here: {exc}.")
+    st.stop()
 fig = dendrogram_figure(clustering, f"{key} · {task} · {measure}")
 st.plotly_chart(fig, key="dend_figure")
 ui.downloads(fig, f"dendrogram_{key}_{task}_{measure}", key="dend_dl")

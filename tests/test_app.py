@@ -468,24 +468,24 @@ def test_one_run_compares_over_its_own_training_in_windows(app_runs, tiny_run):
     window for the same unit, each window's own ranking, the top modules' excess divergence
     across the windows, and the plans of the first and last window; each window's evidence is
     kept in the run."""
-    write_run(tiny_run, app_runs / "trained", steps=9, between=3)   # the newest: picked
+    write_run(tiny_run, app_runs / "trained", steps=21, between=3)   # the newest: picked
     at = _page("compare")
     at.radio(key="cmp_mode").set_value("over its own training").run()
     _clean(at)
-    assert [h.value for h in at.subheader][:2] == ["steps 0–4", "steps 5–8"]
-    assert any("trained 3 step(s) between probe steps" in c.value and "after 15–24" in c.value
-               for c in at.caption)
+    assert [h.value for h in at.subheader][:2] == ["steps 0–10", "steps 11–20"]
+    assert any("trained 3 step(s) between probe steps" in c.value and "after 33–60" in c.value
+               and "pace and trend within it taken out" in c.value for c in at.caption)
     specs = [_spec(c) for c in at.get("plotly_chart")]
     assert sum(" · st · mean" in c for c in specs) == 2
     assert sum("Excess divergence, top modules" in c for c in specs) == 2
     assert any("Excess divergence over the windows" in c for c in specs)
-    assert (app_runs / "trained" / "analysis" / "evidence-steps-5-8.npz").exists()
+    assert (app_runs / "trained" / "analysis" / "evidence-steps-11-20.npz").exists()
     moved = next(c.value for c in at.caption if c.value.startswith("How far"))
-    assert "from steps 0–4 to steps 5–8" in moved and (
+    assert "from steps 0–10 to steps 11–20" in moved and (
         "noise-corrected cosine" in moved or "cannot be told from noise" in moved)
     at.slider(key="cmp_windows").set_value(3).run()
     _clean(at)
-    assert [h.value for h in at.subheader][:3] == ["steps 0–2", "steps 3–5", "steps 6–8"]
+    assert [h.value for h in at.subheader][:3] == ["steps 0–6", "steps 7–13", "steps 14–20"]
     assert sum(" · st · mean" in _spec(c) for c in at.get("plotly_chart")) == 3
 
 
@@ -493,7 +493,9 @@ def test_over_training_says_when_windows_are_the_same_model_or_too_short(app_run
     at = _page("compare")
     at.radio(key="cmp_mode").set_value("over its own training").run()
     _clean(at)
-    assert any("needs at least 6 (3 per window)" in i.value for i in at.info)  # 5 steps
+    # 9 steps of a run that trained between them: a window's trend takes 4 of its 7
+    assert any("needs at least 14 (7 per window, as many as the paired similarity" in i.value
+               for i in at.info)
     write_run(tiny_run, app_runs / "still", steps=6)
     at = _page("compare")
     at.radio(key="cmp_mode").set_value("over its own training").run()
@@ -541,20 +543,21 @@ def test_an_experiment_starts_from_the_saved_plan(app_runs):
 
 def test_a_run_trained_between_its_probe_steps_is_read_with_its_caveat(app_runs, tiny_run):
     """Its steps are not exchangeable, as the divergence, alignment and Mantel tests assume
-    (docs/results.md §1b, §1e, §1f): the pages that report them or propose a plan say so; a
-    run probed on a fixed model does not carry the caveat."""
-    write_run(tiny_run, app_runs / "fixed", steps=6)   # the newest: picked
+    (docs/results.md §1b, §1e, §1f): the pages that report them or propose a plan say how
+    such a run is read instead (§1i); a run probed on a fixed model does not carry the note."""
+    write_run(tiny_run, app_runs / "fixed", steps=9)   # the newest: picked
     for page in ("divergence", "sharing_plan", "alignment", "dendrograms"):
         at = _page(page)
         _clean(at)
         assert not any("between its probe steps" in w.value for w in at.warning)
-    write_run(tiny_run, app_runs / "trained", steps=6, between=4)   # newer still
+    write_run(tiny_run, app_runs / "trained", steps=9, between=4)   # newer still
     for page in ("divergence", "sharing_plan", "alignment", "dendrograms"):
         at = _page(page)
         _clean(at)
         caveat = next(w.value for w in at.warning if "between its probe steps" in w.value)
         assert "trained 4 step(s)" in caveat and "probe with no training between steps" in caveat
-        # the alignment test is fooled differently: the training's trend pairs the steps up
-        assert ("CCA pairs it up" in caveat) == (page == "alignment")
-        # and agreement with typology by the languages' pace of training
+        assert "§1i" in caveat
+        # each test says what it reads instead of the steps
+        assert ("own pace" in caveat) == (page in ("divergence", "sharing_plan", "dendrograms"))
+        assert ("CCA" in caveat) == (page == "alignment")
         assert ("agreement with URIEL" in caveat) == (page == "dendrograms")

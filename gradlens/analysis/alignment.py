@@ -31,15 +31,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import eigh
+from gradlens.analysis.pace import TREND_DEGREE, detrended_rows
 from gradlens.errors import ConfigError, NotEnoughData
 
 
 CHANCE_SHUFFLES = 20
 
 
-def min_steps(rank: int) -> int:
-    """Steps CCA needs for ``rank`` components to be informative: ``4 r + 1``."""
-    return 4 * rank + 1
+def min_steps(rank: int, moving: bool = False) -> int:
+    """Steps CCA needs for ``rank`` components to be informative: ``4 r + 1`` rows, and on a run
+    that trained between its steps the ``TREND_DEGREE + 1`` its trend takes."""
+    return 4 * rank + 1 + (TREND_DEGREE + 1 if moving else 0)
 
 
 def default_rank(steps: int, cap: int = 8) -> int:
@@ -197,13 +199,20 @@ class Alignment:
 
 
 def subspace_alignment(sketches: np.ndarray, languages: list[str], rank: int | None = None,
-                       task: int = 0, shuffles: int = CHANCE_SHUFFLES, seed: int = 0) -> Alignment:
+                       task: int = 0, shuffles: int = CHANCE_SHUFFLES, seed: int = 0,
+                       moving: bool = False) -> Alignment:
     """Joint factorization, CCA and principal angles of ``sketches[:, :, task]`` (``[S, L, T, D]``),
-    with the chance level from ``shuffles`` step shuffles.
+    with the chance level from ``shuffles`` step shuffles; ``moving``: the model trained between
+    the steps, whose detrended contrasts are paired instead (``pace.detrended_rows``; on the
+    steps, the training's own trend passed for alignment in up to every simulated unit,
+    docs/results.md §1e, §1i).
 
-    ``rank`` defaults to ``default_rank(S)``; a rank the steps cannot support raises ValueError.
+    ``rank`` defaults to ``default_rank`` of the rows paired; a rank they cannot support raises
+    ValueError.
     """
     x = np.asarray(sketches, dtype=np.float64)[:, :, task]  # [S, L, D]
+    if moving:
+        x = detrended_rows(x)
     S, L, _ = x.shape
     rank = default_rank(S) if rank is None else rank
     fact = JointFactorization(rank).fit(x)

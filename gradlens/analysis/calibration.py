@@ -17,7 +17,8 @@ are then not exchangeable. ``drift`` rotates the shared direction over the steps
 between the first and the last step's, every language alike, the planted group keeping its
 angle to the rest), and ``scale_drift`` lets each language's scale change over the steps by its
 own factor (drawn in the range, reached at the last step), as languages' losses fall at their
-own pace.
+own pace: along a straight line, or with ``scale_bend`` = k > 0 along ``1 - exp(-k t)`` (most
+of the change early, as a loss falls fast and then levels off).
 
 ``group_response`` gives the planted group (the second half of the languages) a response of
 its own to each step's batch on top of the one all share (``eta_s``): paired-step structure,
@@ -79,11 +80,19 @@ class Scenario:
     group_response: float = 0.0
     nuisance_by_group: bool = False
     own_direction: float = 0.0
+    scale_bend: float = 0.0
 
     @property
     def moves(self) -> bool:
         """Whether the simulated model trains between its probe steps."""
         return self.drift > 0 or self.scale_drift != (1.0, 1.0)
+
+
+def _pace(steps: int, bend: float) -> np.ndarray:
+    """``[S]`` how far a language's scale has moved to its last-step factor at each step: from 0
+    to 1 along a straight line, or along ``1 - exp(-bend t)`` (rescaled to end at 1)."""
+    t = np.linspace(0, 1, steps)
+    return t if bend <= 0 else (1 - np.exp(-bend * t)) / (1 - np.exp(-bend))
 
 
 def simulate(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, float]:
@@ -130,7 +139,7 @@ def simulate_means(sc: Scenario, rng: np.random.Generator
         means = means + along[:, :, None] * ((np.cos(angle) - 1) * u + np.sin(angle) * v)
         factor = _by_group(rng.uniform(*sc.scale_drift, size=L), sc.scale_drift,
                            sc.nuisance_by_group)
-        means = means * (1 + np.linspace(0, 1, S)[:, None] * (factor - 1))[:, :, None]
+        means = means * (1 + _pace(S, sc.scale_bend)[:, None] * (factor - 1))[:, :, None]
     sigma = _by_group(rng.uniform(*sc.noise, size=L), sc.noise, sc.nuisance_by_group)
     x = (means + sc.step_noise * rng.standard_normal((S, 1, D))
          + sigma[None, :, None] * rng.standard_normal((S, L, D)))
@@ -178,9 +187,12 @@ class Calibration:
 
 
 def rejection_rate(sc: Scenario, trials: int = 200, alpha: float = 0.05, replicates: int = 499,
-                   seed: int = 0, method: str = "sign-flip") -> Calibration:
+                   seed: int = 0, method: str = "sign-flip",
+                   moving: bool | None = None) -> Calibration:
     """How often the test rejects on ``trials`` units simulated from ``sc`` (method
-    ``sign-flip``: the one in force; ``permutation``: within-step label permutation)."""
+    ``sign-flip``: the one in force; ``permutation``: within-step label permutation);
+    ``moving``: read as a run that trains between its steps is (``None``: when the scenario
+    does; ``False`` on a moving scenario: the test as it was before it levelled the paces)."""
     rng = np.random.default_rng(seed)
     rejected, covered, excess, truth = 0, 0, [], []
     for t in range(trials):
@@ -190,7 +202,8 @@ def rejection_rate(sc: Scenario, trials: int = 200, alpha: float = 0.05, replica
             cover = True
         else:
             d = language_divergence(x, [str(i) for i in range(sc.languages)],
-                                    replicates=replicates, seed=seed + t)
+                                    replicates=replicates, seed=seed + t,
+                                    moving=sc.moves if moving is None else moving)
             p = d.p_value
             cover = d.excess_ci[0] <= true <= d.excess_ci[1]
             excess.append(d.excess)
@@ -309,15 +322,18 @@ class AlignmentCalibration:
     mean_chance: float
 
 
-def alignment_rates(sc: Scenario, trials: int = 200, alpha: float = 0.05,
-                    seed: int = 0) -> AlignmentCalibration:
-    """Run ``subspace_alignment`` (default rank, 20 shuffles) on ``trials`` units from ``sc``."""
+def alignment_rates(sc: Scenario, trials: int = 200, alpha: float = 0.05, seed: int = 0,
+                    moving: bool | None = None) -> AlignmentCalibration:
+    """Run ``subspace_alignment`` (default rank, 20 shuffles) on ``trials`` units from ``sc``;
+    ``moving``: as for ``rejection_rate`` (``False``: the steps paired as they were before the
+    detrended contrasts)."""
     rng = np.random.default_rng(seed)
     languages = [str(i) for i in range(sc.languages)]
     rejected, excess, chance = 0, [], []
     for t in range(trials):
         x, _ = simulate(sc, rng)
-        a = subspace_alignment(x, languages, seed=seed + t)
+        a = subspace_alignment(x, languages, seed=seed + t,
+                               moving=sc.moves if moving is None else moving)
         rejected += a.p_value <= alpha
         excess.append(a.excess())
         chance.append(a.chance_level())
@@ -350,7 +366,8 @@ def mantel_rates(sc: Scenario, languages: list[str], trials: int = 200, kind: st
     similarity has one) against each URIEL distance; ``noise_null=False``: relabelling alone,
     the test as it was before the noise null (for comparison). ``moving``: the similarity as
     for a run that trains between its steps (``None``: when the scenario does; ``False`` on a
-    moving scenario: the paired similarity as it was before it read step changes there)."""
+    moving scenario: the similarity of the steps as they are, as it was before
+    ``gradlens.analysis.pace``)."""
     if len(languages) != sc.languages:
         raise ValueError(f"the scenario has {sc.languages} languages, got {len(languages)} codes")
     rng = np.random.default_rng(seed)
@@ -358,9 +375,9 @@ def mantel_rates(sc: Scenario, languages: list[str], trials: int = 200, kind: st
     rs: dict[str, list[float]] = {k: [] for k in FEATURE_SETS}
     for _ in range(trials):
         x, _ = simulate(sc, rng)
-        similarity, _ = sketch_similarity(x[:, :, 0], kind,
-                                          sc.moves if moving is None else moving)
-        null = sketch_null_similarity(x[:, :, 0], kind) if noise_null else None
+        moves = sc.moves if moving is None else moving
+        similarity, _ = sketch_similarity(x[:, :, 0], kind, moves)
+        null = sketch_null_similarity(x[:, :, 0], kind, moves) if noise_null else None
         tests = agreement_of(similarity, list(languages), seed=seed, null=null).tests
         for k, m in tests.items():
             rejected[k] += m.p <= alpha

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
+from gradlens.analysis.pace import level_pace
 from gradlens.errors import NotEnoughData
 
 NULL_REPLICATES = 1999
@@ -377,13 +378,19 @@ class Divergence:
 
 
 def language_divergence(sketches: np.ndarray, languages: list[str], task: int = 0,
-                        replicates: int = NULL_REPLICATES, seed: int = 0) -> Divergence:
-    """Divergence of ``sketches[:, :, task]`` (``[S, L, T, D]``; at least 3 steps, 2 languages).
+                        replicates: int = NULL_REPLICATES, seed: int = 0,
+                        moving: bool = False) -> Divergence:
+    """Divergence of ``sketches[:, :, task]`` (``[S, L, T, D]``; at least 3 steps, 2 languages);
+    ``moving``: the model trained between the steps, whose languages' paces are levelled first
+    (``pace.level_pace``; without it, languages sharing the direction at every step were
+    called divergent in up to 46 % of simulated units, docs/results.md §1b, §1i).
 
     The interval resamples steps with ``bootstrap_weights(S, seed=seed)``: the same draws for
     every module analysed with the same seed, so their replicates add.
     """
     x = np.asarray(sketches, dtype=np.float64)[:, :, task]         # [S, L, D]
+    if moving:
+        x = level_pace(x)
     S, L = x.shape[:2]
     if S < 3:
         raise NotEnoughData(f"divergence needs at least 3 completed steps (noise is measured between "

@@ -27,6 +27,7 @@ from gradlens.analysis.divergence import (COMMON_MIN_LANGUAGES, NULL_GRAMS, Conf
 from gradlens.analysis.clustering import group_support
 from gradlens.analysis.gain import held_out_gain
 from gradlens.analysis.grouping import LanguageGrouping, index_groups
+from gradlens.analysis.pace import detrended_rows, level_pace, paired_min_steps
 from gradlens.errors import ConfigError, NotEnoughData
 
 PRIMARY = "st"
@@ -51,7 +52,7 @@ class ModuleEvidence:
     test's Benjamini–Hochberg q-value among the modules analysed together (``None`` alone), and
     ``conflict_q`` the same for the conflict test (systematic ST–ASR conflict).
     ``paired`` ``[L, L]`` and ``paired_boot`` ``[B, L, L]``: the covariance of the languages'
-    per-step gradients (``paired_gram``; of their step-to-step changes on a model that moves,
+    per-step gradients (``paired_gram``; of their detrended contrasts on a model that moves,
     ``paired_rows``) and its bootstrap replicates, the same draws for every module; they add
     over modules too, so a layer's paired similarity is a sum.
     ``group_support``: each group's bootstrap support as a clade of the mean similarity's trees
@@ -142,19 +143,23 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
                     n_params: int, rank: int | None = None,
                     n_groups: int | None = None, moving: bool = False) -> ModuleEvidence:
     """Evidence on one unit from its sketches ``[S, L, T, D]`` (at least 3 steps); ``moving``:
-    the model trained between them (the paired similarity then reads ``paired_rows``).
+    the model trained between them (``gradlens.analysis.pace``: the mean-based evidence reads
+    each language's steps with its pace levelled, the paired similarity and the alignment the
+    steps' detrended contrasts, which need ``paired_min_steps(True)`` steps).
 
-    ``rank`` of the CCA: ``None`` picks ``default_rank(S)`` and skips alignment when the steps
-    are too few; an explicit rank the steps cannot support raises ValueError.
+    ``rank`` of the CCA: ``None`` picks ``default_rank`` of the rows it pairs and skips
+    alignment when they are too few; an explicit rank they cannot support raises ValueError.
     """
     x = np.asarray(sketches, dtype=np.float64)
     primary, aux = task_indices(tasks)
-    divergence = language_divergence(x, languages, primary)  # the run's shared step draws
+    # the run's shared step draws
+    divergence = language_divergence(x, languages, primary, moving=moving)
     grouping = LanguageGrouping(n_groups).fit(divergence.similarity, languages)
-    r = default_rank(x.shape[0]) if rank is None else rank
-    alignment = subspace_alignment(x, languages, r, primary) if r >= 1 else None
-    steps = x[:, :, primary]
-    rows = paired_rows(steps, moving)
+    pairs = x.shape[0] >= paired_min_steps(moving)
+    rows = paired_rows(x[:, :, primary], moving) if pairs else None
+    r = (default_rank(len(rows)) if pairs else 0) if rank is None else rank
+    alignment = subspace_alignment(x, languages, r, primary, moving=moving) if r >= 1 else None
+    steps = level_pace(x[:, :, primary]) if moving else x[:, :, primary]
     support = (group_support(corrected_similarity(divergence.boot_grams),
                              index_groups(grouping.groups_, languages))
                if len(grouping.groups_) > 1 and len(divergence.boot_grams) else None)
@@ -163,8 +168,9 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
         groups=grouping.groups_, grouping_score=grouping.score_, divergence=divergence,
         task_divergence=None if aux is None else task_divergence(x, languages, primary, aux),
         conflict=None if aux is None else task_conflict(x, languages, primary, aux),
-        alignment=alignment, paired=paired_gram(rows),
-        paired_boot=paired_gram(rows, bootstrap_weights(len(rows))).astype(np.float32),
+        alignment=alignment, paired=None if rows is None else paired_gram(rows),
+        paired_boot=(None if rows is None else
+                     paired_gram(rows, bootstrap_weights(len(rows))).astype(np.float32)),
         group_support=support,
         held_out_gain=held_out_gain(steps, languages, len(grouping.groups_)))
 
@@ -207,11 +213,14 @@ def null_similarities(evidence: list[ModuleEvidence], kind: str = "mean") -> np.
     return corrected_similarity(sum(e.divergence.null_grams.astype(np.float64) for e in evidence))
 
 
-def sketch_null_similarity(x: np.ndarray, kind: str = "mean") -> np.ndarray | None:
-    """``null_similarities`` of the per-step sketches ``x`` ``[S, L, k]`` of one task."""
+def sketch_null_similarity(x: np.ndarray, kind: str = "mean", moving: bool = False,
+                           width: int | None = None) -> np.ndarray | None:
+    """``null_similarities`` of the per-step sketches ``x`` ``[S, L, k]`` of one task
+    (``moving``, ``width``: as for ``sketch_similarity``)."""
     if kind != "mean":
         return None
-    return corrected_similarity(null_grams(step_coordinates(x, passes=NULL_GRAMS)))
+    return corrected_similarity(null_grams(step_coordinates(_paced(x, moving, width),
+                                                            passes=NULL_GRAMS)))
 
 
 def default_similarity(languages: int) -> str:
@@ -255,32 +264,38 @@ _SIMILARITY = {"mean": corrected_similarity, "paired": common_response_similarit
 def paired_rows(x: np.ndarray, moving: bool) -> np.ndarray:
     """What the paired similarity correlates across languages, from per-step sketches
     ``[S, L, ...]``: the steps themselves on a fixed model; on one that trains between its
-    probe steps, the change from each step to the next ``[S - 1, L, ...]``. A trend the steps
-    share within a family (its losses falling at the family's pace) is then a constant, which
-    the covariance removes, while each batch's response stays: in simulation the Mantel test on
-    the steps called such a trend typology in every unit, on their changes in 2-7 %
-    (docs/results.md §1h)."""
-    return np.diff(x, axis=0) if moving else x
+    probe steps, their contrasts free of a cubic trend over the steps
+    (``pace.detrended_rows``, ``[S - 4, L, ...]``). A trend the steps share within a family
+    (its losses falling at the family's pace) is then gone, while each batch's response stays:
+    in simulation the Mantel test on the steps called such a trend typology in every unit, on
+    the detrended rows in 3-10 % (docs/results.md §1h, §1i)."""
+    return detrended_rows(x) if moving else x
 
 
-def sketch_similarity(x: np.ndarray, kind: str = "mean",
-                      moving: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def sketch_similarity(x: np.ndarray, kind: str = "mean", moving: bool = False,
+                      width: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Similarity ``[L, L]`` of the per-step sketches ``x`` ``[S, L, k]`` of one task, and its
     bootstrap replicates over the steps ``[B, L, L]`` (``None`` where ``clades_testable`` says
-    no), by ``kind`` (``SIMILARITIES``); ``moving``: the model trained between the steps
-    (``paired_rows``)."""
+    no), by ``kind`` (``SIMILARITIES``); ``moving``: the model trained between the steps (the
+    mean similarity then levels each language's pace, ``pace.level_pace``, per module of
+    ``width`` coordinates when ``x`` holds several; the paired one reads ``paired_rows``)."""
     if kind not in SIMILARITIES:
         raise ConfigError(f"similarity must be one of {sorted(SIMILARITIES)}, got {kind!r}")
     if x.shape[0] < 3:
         raise NotEnoughData(f"a {kind} similarity needs at least 3 completed steps, got "
                             f"{x.shape[0]}")
-    if kind == "paired":
-        x = paired_rows(x, moving)
+    x = paired_rows(x, moving) if kind == "paired" else _paced(x, moving, width)
     if not clades_testable(kind, x.shape[1]):
         return _SIMILARITY[kind](_GRAMS[kind](x)), None
     weights = bootstrap_weights(x.shape[0])
     y = step_coordinates(x, passes=len(weights))
     return _SIMILARITY[kind](_GRAMS[kind](y)), _SIMILARITY[kind](_GRAMS[kind](y, weights))
+
+
+def _paced(x: np.ndarray, moving: bool, width: int | None) -> np.ndarray:
+    """The steps the mean-based evidence reads: ``x`` itself, or with each language's pace
+    levelled on a run that trained between its steps."""
+    return level_pace(x, width) if moving else x
 
 
 def strongest_unit(evidence: list[ModuleEvidence], groups: dict[str, list[int]]) -> str | None:
