@@ -17,7 +17,7 @@ if run is None:
 meta = ui.meta(run)
 moving = meta.train_steps_between > 0
 if not ui.needs_steps(run, min_steps(1, moving), "CCA of rank 1" + (
-        " on a run that trained between its probe steps (its trend over the steps takes 4 of "
+        " on a run that trained between its probe steps (its trend over the steps takes 6 of "
         "them)" if moving else "")):
     st.stop()
 langs = meta.languages

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SMALL = dict(languages=["spa", "ita", "deu", "rus"], steps=9, batch_size=2, sketch_dim=256,
+SMALL = dict(languages=["spa", "ita", "deu", "rus"], steps=11, batch_size=2, sketch_dim=256,
              train_steps_between=1)
 
 
@@ -28,7 +28,8 @@ def runs_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(runs_dir) -> Path:
-    """A real run: 4 languages × 2 tasks × 9 steps, training between steps (CCA of rank 1 then needs 9)."""
+    """A real run: 4 languages × 2 tasks × 11 steps, training between steps (CCA of rank 1 then
+    needs 11)."""
     from gradlens.probe_config import ProbeConfig
     from probes.loop import probe
 

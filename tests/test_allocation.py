@@ -123,7 +123,7 @@ def test_evidence_on_a_real_run_and_its_plan(tiny_run):
     assert len(ev) == len(run.modules)
     for e in ev:
         assert np.isfinite(e.excess) and e.similarity.shape == (4, 4)
-        # the run trained between its 9 steps: their trend takes 4, and 5 rows support rank 1
+        # the run trained between its 11 steps: their trend takes 6, and 5 rows support rank 1
         assert e.alignment is not None and e.alignment.rank == 1 and e.paired is not None
         assert 0 <= e.q_value <= 1
         assert 0 <= e.conflict_rate <= 1

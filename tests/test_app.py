@@ -468,24 +468,24 @@ def test_one_run_compares_over_its_own_training_in_windows(app_runs, tiny_run):
     window for the same unit, each window's own ranking, the top modules' excess divergence
     across the windows, and the plans of the first and last window; each window's evidence is
     kept in the run."""
-    write_run(tiny_run, app_runs / "trained", steps=21, between=3)   # the newest: picked
+    write_run(tiny_run, app_runs / "trained", steps=27, between=3)   # the newest: picked
     at = _page("compare")
     at.radio(key="cmp_mode").set_value("over its own training").run()
     _clean(at)
-    assert [h.value for h in at.subheader][:2] == ["steps 0–10", "steps 11–20"]
-    assert any("trained 3 step(s) between probe steps" in c.value and "after 33–60" in c.value
+    assert [h.value for h in at.subheader][:2] == ["steps 0–13", "steps 14–26"]
+    assert any("trained 3 step(s) between probe steps" in c.value and "after 42–78" in c.value
                and "pace and trend within it taken out" in c.value for c in at.caption)
     specs = [_spec(c) for c in at.get("plotly_chart")]
     assert sum(" · st · mean" in c for c in specs) == 2
     assert sum("Excess divergence, top modules" in c for c in specs) == 2
     assert any("Excess divergence over the windows" in c for c in specs)
-    assert (app_runs / "trained" / "analysis" / "evidence-steps-11-20.npz").exists()
+    assert (app_runs / "trained" / "analysis" / "evidence-steps-14-26.npz").exists()
     moved = next(c.value for c in at.caption if c.value.startswith("How far"))
-    assert "from steps 0–10 to steps 11–20" in moved and (
+    assert "from steps 0–13 to steps 14–26" in moved and (
         "noise-corrected cosine" in moved or "cannot be told from noise" in moved)
     at.slider(key="cmp_windows").set_value(3).run()
     _clean(at)
-    assert [h.value for h in at.subheader][:3] == ["steps 0–6", "steps 7–13", "steps 14–20"]
+    assert [h.value for h in at.subheader][:3] == ["steps 0–8", "steps 9–17", "steps 18–26"]
     assert sum(" · st · mean" in _spec(c) for c in at.get("plotly_chart")) == 3
 
 
@@ -493,8 +493,8 @@ def test_over_training_says_when_windows_are_the_same_model_or_too_short(app_run
     at = _page("compare")
     at.radio(key="cmp_mode").set_value("over its own training").run()
     _clean(at)
-    # 9 steps of a run that trained between them: a window's trend takes 4 of its 7
-    assert any("needs at least 14 (7 per window, as many as the paired similarity" in i.value
+    # 11 steps of a run that trained between them: a window's trend takes 6 of its 9
+    assert any("needs at least 18 (9 per window, as many as the paired similarity" in i.value
                for i in at.info)
     write_run(tiny_run, app_runs / "still", steps=6)
     at = _page("compare")
@@ -550,7 +550,7 @@ def test_a_run_trained_between_its_probe_steps_is_read_with_its_caveat(app_runs,
         at = _page(page)
         _clean(at)
         assert not any("between its probe steps" in w.value for w in at.warning)
-    write_run(tiny_run, app_runs / "trained", steps=9, between=4)   # newer still
+    write_run(tiny_run, app_runs / "trained", steps=11, between=4)   # newer still
     for page in ("divergence", "sharing_plan", "alignment", "dendrograms"):
         at = _page(page)
         _clean(at)

@@ -264,11 +264,11 @@ _SIMILARITY = {"mean": corrected_similarity, "paired": common_response_similarit
 def paired_rows(x: np.ndarray, moving: bool) -> np.ndarray:
     """What the paired similarity correlates across languages, from per-step sketches
     ``[S, L, ...]``: the steps themselves on a fixed model; on one that trains between its
-    probe steps, their contrasts free of a cubic trend over the steps
-    (``pace.detrended_rows``, ``[S - 4, L, ...]``). A trend the steps share within a family
+    probe steps, their contrasts free of a quintic trend over the steps
+    (``pace.detrended_rows``, ``[S - 6, L, ...]``). A trend the steps share within a family
     (its losses falling at the family's pace) is then gone, while each batch's response stays:
     in simulation the Mantel test on the steps called such a trend typology in every unit, on
-    the detrended rows in 3-10 % (docs/results.md §1h, §1i)."""
+    the detrended rows in 1.5-4 % (docs/results.md §1h, §1i)."""
     return detrended_rows(x) if moving else x
 
 

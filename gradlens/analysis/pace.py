@@ -15,7 +15,7 @@ take that out again, each for what it feeds:
   steps (where the direction had turned) less, and the divergence test called that
   divergence in up to 46 % of simulated units.
 - ``detrended_rows``, for what **pairs** the steps across languages (the paired similarity,
-  the CCA alignment): orthonormal contrasts of the steps free of a cubic trend in the step
+  the CCA alignment): orthonormal contrasts of the steps free of a quintic trend in the step
   index. The trend every language follows is gone, each batch's response stays, and the rows
   stay independent and exchangeable when the steps' noise is (an orthonormal map of white
   noise is white), so the step bootstrap and the shuffled-steps chance level hold as on a fixed
@@ -31,7 +31,7 @@ import numpy as np
 
 from gradlens.errors import NotEnoughData
 
-TREND_DEGREE = 3  # the trend removed from paired rows: a cubic in the step index
+TREND_DEGREE = 5  # the trend removed from paired rows: a quintic in the step index (results §1i)
 PACE_DEGREE = 1   # each language's scale trajectory: a straight line over the steps
 PACE_FLOOR = 0.2  # a fitted scale below this share of its mean is no pace to divide by
 
