@@ -12,6 +12,9 @@ Targets: false positives <= 0.06 under every null; power >= 0.8 against the stat
 The conflict rows calibrate the ST-ASR conflict test the same way: unrelated tasks (the null's
 edge), aligned ones, a planted conflict, and a conflict under noise the two tasks share (the
 same utterances feed both), where the step cosine the test reads is positive on average.
+Beside them, on the same units, the cross-task cosine (the two tasks' mean gradients,
+noise-corrected, languages averaged): its mean, how often its 95 % interval holds the planted
+cosine, and how often it lies below 0 (the means opposed) and below 1 (the tasks apart).
 
 The "drift" rows simulate a run that trains between its probe steps (the model moves while it
 is probed, so steps are not exchangeable): the test is not built for it, and these rows show
@@ -58,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gradlens.analysis.calibration import (ConflictScenario, Scenario,  # noqa: E402
                                            alignment_rates, clade_rates,
                                            conflict_rejection_rate, gain_rates,
-                                           mantel_rates, rejection_rate)
+                                           mantel_rates, rejection_rate, task_cosine_rates)
 from gradlens.analysis.evidence import clades_testable  # noqa: E402
 
 EFFECT = 0.3  # the planted group's mean has this share of its squared norm off the shared
@@ -94,6 +97,9 @@ def conflict_scenarios(languages: int) -> dict[str, ConflictScenario]:
         "conflict null: cos 0, strong signal (snr 2)": ConflictScenario(languages, snr=2.0),
         "conflict null: cos 0, 8 steps": ConflictScenario(languages, steps=8),
         "conflict null: aligned tasks (cos +0.3)": ConflictScenario(languages, cosine=0.3),
+        "conflict null: one direction (cos 1)": ConflictScenario(languages, cosine=1.0),
+        "conflict null: cos 1, weak signal (snr 0.1)": ConflictScenario(
+            languages, cosine=1.0, snr=0.1),
         "conflict power: planted cos -0.2": ConflictScenario(languages, cosine=-0.2),
         "conflict power: cos -0.2, weak signal (snr 0.1)": ConflictScenario(
             languages, cosine=-0.2, snr=0.1),
@@ -228,13 +234,17 @@ def main() -> None:
         print(f"{languages:>3}  {name:46s} {ours.rejection_rate:9.3f} {ours.coverage:9.3f} "
               f"{theirs.rejection_rate:8.3f} {before}  {target}", flush=True)
     if "conflict" in args.only or not args.only:
-        print(f"\n{'L':>3}  {'conflict scenario':46s} {'sign-flip':>9}  target   "
-              f"({args.trials} trials, 9999 sign flips)")
+        print(f"\n{'L':>3}  {'conflict scenario':46s} {'sign-flip':>9}  {'target':8s} "
+              f"{'task cos':>8} {'covers':>6} {'<0':>6} {'<1':>6}  ({args.trials} trials, 9999 "
+              "sign flips; task cos: the cross-task cosine, 200 bootstrap draws; covers: its "
+              "interval holds the planted cosine; <0, <1: the interval lies below)")
         for languages, name, sc in chosen(args.only, (2, 4, 14), conflict_scenarios):
             rate = conflict_rejection_rate(sc, args.trials, seed=args.seed)
+            t = task_cosine_rates(sc, args.trials, seed=args.seed)
             target = ("<= 0.06" if "null" in name else ">= 0.80" if name.endswith("-0.2")
                       else "")
-            print(f"{languages:>3}  {name:46s} {rate:9.3f}  {target}", flush=True)
+            print(f"{languages:>3}  {name:46s} {rate:9.3f}  {target:8s} {t.mean:8.3f} "
+                  f"{t.coverage:6.3f} {t.below_zero:6.3f} {t.below_one:6.3f}", flush=True)
     if "clade" in args.only or not args.only:
         print(f"\n{'L':>3}  {'clade scenario':60s} {'similarity':>10} {'false clade':>11} "
               f"{'found':>6} {'silhouette':>10}  ({args.trials // 2} trials, 200 bootstrap "

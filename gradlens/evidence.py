@@ -169,7 +169,7 @@ def unit_drift(run: Run, key: str, task: str, first, last) -> Drift:
 # -- kept on disk -------------------------------------------------------------------------------
 EVIDENCE_CACHE = "analysis/evidence.npz"
 # bump whenever what the analysis computes changes: a cache made by other code is stale
-ANALYSIS_VERSION = 13
+ANALYSIS_VERSION = 14
 CACHE_SCHEMA = 1
 _META = "__structure__"
 

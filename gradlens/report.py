@@ -13,7 +13,7 @@ import pandas as pd
 from gradlens.analysis.alignment import Alignment
 from gradlens.analysis.allocation import diverges
 from gradlens.analysis.clustering import SUPPORTED, Clustering
-from gradlens.analysis.divergence import COMMON_MIN_LANGUAGES
+from gradlens.analysis.divergence import COMMON_MIN_LANGUAGES, TaskDivergence
 from gradlens.analysis.evidence import ModuleEvidence, clades_testable, rank_modules
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.analysis.overview import Overview
@@ -117,6 +117,21 @@ def conflict_verdict(evidence: list[ModuleEvidence]) -> str:
     return (f"{len(found)} of {len(evidence)} modules conflict systematically {rule}: "
             + ", ".join(f"{e.module} (mean cos {e.conflict.mean:+.3f})" for e in found[:8])
             + (f" and {len(found) - 8} more" if len(found) > 8 else "") + ".")
+
+
+def task_cosine_text(task: TaskDivergence) -> str:
+    """One sentence on a unit's cross-task cosine (``TaskDivergence``): the two tasks' mean
+    gradients, which the step cosines above do not measure when the tasks share their noise."""
+    lo, hi = task.mean_ci
+    reading = ("the tasks' mean gradients point against each other" if hi < 0 else
+               "the tasks pull this unit apart on average" if hi < 1 else
+               "the data do not tell the tasks' mean directions apart")
+    return (f"The two tasks' mean gradients, their noise taken out: cosine {task.mean:+.3f} "
+            f"(languages averaged; 95 % interval [{lo:+.3f}, {hi:+.3f}] over the steps): "
+            f"{reading}. 1 is one direction, 0 unrelated; noise can carry it a little past 1. "
+            "It reads the average over the steps, where the step cosines read each step: the "
+            "same utterances give both tasks shared noise, which keeps step cosines positive "
+            "even when the means are opposed (docs/results.md §1j).")
 
 
 def alignment_verdict(alignment: Alignment) -> str:

@@ -8,7 +8,7 @@ import streamlit as st
 from gradlens import ui
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import heatmap_figure, lines_figure, mark_columns, ranking_figure
-from gradlens.report import conflict_verdict, evidence_table, p_text
+from gradlens.report import conflict_verdict, evidence_table, p_text, task_cosine_text
 
 st.header("ST–ASR gradient conflict")
 st.caption(
@@ -78,6 +78,7 @@ def module_section() -> None:
                f"{p_text(c.p_value, c.flips, 'sign flips')}, BH q = {q}: "
                + ("a systematic conflict." if chosen.conflicts() else
                   "not a systematic conflict at these steps."))
+    st.caption(task_cosine_text(chosen.task_divergence))
     ui.downloads(lines, f"conflict_{module}", pd.DataFrame(series), key="conf_lines_dl")
 
 

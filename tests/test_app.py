@@ -192,6 +192,9 @@ def test_conflicts_page_over_steps_and_ranked(app_runs):
     assert '"error_x"' in _spec(charts[1])                  # each rate with its interval
     module = next(c.value for c in at.caption if c.value.startswith("Mean cosine"))
     assert "95 % interval" in module and "BH q = " in module and "sign-flip test" in module
+    # and the tasks' mean directions, noise taken out, with their interval
+    means = next(c.value for c in at.caption if c.value.startswith("The two tasks' mean"))
+    assert "cosine" in means and "95 % interval [" in means and "§1j" in means
 
 
 def test_training_page_asks_for_a_saved_plan(app_runs):

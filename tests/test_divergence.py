@@ -5,7 +5,8 @@ import pytest
 from scipy.stats import false_discovery_control
 
 from gradlens.analysis.calibration import (ConflictScenario, Scenario,
-                                           conflict_rejection_rate, rejection_rate, simulate)
+                                           conflict_rejection_rate, rejection_rate, simulate,
+                                           task_cosine_rates)
 from gradlens.analysis.divergence import (bh_qvalues, bootstrap_weights, corrected_gram,
                                           helmert, language_divergence, null_divergence,
                                           sign_flip_draws, sign_flip_p, step_coordinates,
@@ -121,22 +122,30 @@ def test_too_few_steps_or_languages_are_refused():
         language_divergence(np.zeros((5, 1, 1, 8)), ["a"])
 
 
-def test_the_cross_task_ratio_sits_at_one_when_tasks_differ_by_noise_alone():
+def test_the_cross_task_cosine_reads_the_tasks_mean_directions_whatever_their_noise():
+    """1 for one direction however unequal the tasks' noise; the planted cosine for two, at
+    every signal-to-noise ratio (the ratio it replaced grew with it); and an opposition of the
+    means found where the tasks share their noise, which the step-cosine conflict test misses
+    (docs/results.md §1j)."""
+
     rng = np.random.default_rng(5)
     S, D = 40, 256
     mean = rng.normal(size=(1, 4, 1, D))
-    ratios = [task_divergence(mean + 3 * rng.normal(size=(S, 4, 2, D)), LANGS).mean_ratio
-              for _ in range(10)]
-    assert 0.9 < np.mean(ratios) < 1.1
-    apart = np.concatenate([mean, -mean], axis=2) + 3 * rng.normal(size=(S, 4, 2, D))
-    assert task_divergence(apart, LANGS).mean_ratio > 1.5
-    # one mean, the auxiliary task far noisier: still noise alone (the mean of the two self
-    # divergences, the old denominator, gave 1.24 here)
-    unequal = np.array([0.5, 6.0])[None, None, :, None]
-    ratios = [task_divergence(mean + unequal * rng.normal(size=(S, 4, 2, D)), LANGS).mean_ratio
-              for _ in range(10)]
-    assert 0.9 < np.mean(ratios) < 1.1
-
+    unequal = np.array([0.5, 6.0])[None, None, :, None]   # the auxiliary task far noisier
+    one = [task_divergence(mean + unequal * rng.normal(size=(S, 4, 2, D)), LANGS)
+           for _ in range(10)]
+    assert 0.9 < np.mean([t.mean for t in one]) < 1.1
+    assert sum(t.mean_ci[0] <= 1 <= t.mean_ci[1] for t in one) >= 8
+    for snr in (0.2, 1.0):   # the same angle at two signal-to-noise ratios reads the same
+        r = task_cosine_rates(ConflictScenario(4, snr=snr, cosine=0.8), 40)
+        assert abs(r.mean - 0.8) < 0.05 and r.coverage >= 0.85, r
+    assert r.below_one > 0.9   # at snr 1 the interval tells the tasks apart
+    shared = ConflictScenario(4, cosine=-0.2, shared=0.5)
+    assert conflict_rejection_rate(shared, 40) < 0.2
+    assert task_cosine_rates(shared, 40).below_zero > 0.9
+    none = ConflictScenario(4, cosine=0.0, shared=0.5)
+    assert task_cosine_rates(none, 80).below_zero < 0.1
+    assert np.array_equal(task_divergence(np.zeros((6, 4, 2, 8)), LANGS).cosine, np.zeros(4))
 
 def test_planted_conflict_is_found():
     rng = np.random.default_rng(1)

@@ -170,7 +170,8 @@ def allocate(evidence: list[ModuleEvidence], budget: float, total_params: int,
 
 
 PLAN_FIGURES = ("excess_divergence", "excess_ci_low", "excess_ci_high", "p_value", "q_value",
-                "cca_mean", "cca_chance", "conflict_rate", "cross_task_ratio",
+                "cca_mean", "cca_chance", "conflict_rate", "cross_task_cosine",
+                "cross_task_ci_low", "cross_task_ci_high",
                 "grouping_score")  # of ModuleEvidence.summary
 
 

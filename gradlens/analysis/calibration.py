@@ -54,7 +54,8 @@ from gradlens.analysis.alignment import subspace_alignment
 from gradlens.analysis.clustering import cluster_similarity
 from gradlens.analysis.divergence import (bootstrap_weights, corrected_gram,
                                           corrected_similarity, divergence_of,
-                                          language_divergence, step_coordinates, task_conflict)
+                                          language_divergence, step_coordinates, task_conflict,
+                                          task_divergence)
 from gradlens.analysis.evidence import sketch_null_similarity, sketch_similarity
 from gradlens.analysis.gain import between_group_energy, held_out_gain
 from gradlens.analysis.grouping import LanguageGrouping
@@ -255,6 +256,35 @@ def conflict_rejection_rate(sc: ConflictScenario, trials: int = 200, alpha: floa
     hits = sum(task_conflict(simulate_conflict(sc, rng), languages).p_value <= alpha
                for _ in range(trials))
     return hits / trials
+
+
+@dataclass(frozen=True)
+class TaskCosineCalibration:
+    """The cross-task cosine (``TaskDivergence``) over ``trials`` units from ``scenario``:
+    ``mean``: its average; ``coverage``: the share whose 95 % interval holds the planted cosine;
+    ``below_zero``: the share whose interval lies below 0 (the tasks opposed on average);
+    ``below_one``: below 1 (the tasks pull apart)."""
+
+    scenario: ConflictScenario
+    trials: int
+    mean: float
+    coverage: float
+    below_zero: float
+    below_one: float
+
+
+def task_cosine_rates(sc: ConflictScenario, trials: int = 200,
+                      seed: int = 0) -> TaskCosineCalibration:
+    """Read the cross-task cosine of ``trials`` units simulated from ``sc`` (the same units
+    as ``conflict_rejection_rate`` with the same seed)."""
+    rng = np.random.default_rng(seed)
+    languages = [str(i) for i in range(sc.languages)]
+    found = [task_divergence(simulate_conflict(sc, rng), languages) for _ in range(trials)]
+    ci = np.array([t.mean_ci for t in found])
+    return TaskCosineCalibration(
+        sc, trials, float(np.mean([t.mean for t in found])),
+        float(((ci[:, 0] <= sc.cosine) & (sc.cosine <= ci[:, 1])).mean()),
+        float((ci[:, 1] < 0).mean()), float((ci[:, 1] < 1).mean()))
 
 
 # -- bootstrap support of the tree's clades -----------------------------------------------------

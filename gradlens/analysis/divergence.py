@@ -538,40 +538,60 @@ def task_conflict(sketches: np.ndarray, languages: list[str], primary: int = 0, 
 
 @dataclass(frozen=True)
 class TaskDivergence:
-    """Cross-task divergence of one unit, per language.
+    """How far a unit's two tasks pull it apart on average, per language, beyond noise.
 
-    ``self_div`` ``[L, 2]``: odd/even-step self divergence of the primary and auxiliary task;
-    ``cross`` ``[L]``: ``1 - (cos(o_p, e_a) + cos(e_p, o_a)) / 2``, the two tasks' half-run means
-    against each other, so cross and self are at one noise level; ``ratio`` ``[L]``: cross over
-    the cross divergence the tasks' own noise gives when their means are one, ``1 - sqrt((1 -
-    self_p)(1 - self_a))`` (1 when the tasks differ by noise alone, however unequal);
-    ``mean_ratio`` its mean. A high ratio says the two tasks pull this unit apart beyond their
-    own noise: where MGCM's projection acts at training time.
+    ``cosine`` ``[L]``: the noise-corrected cosine of each language's primary and auxiliary
+    mean gradients, ``G_pa / sqrt(G_pp G_aa)`` from ``corrected_gram`` (products of different
+    steps only, so neither task's own noise nor the noise the two share through the same
+    utterances enters it; 0 where either task shows no signal). It is not clipped: clipped at
+    1, tasks that share one direction would always read below 1 (an interval below 1 in every
+    simulated unit), so noise may carry a value a little past 1. ``boot`` ``[B]``: their mean
+    over the languages in each of the run's shared bootstrap draws of steps.
+
+    ``mean`` near 1: the tasks pull the unit one way (the null of no task divergence); 0:
+    unrelated directions; below 0: opposed on average, a conflict of the means that the
+    per-step conflict test does not see when the two tasks' noise is shared (it keeps each
+    step's cosine positive). Unlike the ratio of cross to self divergence it replaced, it does
+    not grow with the signal-to-noise ratio: a ratio ranked modules by how surely, not how
+    far, their tasks differ (docs/results.md §1j). ``bench/calibration.py --only task`` measures
+    the interval's coverage.
     """
 
     languages: list[str]
-    self_div: np.ndarray
-    cross: np.ndarray
-    ratio: np.ndarray
-    mean_ratio: float
+    cosine: np.ndarray
+    boot: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.cosine.mean())
+
+    @cached_property
+    def mean_ci(self) -> tuple[float, float]:
+        """The 95 % interval of ``mean`` over the bootstrap draws of steps."""
+        lo, hi = np.percentile(self.boot, [2.5, 97.5])
+        return float(lo), float(hi)
 
 
 def task_divergence(sketches: np.ndarray, languages: list[str], primary: int = 0,
-                    aux: int = 1) -> TaskDivergence:
-    """Cross-task divergence between tasks ``primary`` and ``aux`` of ``sketches [S, L, T, D]``."""
+                    aux: int = 1, moving: bool = False) -> TaskDivergence:
+    """Cross-task divergence between tasks ``primary`` and ``aux`` of ``sketches [S, L, T, D]``;
+    ``moving``: the model trained between the steps, so each (language, task)'s pace is levelled
+    first (``pace.level_pace``), as the language divergence test's is."""
     x = np.asarray(sketches, dtype=np.float64)
     if x.shape[2] <= max(primary, aux):
         raise NotEnoughData(f"the run has {x.shape[2]} task(s); cross-task divergence needs tasks "
-                         f"{primary} and {aux}")
-    if x.shape[0] < 2:
-        raise NotEnoughData(f"self divergence needs at least 2 steps, the run has {x.shape[0]}")
-    odd, even = x[0::2][:, :, [primary, aux]].mean(0), x[1::2][:, :, [primary, aux]].mean(0)
-    self_div = 1.0 - _cos(odd, even)                                 # [L, 2]
-    cross = 1.0 - (_cos(odd[:, 0], even[:, 1]) + _cos(even[:, 0], odd[:, 1])) / 2
-    # what cross would be if the tasks' means were one: each half-mean's cosine with the true
-    # mean is about the square root of its own self cosine, so the cross cosine is expected at
-    # the geometric mean of the two self cosines (their arithmetic mean, used before, sat below
-    # it whenever the tasks' noise differed: a ratio of 1.24 for one mean, ST quiet, ASR noisy)
-    same = 1.0 - np.sqrt(np.clip(1.0 - self_div, 0.0, None).prod(1))
-    ratio = cross / np.maximum(same, 1e-12)
-    return TaskDivergence(list(languages), self_div, cross, ratio, float(ratio.mean()))
+                            f"{primary} and {aux}")
+    S, L = x.shape[:2]
+    if S < 2:
+        raise NotEnoughData(f"cross-task divergence needs at least 2 steps, the run has {S}")
+    y = x[:, :, [primary, aux]].reshape(S, 2 * L, -1)                 # (language, task) units
+    y = (level_pace(y) if moving else y).reshape(S, L, 2, -1)
+    w = bootstrap_weights(S)
+    # each language's own 2 x 2 Gram only (its tasks against each other), point and replicates
+    g = np.stack([np.concatenate([corrected_gram(y[:, i])[None], corrected_gram(y[:, i], w)])
+                  for i in range(L)], axis=1)                        # [1 + B, L, 2, 2]
+    pp, aa, pa = g[..., 0, 0], g[..., 1, 1], g[..., 0, 1]               # [1 + B, L]
+    ok = (pp > 0) & (aa > 0)
+    cosine = np.where(ok, pa / np.sqrt(np.where(ok, pp * aa, 1.0)), 0.0)
+    cosine = np.nan_to_num(cosine, nan=0.0)
+    return TaskDivergence(list(languages), cosine[0], cosine[1:].mean(1))

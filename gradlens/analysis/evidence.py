@@ -111,12 +111,13 @@ class ModuleEvidence:
                 and c.mean_ci[1] < 0)
 
     @property
-    def task_ratio(self) -> float | None:
-        return None if self.task_divergence is None else self.task_divergence.mean_ratio
+    def task_cosine(self) -> float | None:
+        """The noise-corrected cosine of the two tasks' mean gradients, languages averaged."""
+        return None if self.task_divergence is None else self.task_divergence.mean
 
     def summary(self) -> dict:
         """The scalar figures, as a flat row (for tables, CSV and a plan's evidence)."""
-        d, a = self.divergence, self.alignment
+        d, a, t = self.divergence, self.alignment, self.task_divergence
         top = d.pairs()[0] if len(self.languages) > 1 else None
         return {"module": self.module, "n_params": self.n_params,
                 "divergence": d.divergence, "null_divergence": d.null_mean,
@@ -134,7 +135,10 @@ class ModuleEvidence:
                 "conflict_ci_high": None if self.conflict is None else self.conflict.mean_ci[1],
                 "conflict_p_value": None if self.conflict is None else self.conflict.p_value,
                 "conflict_q_value": self.conflict_q,
-                "cross_task_ratio": self.task_ratio, "n_groups": len(self.groups),
+                "cross_task_cosine": self.task_cosine,
+                "cross_task_ci_low": None if t is None else t.mean_ci[0],
+                "cross_task_ci_high": None if t is None else t.mean_ci[1],
+                "n_groups": len(self.groups),
                 "grouping_score": self.grouping_score,
                 "groups": " | ".join(" ".join(g) for g in self.groups)}
 
@@ -166,7 +170,8 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
     return ModuleEvidence(
         module=module, n_params=int(n_params), languages=list(languages),
         groups=grouping.groups_, grouping_score=grouping.score_, divergence=divergence,
-        task_divergence=None if aux is None else task_divergence(x, languages, primary, aux),
+        task_divergence=(None if aux is None else
+                         task_divergence(x, languages, primary, aux, moving=moving)),
         conflict=None if aux is None else task_conflict(x, languages, primary, aux),
         alignment=alignment, paired=None if rows is None else paired_gram(rows),
         paired_boot=(None if rows is None else
@@ -311,7 +316,7 @@ def strongest_unit(evidence: list[ModuleEvidence], groups: dict[str, list[int]])
 RANKINGS = {
     "excess_divergence": (lambda e: e.excess, True),
     "conflict_rate": (lambda e: e.conflict_rate, True),
-    "cross_task_ratio": (lambda e: e.task_ratio, True),
+    "cross_task_cosine": (lambda e: e.task_cosine, False),  # the tasks most opposed first
     "cca_excess": (lambda e: e.cca_excess, False),  # least aligned (beyond chance) first
 }
 
