@@ -60,3 +60,26 @@ def test_the_divergence_test_holds_on_a_moving_model_once_the_paces_are_levelled
     assert rejection_rate(null, 60, replicates=199, seed=2).rejection_rate <= 0.1
     power = Scenario(4, effect=0.3, drift=0.8, scale_drift=(0.5, 2.0), scale_bend=4.0)
     assert rejection_rate(power, 30, replicates=199, seed=3).rejection_rate >= 0.8
+
+
+def test_a_moving_run_s_tasks_at_their_own_pace_are_not_read_as_apart():
+    """ST and ASR share each step's direction while it turns; ASR's scale falls 4x over the
+    run, ST's stays. On the steps as they are ASR's mean weights the early direction more, and
+    the cross-task cosine's interval lay below 1 in most units; levelled, in none."""
+    from gradlens.analysis.divergence import task_divergence
+
+    rng = np.random.default_rng(0)
+    S, L, D = 20, 4, 256
+    apart = {False: 0, True: 0}
+    for _ in range(20):
+        a, b = rng.normal(size=(2, D))
+        b -= (a @ b) / (a @ a) * a
+        a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+        t = np.linspace(0, 1, S)[:, None, None]
+        u = (1 - t) * a + t * (0.2 * a + np.sqrt(0.96) * b)
+        u = np.repeat(u / np.linalg.norm(u, axis=-1, keepdims=True), L, 1)    # [S, L, D]
+        pace = np.linspace(2.0, 0.5, S)[:, None, None]
+        x = 10 * np.sqrt(D / S) * np.stack([u, u * pace], 2) + rng.normal(size=(S, L, 2, D))
+        for moving in apart:
+            apart[moving] += task_divergence(x, list("abcd"), moving=moving).mean_ci[1] < 1
+    assert apart[False] >= 10 and apart[True] <= 1, apart
