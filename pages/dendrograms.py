@@ -89,3 +89,6 @@ if st.toggle("Across layers: the clustering from the lowest to the highest layer
          for x in layers})
     st.plotly_chart(multiples, key="dend_multiples")
     ui.downloads(multiples, f"dendrograms_by_layer_{task}", key="dend_multiples_dl")
+
+# while the researcher reads this tree, the other units' trees are made in the background
+ui.prefetch_trees(run, options, key, task, method, measure, n_groups)
