@@ -90,9 +90,10 @@ def test_the_probe_form_refuses_a_bad_name_with_a_message(app_runs):
     assert not (app_runs.parent / "escape").exists()
 
 
-def test_a_unit_change_computes_its_similarity_once(app_runs, monkeypatch):
-    # the tree, the best grouping and the Mantel test read one similarity; the grouping's
-    # cache call once missed the tree's (different arguments) and bootstrapped the unit again
+@pytest.fixture
+def similarity_calls(monkeypatch) -> list[str]:
+    """The units whose similarity the app computes from here on (the background worker's
+    earlier work finished first)."""
     import gradlens.ui.cache as cache
 
     calls = []
@@ -103,37 +104,34 @@ def test_a_unit_change_computes_its_similarity_once(app_runs, monkeypatch):
 
     _prefetched()
     monkeypatch.setattr(cache, "unit_similarity", counted)
+    return calls
+
+
+def test_a_unit_change_computes_its_similarity_once(app_runs, similarity_calls):
+    # the tree, the best grouping and the Mantel test read one similarity; the grouping's
+    # cache call once missed the tree's (different arguments) and bootstrapped the unit again
     at = _page("dendrograms")
     unit = at.selectbox(key="dend_unit_layer")
     other = next(x for x in unit.options if x != unit.value)
     unit.set_value(other).run()
     _clean(at)
-    assert calls.count(other) == 1, calls
+    assert similarity_calls.count(other) == 1, similarity_calls
 
 
-def test_the_trees_of_the_other_units_are_ready_before_one_is_picked(app_runs, monkeypatch):
+def test_the_trees_of_the_other_units_are_ready_before_one_is_picked(app_runs, similarity_calls):
     # while the researcher reads one tree the others are made in the background (a new layer
     # was 0.2 s of numpy at 32 languages, doubled by the browser drawing on the same cores)
-    import gradlens.ui.cache as cache
-
-    calls = []
-
-    def counted(run, evidence, key, task, kind="mean", steps=None):
-        calls.append(key)
-        return unit_similarity(run, evidence, key, task, kind, steps)
-
-    _prefetched()
-    monkeypatch.setattr(cache, "unit_similarity", counted)
     at = _page("dendrograms")
     unit = at.selectbox(key="dend_unit_layer")
     others = [x for x in unit.options if x != unit.value]
     _prefetched()
-    assert sorted(calls) == sorted(unit.options), calls  # each unit once: shown, then prefetched
-    calls.clear()
+    # each unit once: the one shown, then the others in the background
+    assert sorted(similarity_calls) == sorted(unit.options), similarity_calls
+    similarity_calls.clear()
     for other in others[:3]:
         at.selectbox(key="dend_unit_layer").set_value(other).run()
         _clean(at)
-    assert calls == [], calls
+    assert similarity_calls == [], similarity_calls
     assert at.session_state["dend_unit_layer"] == others[2]
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,6 +261,7 @@ def evidence(run: Path, window: tuple[int, ...] | None = None) -> list[ModuleEvi
 
 PREFETCH_ASKED_MAX = 256  # prefetch jobs remembered, so each is run once; then forgotten
 PREFETCH_UNITS = 24  # the nearest units made ahead: every layer of Medium, not all its modules
+PREFETCH_NICE = 19  # the worker thread's niceness: it takes only what nothing else wants
 PREFETCH_ENV = "GRADLENS_PREFETCH"  # "0": no background work (a shared machine; the bench)
 
 
@@ -302,7 +305,12 @@ def _warm_trees(run: str, mtime: float, units: list[str], task: str, method: str
     """The prefetch worker: each unit's cached tree, groupings and Mantel test, called exactly
     as the page calls them (the cache keys on the arguments as given). Stops when the run has
     moved on (a live probe wrote a step) or its evidence left memory; a unit that fails is left
-    for the page, which shows the error when the unit is picked. Returns the units warmed."""
+    for the page, which shows the error when the unit is picked. Returns the units warmed.
+
+    The worker runs at the lowest CPU priority (Linux sets it per thread), so that it yields
+    to the browser drawing the page just sent and to every visitor's script."""
+    if sys.platform.startswith("linux"):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREFETCH_NICE)
     warmed = 0
     for unit in units:
         try:
