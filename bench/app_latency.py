@@ -122,6 +122,41 @@ def machine_floor(runs: Path, tmp: Path, repeat: int) -> dict[str, list[float]]:
             "one 2-point chart": floor_changes(runs, tmp, tiny, tmp / "tiny.log")}
 
 
+# A first visit's floor: a bare app whose page shows a caption, or, with ?chart, one two-point
+# Plotly chart (Streamlit loads Plotly's bundle with the first chart a browser meets).
+FIRST_VISIT_APP = """
+import json, sys
+import streamlit as st
+st.header("floor")
+if "chart" in st.query_params:
+    st.plotly_chart(json.load(open(sys.argv[1])), key="chart")
+else:
+    st.caption("no chart")
+"""
+
+
+def first_visit_floor(runs: Path, tmp: Path, repeat: int) -> dict[str, list[float]]:
+    """What this machine gives any Streamlit app on a first visit, in a fresh browser and on a
+    fresh server, visited in the order of the bench's cold rows: a page with a caption, then a
+    page with one two-point Plotly chart; then new sessions of the chart page."""
+    script, fig = tmp / "first.py", tmp / "first.json"
+    script.write_text(FIRST_VISIT_APP)
+    fig.write_text(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])).to_json())
+    with served_app(runs, tmp / "first.log", script, args=[str(fig)]) as url, \
+            browser_page() as page:
+        def visit(path: str, charts: int) -> float:
+            t = time.perf_counter()
+            page.goto(f"{url}/{path}")
+            wait_rendered(page)
+            if charts:
+                page.wait_for_function("() => document.querySelector('.js-plotly-plot')",
+                                       timeout=120_000)
+            return time.perf_counter() - t
+        return {"first visit, cold: a caption page": [visit("", 0)],
+                "first visit, cold: then a 1-chart page": [visit("?chart", 1)],
+                "new session: a 1-chart page": [visit("?chart", 1) for _ in range(repeat)]}
+
+
 PLOTS = {"": 0, "dendrograms": 2, "divergence": 4, "alignment": 2, "conflicts": 3,
          "sharing_plan": 0, "training": 0, "experiments": 0, "compare": 0}
 
@@ -227,6 +262,7 @@ def main() -> None:
                   for name in changes}
         floors[COMPUTED] = floors[DENDRO]
         machine = machine_floor(runs, Path(tmp), args.repeat)
+        machine |= first_visit_floor(runs, Path(tmp), args.repeat)
     print(f"{'measure':58s} {'median s':>9s} {'max s':>7s} {'target':>7s}")
     for name, values in rows:
         print(f"{name:58s} {statistics.median(values):9.3f} {max(values):7.3f} "
@@ -241,7 +277,7 @@ def main() -> None:
     print("floor: the same unit changes in a bare Streamlit app that only draws the page's "
           "charts for that unit, made beforehand (no analysis, no other elements); target: the "
           f"app's own cost above it under {CHANGE_TARGET} s; last column: the absolute time")
-    print("\nthe machine's floor for any app, same run:")
+    print("\nthe machine's floor for any app, same run (widget changes, then first visits):")
     for name, values in machine.items():
         print(f"  {name:38s} {statistics.median(values):9.3f} {max(values):7.3f}")
 
