@@ -63,8 +63,7 @@ def _prefetched() -> None:
     included: it is one worker for the process, as for a server)."""
     import gradlens.ui.cache as cache
 
-    pool, _ = cache._prefetcher()
-    pool.submit(lambda: None).result(timeout=300)
+    cache._submit(lambda: None).result(timeout=300)
 
 
 def _clean(at: AppTest) -> None:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import functools
 import os
+import queue
 import sys
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,10 +267,35 @@ PREFETCH_ENV = "GRADLENS_PREFETCH"  # "0": no background work (a shared machine;
 
 
 @st.cache_resource(show_spinner=False)
-def _prefetcher() -> tuple[ThreadPoolExecutor, set]:
-    """The server's one background worker (a second page's prefetch waits behind the first, so
-    it never takes more than one core) and the prefetch jobs it was given."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradlens-prefetch"), set()
+def _prefetcher() -> tuple[queue.Queue, set]:
+    """The server's one background worker, fed by a queue (a second page's prefetch waits
+    behind the first, so it never takes more than one core), and the prefetch jobs it was
+    given. A daemon thread: what it makes is only cache, so stopping the server never waits
+    for it."""
+    jobs: queue.Queue = queue.Queue()
+    threading.Thread(target=_work, args=(jobs,), name="gradlens-prefetch", daemon=True).start()
+    return jobs, set()
+
+
+def _work(jobs: queue.Queue) -> None:
+    """Run the queue's ``(fn, args, future)`` jobs in order, for ever, at the lowest CPU
+    priority (Linux sets it per thread), so that the worker yields to the browser drawing the
+    page just sent and to every visitor's script."""
+    if sys.platform.startswith("linux"):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREFETCH_NICE)
+    while True:
+        fn, args, future = jobs.get()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - kept on the future, the worker goes on
+            future.set_exception(exc)
+
+
+def _submit(fn, *args) -> Future:
+    """``fn(*args)`` on the background worker, after every job given before it."""
+    future: Future = Future()
+    _prefetcher()[0].put((fn, args, future))
+    return future
 
 
 def prefetch_trees(run: Path, units: list[str], current: str, task: str, method: str,
@@ -287,7 +313,7 @@ def prefetch_trees(run: Path, units: list[str], current: str, task: str, method:
     run_s, mtime = str(run), _mtime(run)
     if (run_s, mtime, None) not in _evidence_store():
         return None
-    pool, asked = _prefetcher()
+    _, asked = _prefetcher()
     job = (run_s, mtime, tuple(units), current, task, method, kind, n_groups)
     if job in asked:
         return None
@@ -296,8 +322,8 @@ def prefetch_trees(run: Path, units: list[str], current: str, task: str, method:
     asked.add(job)
     at = units.index(current) if current in units else 0
     order = sorted((i for i, u in enumerate(units) if u != current), key=lambda i: (abs(i - at), i))
-    return pool.submit(_warm_trees, run_s, mtime, [units[i] for i in order[:PREFETCH_UNITS]],
-                       task, method, kind, n_groups)
+    return _submit(_warm_trees, run_s, mtime, [units[i] for i in order[:PREFETCH_UNITS]],
+                   task, method, kind, n_groups)
 
 
 def _warm_trees(run: str, mtime: float, units: list[str], task: str, method: str, kind: str,
@@ -305,12 +331,7 @@ def _warm_trees(run: str, mtime: float, units: list[str], task: str, method: str
     """The prefetch worker: each unit's cached tree, groupings and Mantel test, called exactly
     as the page calls them (the cache keys on the arguments as given). Stops when the run has
     moved on (a live probe wrote a step) or its evidence left memory; a unit that fails is left
-    for the page, which shows the error when the unit is picked. Returns the units warmed.
-
-    The worker runs at the lowest CPU priority (Linux sets it per thread), so that it yields
-    to the browser drawing the page just sent and to every visitor's script."""
-    if sys.platform.startswith("linux"):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREFETCH_NICE)
+    for the page, which shows the error when the unit is picked. Returns the units warmed."""
     warmed = 0
     for unit in units:
         try:
