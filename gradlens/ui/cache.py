@@ -287,7 +287,7 @@ def _work(jobs: queue.Queue) -> None:
         fn, args, future = jobs.get()
         try:
             future.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - kept on the future, the worker goes on
+        except Exception as exc:  # noqa: BLE001 - kept on the future, the worker goes on
             future.set_exception(exc)
 
 
@@ -303,10 +303,10 @@ def prefetch_trees(run: Path, units: list[str], current: str, task: str, method:
     """Compute, in the background, what the Dendrograms page shows for the ``PREFETCH_UNITS``
     units of ``units`` nearest to ``current`` in the list (nearest first): the tree, both
     groupings and the Mantel test, with the page's arguments, so that picking one of them reads
-    the cache (units already there cost a lookup). Streamlit's cache
-    lets one caller compute a value while others wait, so a unit picked while it is being
-    prefetched is computed once. Only where the run's evidence is in memory (a tree is then
-    numpy on that evidence, never a read of the sketches). ``None`` when there is nothing to do
+    the cache (units already there cost a lookup). Streamlit's cache lets one caller compute a
+    value while others wait, so a unit picked while it is being prefetched is computed once.
+    Only where the run's evidence is in memory (a tree is then numpy on that evidence, never a
+    read of the sketches). ``None`` when there is nothing to do
     or the same job was given before, or ``$GRADLENS_PREFETCH`` is ``0``."""
     if os.environ.get(PREFETCH_ENV, "1") == "0":
         return None
