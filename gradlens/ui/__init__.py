@@ -14,5 +14,5 @@ from gradlens.ui.widgets import downloads, png_available, timing
 
 __all__ = ["RunError", "clustering", "current_run", "downloads", "drift", "evidence", "grouping",
            "init_state", "job", "job_records", "jobs", "meta", "module_evidence",
-           "needs_steps", "png_available", "prefetch_trees", "run_paths", "runs_dir", "shown_if_damaged",
-           "strongest_unit", "summary", "timing", "typology"]
+           "needs_steps", "png_available", "prefetch_trees", "run_paths", "runs_dir",
+           "shown_if_damaged", "strongest_unit", "summary", "timing", "typology"]

@@ -306,8 +306,8 @@ def prefetch_trees(run: Path, units: list[str], current: str, task: str, method:
     the cache (units already there cost a lookup). Streamlit's cache lets one caller compute a
     value while others wait, so a unit picked while it is being prefetched is computed once.
     Only where the run's evidence is in memory (a tree is then numpy on that evidence, never a
-    read of the sketches). ``None`` when there is nothing to do
-    or the same job was given before, or ``$GRADLENS_PREFETCH`` is ``0``."""
+    read of the sketches). ``None`` when there is nothing to do, the same job was given before,
+    or ``$GRADLENS_PREFETCH`` is ``0``."""
     if os.environ.get(PREFETCH_ENV, "1") == "0":
         return None
     run_s, mtime = str(run), _mtime(run)
