@@ -10,6 +10,7 @@ from pathlib import Path
 
 RUNS_ENV = "GRADLENS_RUNS"  # where runs live; default ./runs
 CACHE_ENV = "GRADLENS_CACHE"  # tokenizers, URIEL distances, trained demo models
+PREFETCH_ENV = "GRADLENS_PREFETCH"  # "0": the app makes nothing ahead (a shared machine; the bench)
 
 GRADS_FILE = "grads.h5"  # a run's gradients (schema in docs/design.md)
 PLAN_FILE = "plan.json"  # a run's saved sharing plan, and a job's copy of what it trains
@@ -26,3 +27,9 @@ def runs_dir() -> Path:
 def cache_dir() -> Path:
     """gradlens' own cache: ``$GRADLENS_CACHE`` or ~/.cache/gradlens."""
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "gradlens"))
+
+
+def made_ahead() -> bool:
+    """Whether the app may work ahead of its visitors (the first visit's view, the other units'
+    trees): not where ``$GRADLENS_PREFETCH`` is ``0``."""
+    return os.environ.get(PREFETCH_ENV, "1") != "0"

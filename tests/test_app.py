@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SMALL, stop_jobs
 from gradlens.evidence import unit_similarity
+from gradlens.paths import PREFETCH_ENV
 from gradlens.plan import new_plan, save_plan
 from gradlens.store import Run, RunWriter
 
@@ -137,10 +138,51 @@ def test_the_trees_of_the_other_units_are_ready_before_one_is_picked(app_runs, s
 def test_no_tree_is_made_in_the_background_where_the_starter_said_so(app_runs, monkeypatch):
     import gradlens.ui.cache as cache
 
-    monkeypatch.setenv(cache.PREFETCH_ENV, "0")
+    monkeypatch.setenv(PREFETCH_ENV, "0")
     _clean(_page("dendrograms"))
     _, asked = cache._prefetcher()
     assert not [job for job in asked if job[0].startswith(str(app_runs))], asked
+
+
+def test_a_fresh_servers_first_visit_finds_the_opening_view_made(app_runs, monkeypatch,
+                                                                 similarity_calls):
+    # gradlens app makes it while the browser opens: the newest run's kept evidence read and
+    # the Dendrograms page's opening tree, groupings and Mantel test (0.6 s of its first visit)
+    import gradlens.ui.cache as cache
+    from gradlens import ui
+    from gradlens.evidence import cached_run_evidence
+
+    with Run(app_runs / "small") as r:
+        cached_run_evidence(r)  # what `gradlens analyze` or an earlier visit leaves in the run
+    monkeypatch.setenv(PREFETCH_ENV, "0")  # no background trees: only what the warm-up made
+    cache.warm_first_visit(ui.run_paths())
+    assert similarity_calls, "the warm-up made no tree"
+    made, reads = list(similarity_calls), []
+    similarity_calls.clear()
+    for name in ("saved_run_evidence", "cached_run_evidence"):
+        monkeypatch.setattr(cache, name, lambda *a, _f=getattr(cache, name), **k:
+                            reads.append(a) or _f(*a, **k))
+    at = _page("dendrograms")
+    _clean(at)
+    assert at.selectbox(key="dend_unit_layer").value == made[0]
+    assert similarity_calls == [] and reads == [], (similarity_calls, reads)
+
+
+def test_the_warm_up_leaves_a_run_it_cannot_read_to_the_page(tmp_path, monkeypatch):
+    import gradlens.ui.cache as cache
+
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "grads.h5").write_bytes(b"\x89HDF\r\n\x1a\ngarbage")
+    cache.warm_first_visit([tmp_path / "broken"])  # raises nothing: the page says why
+    assert "not a readable HDF5 file" in cache.summary(tmp_path / "broken")["error"]
+
+
+def test_the_server_warms_every_module_the_pages_import():
+    from gradlens.serve import page_imports
+
+    names = page_imports()
+    assert {"gradlens.ui", "gradlens.experiment", "gradlens.plots", "streamlit"} <= set(names)
+    assert "gradlens.ui.nothing" not in names and len(names) == len(set(names))
 
 
 def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):

@@ -7,7 +7,8 @@ training jobs as the app reads them). Pages call ``ui.<name>`` and draw; they ho
 from gradlens.paths import runs_dir
 from gradlens.store import RunError
 from gradlens.ui.cache import (clustering, drift, evidence, grouping, meta, module_evidence,
-                               prefetch_trees, shown_if_damaged, strongest_unit, summary, typology)
+                               prefetch_trees, shown_if_damaged, strongest_unit, summary, typology,
+                               warm_first_visit)
 from gradlens.ui.jobs import job, job_records, jobs
 from gradlens.ui.state import current_run, init_state, needs_steps, run_paths
 from gradlens.ui.widgets import downloads, png_available, timing
@@ -15,4 +16,5 @@ from gradlens.ui.widgets import downloads, png_available, timing
 __all__ = ["RunError", "clustering", "current_run", "downloads", "drift", "evidence", "grouping",
            "init_state", "job", "job_records", "jobs", "meta", "module_evidence",
            "needs_steps", "png_available", "prefetch_trees", "run_paths", "runs_dir",
-           "shown_if_damaged", "strongest_unit", "summary", "timing", "typology"]
+           "shown_if_damaged", "strongest_unit", "summary", "timing", "typology",
+           "warm_first_visit"]

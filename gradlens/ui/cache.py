@@ -24,13 +24,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from gradlens.analysis.clustering import Clustering, cluster_similarity
-from gradlens.analysis.evidence import ModuleEvidence, strongest_unit as _strongest
+from gradlens.analysis.clustering import METHODS, Clustering, cluster_similarity
+from gradlens.analysis.evidence import (ModuleEvidence, default_similarity,
+                                       strongest_unit as _strongest)
 from gradlens.analysis.grouping import LanguageGrouping
 from gradlens.evidence import (cached_run_evidence, saved_run_evidence, unit_drift,
                                unit_evidence, unit_null_similarity,
                                unit_similarity, units)
-from gradlens.paths import GRADS_FILE
+from gradlens.paths import GRADS_FILE, made_ahead
 from gradlens.store import Run, RunError
 
 
@@ -208,14 +209,21 @@ def _unit_evidence(run: str, mtime: float, key: str) -> ModuleEvidence:
 def module_evidence(run: Path, key: str) -> ModuleEvidence:
     """All the evidence on one module, layer or block (a module's comes from the whole-run
     evidence when that is already at hand, in memory or in the run)."""
-    whole = _evidence_store().get((str(run), _mtime(run), None))
+    found = next((e for e in _kept_evidence(run) or [] if e.module == key), None)
+    return found if found is not None else _unit_evidence(str(run), _mtime(run), key)
+
+
+def _kept_evidence(run: Path) -> list[ModuleEvidence] | None:
+    """The whole-run evidence of ``run`` where it costs no analysis: in memory, else read from
+    the run's evidence file (and kept in memory); ``None`` where neither has it."""
+    key = (str(run), _mtime(run), None)
+    whole = _evidence_store().get(key)
     if whole is None:
         with Run(run) as r:
             whole = saved_run_evidence(r)
         if whole is not None:
-            _remember((str(run), _mtime(run), None), whole)
-    found = next((e for e in whole or [] if e.module == key), None)
-    return found if found is not None else _unit_evidence(str(run), _mtime(run), key)
+            _remember(key, whole)
+    return whole
 
 
 KEEP = 6  # evidence sets (a run's, or a window of a run's) the server keeps in memory
@@ -263,7 +271,6 @@ def evidence(run: Path, window: tuple[int, ...] | None = None) -> list[ModuleEvi
 PREFETCH_ASKED_MAX = 256  # prefetch jobs remembered, so each is run once; then forgotten
 PREFETCH_UNITS = 24  # the nearest units made ahead: every layer of Medium, not all its modules
 PREFETCH_NICE = 19  # the worker thread's niceness: it takes only what nothing else wants
-PREFETCH_ENV = "GRADLENS_PREFETCH"  # "0": no background work (a shared machine; the bench)
 
 
 @st.cache_resource(show_spinner=False)
@@ -308,7 +315,7 @@ def prefetch_trees(run: Path, units: list[str], current: str, task: str, method:
     Only where the run's evidence is in memory (a tree is then numpy on that evidence, never a
     read of the sketches). ``None`` when there is nothing to do, the same job was given before,
     or ``$GRADLENS_PREFETCH`` is ``0``."""
-    if os.environ.get(PREFETCH_ENV, "1") == "0":
+    if not made_ahead():
         return None
     run_s, mtime = str(run), _mtime(run)
     if (run_s, mtime, None) not in _evidence_store():
@@ -347,3 +354,34 @@ def _warm_trees(run: str, mtime: float, units: list[str], task: str, method: str
         except Exception:  # noqa: BLE001 - the page reports it if the unit is picked
             continue
     return warmed
+
+
+def warm_first_visit(paths: list[Path]) -> None:
+    """What a fresh server's first visitor would wait for, done before one comes (``gradlens
+    app`` calls it once its server runs): the Runs table's summaries, and for the newest run
+    (``paths[0]``) its evidence where the run keeps it and the Dendrograms page as it opens,
+    the strongest layer's tree, groupings, Mantel test and figure. It computes no evidence, so a
+    run analysed before is ready and a new one is analysed on its first visit, with its
+    progress bar. What it makes is only cache: a run that cannot be read is left for the
+    page that shows why."""
+    from gradlens.plots import dendrogram_figure
+
+    for path in paths:
+        summary(path)
+    if not paths:
+        return
+    run = paths[0]
+    try:
+        info, whole = meta(run), _kept_evidence(run)
+        if not whole or not info.tasks or not info.layers:
+            return
+        with Run(run) as r:
+            layer = _strongest(whole, units(r, "layer")) or info.layers[0]
+        # the page's opening view: the first task and linkage, the similarity for this many
+        # languages, 3 groups (pages/dendrograms.py; a test visits it after this)
+        run_s, mtime, task = str(run), _mtime(run), info.tasks[0]
+        kind = default_similarity(len(info.languages))
+        _warm_trees(run_s, mtime, [layer], task, METHODS[0], kind, min(3, len(info.languages)))
+        dendrogram_figure(_clustering(run_s, mtime, layer, task, METHODS[0], kind, None), layer)
+    except (OSError, ValueError):  # RunError, NotEnoughData: the page says why
+        return
