@@ -312,6 +312,31 @@ def test_a_tampered_registry_row_cannot_lead_a_path_outside(runs):
     assert not (runs.parent / "escape").exists()
 
 
+def test_a_change_shows_in_the_registry_only_once_its_job_file_has_it(runs, monkeypatch):
+    # a job once read "succeeded" in the registry while its job.json still said "running":
+    # the file was written after the change had committed
+    from gradlens.jobs.registry import Job
+
+    registry = Registry(runs)
+    (runs / "train-probe-shared-00000000").mkdir()
+    job = registry.put(Job(id="train-probe-shared-00000000", backend="local", state="queued",
+                           reason="", kind="shared", plan_source="probe/plan.json", created=1.0,
+                           started=None, finished=None, pid=None, worker_pid=None,
+                           ray_address=None, ray_id=None, gpus=0, config={}))
+    seen = []
+    mirror = Registry._mirror
+
+    def watched(self, written):
+        seen.append(Registry(runs).get(written.id).state)  # another reader, meanwhile
+        mirror(self, written)
+
+    monkeypatch.setattr(Registry, "_mirror", watched)
+    for state in ("running", "succeeded"):
+        registry.update(job.id, state=state)
+        assert json.loads((job.dir(runs) / "job.json").read_text())["state"] == state
+    assert seen == ["queued", "running"]
+
+
 @pytest.mark.slow
 def test_killing_the_supervisor_kills_its_worker_and_the_job_resumes_once(runs):
     """SIGKILL to the supervisor alone used to leave the trainer running unwatched; a resubmit

@@ -110,20 +110,29 @@ class Registry:
         d = dataclasses.asdict(job)
         d["config"] = json.dumps(d["config"])
         with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
             con.execute(f"INSERT OR REPLACE INTO jobs VALUES ({', '.join('?' * len(_COLUMNS))})",
                         [d[c] for c in _COLUMNS])
-        self._mirror(job)
+            self._mirror(job)
         return job
 
     def update(self, job_id: str, **fields) -> Job:
+        """Change ``fields`` of one job. Its ``job.json`` is written while the registry's write
+        lock is held, before the change commits: a reader who sees the change in the registry
+        finds it in the file too, and two processes' changes reach the file in the order they
+        reach the registry."""
         unknown = set(fields) - set(_COLUMNS)
         if unknown:
             raise ValueError(f"unknown job field(s) {sorted(unknown)}")
         with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
             con.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
                         [*fields.values(), job_id])
-        job = self.get(job_id)
-        self._mirror(job)
+            row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise JobError(f"no job {job_id!r} in {self.path}")
+            job = self._job(row)
+            self._mirror(job)
         return job
 
     def _mirror(self, job: Job) -> None:
