@@ -135,6 +135,27 @@ def test_the_trees_of_the_other_units_are_ready_before_one_is_picked(app_runs, s
     assert at.session_state["dend_unit_layer"] == others[2]
 
 
+def test_the_background_trees_wait_until_the_page_has_been_drawn(app_runs, monkeypatch):
+    # a nice-19 thread still took its full share from a browser in another session (Linux
+    # schedules sessions as one): the trees slowed the demo's cold page by 0.6 s
+    import gradlens.ui.cache as cache
+
+    _prefetched()
+    made = []
+
+    def timed(run, evidence, key, task, kind="mean", steps=None):
+        made.append(time.monotonic())
+        return unit_similarity(run, evidence, key, task, kind, steps)
+
+    monkeypatch.setattr(cache, "unit_similarity", timed)
+    _page("dendrograms")
+    sent = cache._last_visit[0]
+    shown = len(made)
+    _prefetched()
+    assert len(made) > shown, "nothing was made in the background"
+    assert min(made[shown:]) - sent >= cache.PREFETCH_QUIET_S, (made, sent)
+
+
 def test_no_tree_is_made_in_the_background_where_the_starter_said_so(app_runs, monkeypatch):
     import gradlens.ui.cache as cache
 

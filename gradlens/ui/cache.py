@@ -18,6 +18,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,7 +271,27 @@ def evidence(run: Path, window: tuple[int, ...] | None = None) -> list[ModuleEvi
 
 PREFETCH_ASKED_MAX = 256  # prefetch jobs remembered, so each is run once; then forgotten
 PREFETCH_UNITS = 24  # the nearest units made ahead: every layer of Medium, not all its modules
-PREFETCH_NICE = 19  # the worker thread's niceness: it takes only what nothing else wants
+PREFETCH_NICE = 19  # the worker thread's niceness, against this server's visitors' scripts
+PREFETCH_QUIET_S = 4.0  # the worker's wait after a script starts or a page is sent: a fresh
+# browser draws the demo's Dendrograms page for up to 3.5 s after its script ends, on 2 cores
+
+_last_visit = [0.0]  # time.monotonic() of the newest script start or Dendrograms page end
+
+
+def note_visit() -> None:
+    """A visitor's script runs (or a page was just sent): the background worker holds off for
+    ``PREFETCH_QUIET_S``. Niceness alone does not keep it out of the way: Linux schedules each
+    session (autogroup) as one, so a nice-19 thread in the server still took its full share
+    from a browser in another session, and the background trees slowed the demo's cold
+    Dendrograms page by 0.6 s (docs/performance.md)."""
+    _last_visit[0] = time.monotonic()
+
+
+def _wait_quiet() -> None:
+    """Until no visitor's script has started, and no page was sent, for ``PREFETCH_QUIET_S``:
+    the browser draws the page just sent on the same cores."""
+    while (wait := _last_visit[0] + PREFETCH_QUIET_S - time.monotonic()) > 0:
+        time.sleep(wait)
 
 
 @st.cache_resource(show_spinner=False)
@@ -286,8 +307,8 @@ def _prefetcher() -> tuple[queue.Queue, set]:
 
 def _work(jobs: queue.Queue) -> None:
     """Run the queue's ``(fn, args, future)`` jobs in order, for ever, at the lowest CPU
-    priority (Linux sets it per thread), so that the worker yields to the browser drawing the
-    page just sent and to every visitor's script."""
+    priority (Linux sets it per thread), so that the worker yields to every visitor's script
+    (a job waits for a quiet moment itself: ``_wait_quiet``)."""
     if sys.platform.startswith("linux"):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREFETCH_NICE)
     while True:
@@ -322,6 +343,7 @@ def prefetch_trees(run: Path, units: list[str], current: str, task: str, method:
         return None
     _, asked = _prefetcher()
     job = (run_s, mtime, tuple(units), current, task, method, kind, n_groups)
+    note_visit()  # the page is being sent: the browser draws it first
     if job in asked:
         return None
     if len(asked) >= PREFETCH_ASKED_MAX:
@@ -341,6 +363,7 @@ def _warm_trees(run: str, mtime: float, units: list[str], task: str, method: str
     for the page, which shows the error when the unit is picked. Returns the units warmed."""
     warmed = 0
     for unit in units:
+        _wait_quiet()
         try:
             if _mtime(run) != mtime or (run, mtime, None) not in _evidence_store():
                 break

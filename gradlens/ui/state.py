@@ -9,13 +9,15 @@ import streamlit as st
 
 from gradlens.paths import GRADS_FILE, runs_dir
 from gradlens.store import RunError
-from gradlens.ui.cache import meta
+from gradlens.ui.cache import meta, note_visit
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 def init_state() -> None:
-    """Session state with its defaults, in one place (app.py calls it on every run)."""
+    """Session state with its defaults, in one place (app.py calls it on every run, so it also
+    tells the background worker that a visitor is being served)."""
+    note_visit()
     st.session_state["app_ran"] = True
     st.session_state.setdefault("run", None)
     st.session_state.setdefault("plan_work", {})  # run path -> the plan being edited
