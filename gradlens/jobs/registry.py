@@ -101,7 +101,10 @@ class Registry:
 
     def get(self, job_id: str) -> Job:
         with self._connect() as con:
-            row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            return self._fetch(con, job_id)
+
+    def _fetch(self, con: sqlite3.Connection, job_id: str) -> Job:
+        row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobError(f"no job {job_id!r} in {self.path}")
         return self._job(row)
@@ -128,10 +131,7 @@ class Registry:
             con.execute("BEGIN IMMEDIATE")
             con.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
                         [*fields.values(), job_id])
-            row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise JobError(f"no job {job_id!r} in {self.path}")
-            job = self._job(row)
+            job = self._fetch(con, job_id)
             self._mirror(job)
         return job
 

@@ -367,16 +367,24 @@ def _warm_trees(run: str, mtime: float, units: list[str], task: str, method: str
         try:
             if _mtime(run) != mtime or (run, mtime, None) not in _evidence_store():
                 break
-            _clustering(run, mtime, unit, task, method, kind, None)
-            _grouping(run, mtime, unit, task, None, kind)
-            _grouping(run, mtime, unit, task, n_groups, kind)
-            _typology(run, mtime, unit, task, kind, None)
+            _warm_unit(run, mtime, unit, task, method, kind, n_groups)
             warmed += 1
         except OSError:
             break
         except Exception:  # noqa: BLE001 - the page reports it if the unit is picked
             continue
     return warmed
+
+
+def _warm_unit(run: str, mtime: float, unit: str, task: str, method: str, kind: str,
+               n_groups: int) -> Clustering:
+    """One unit's cached tree, both groupings and Mantel test, called exactly as the
+    Dendrograms page calls them; returns the tree."""
+    tree = _clustering(run, mtime, unit, task, method, kind, None)
+    _grouping(run, mtime, unit, task, None, kind)
+    _grouping(run, mtime, unit, task, n_groups, kind)
+    _typology(run, mtime, unit, task, kind, None)
+    return tree
 
 
 def warm_first_visit(paths: list[Path]) -> None:
@@ -404,7 +412,8 @@ def warm_first_visit(paths: list[Path]) -> None:
         # languages, 3 groups (pages/dendrograms.py; a test visits it after this)
         run_s, mtime, task = str(run), _mtime(run), info.tasks[0]
         kind = default_similarity(len(info.languages))
-        _warm_trees(run_s, mtime, [layer], task, METHODS[0], kind, min(3, len(info.languages)))
-        dendrogram_figure(_clustering(run_s, mtime, layer, task, METHODS[0], kind, None), layer)
+        tree = _warm_unit(run_s, mtime, layer, task, METHODS[0], kind,
+                          min(3, len(info.languages)))
+        dendrogram_figure(tree, layer)  # Plotly's validators load with a process's first figure
     except (OSError, ValueError):  # RunError, NotEnoughData: the page says why
         return
