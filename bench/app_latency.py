@@ -155,30 +155,26 @@ def first_visit_floor(runs: Path, tmp: Path, repeat: int) -> dict[str, list[floa
     fig.write_text(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])).to_json())
     with served_app(runs, tmp / "first.log", script, args=[str(fig)]) as url, \
             browser_page() as page:
-        def visit(path: str, charts: int) -> float:
-            t = time.perf_counter()
-            page.goto(f"{url}/{path}")
-            wait_rendered(page)
-            if charts:
-                page.wait_for_function("() => document.querySelector('.js-plotly-plot')",
-                                       timeout=120_000)
-            return time.perf_counter() - t
-        return {"first visit, cold: a caption page": [visit("", 0)],
-                "first visit, cold: then a 1-chart page": [visit("?chart", 1)],
-                "new session: a 1-chart page": [visit("?chart", 1) for _ in range(repeat)]}
+        return {"first visit, cold: a caption page": [first_render(page, url, "", 0)],
+                "first visit, cold: then a 1-chart page": [first_render(page, url, "?chart", 1)],
+                "new session: a 1-chart page": [first_render(page, url, "?chart", 1)
+                                                for _ in range(repeat)]}
 
 
 PLOTS = {"": 0, "dendrograms": 2, "divergence": 4, "alignment": 2, "conflicts": 3,
          "sharing_plan": 0, "training": 0, "experiments": 0, "compare": 0}
 
 
-def first_render(page, url: str, path: str) -> float:
+def first_render(page, url: str, path: str, charts: int | None = None) -> float:
+    """Seconds until ``path`` has rendered with its ``charts`` Plotly charts (``PLOTS[path]``
+    for an app page)."""
+    charts = PLOTS[path] if charts is None else charts
     t = time.perf_counter()
     page.goto(f"{url}/{path}")
     wait_rendered(page)
-    if PLOTS[path]:
+    if charts:
         page.wait_for_function("n => document.querySelectorAll('.js-plotly-plot').length >= n",
-                               arg=PLOTS[path], timeout=120_000)
+                               arg=charts, timeout=120_000)
     return time.perf_counter() - t
 
 
