@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +28,40 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_detached(argv: list[str], log: Path, cwd: Path = ROOT) -> int:
     """Run ``argv`` in its own session (so closing the app or tab does not stop it), output to
-    ``log``; return its pid."""
+    ``log``; return its pid. A thread of this process reaps it when it ends: the app's server
+    starts probes and jobs and lives on, and an unreaped child stays a zombie for its life."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc.pid
+
+
+def reap_inherited_children() -> list[int]:
+    """Reap, when they end, the children this process had before it was exec'd into (``gradlens
+    app`` starts the demo's build, then becomes the server): their Popen objects are gone, so
+    nothing else would. Returns their pids."""
+    me = str(os.getpid())
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:  # ended while we looked
+            continue
+        if fields[1] == me:
+            children.append(int(stat.parent.name))
+    for pid in children:
+        threading.Thread(target=_wait_pid, args=(pid,), name=f"reap-{pid}", daemon=True).start()
+    return children
+
+
+def _wait_pid(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # reaped elsewhere
+        pass
 
 
 def run_dir_for(name: str) -> Path:

@@ -38,6 +38,11 @@ WARM = ("numpy", "pandas", "h5py", "scipy.cluster.hierarchy",
         "gradlens.evidence", "gradlens.analysis.allocation", "gradlens.analysis.typology",
         "gradlens.launch", "gradlens.languages")
 RUNTIME_WAIT_S = 120  # how long the warming thread waits for the server's runtime
+# A research server does not reload on save, and Streamlit's watcher is costly here: it watches
+# the project folder recursively (.venv and runs/ included), its inotify queue overflows, and
+# re-walking the tree after each overflow kept a core busy whenever a page was open (issue 37).
+# .streamlit/config.toml says the same for a plain `streamlit run app.py`.
+NO_FILE_WATCHER = ("--server.fileWatcherType", "none", "--server.runOnSave", "false")
 
 
 def page_imports(app: Path = APP) -> list[str]:
@@ -84,13 +89,17 @@ def warm_first_visit() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gradlens.launch import reap_inherited_children
+
+    reap_inherited_children()  # the demo's build, started by `gradlens app` before its exec
     for name in WARM:
         importlib.import_module(name)
     from streamlit.web import cli
 
     if made_ahead():
         threading.Thread(target=warm_first_visit, name="gradlens-warm", daemon=True).start()
-    sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = ["streamlit", "run", str(APP), *NO_FILE_WATCHER,
+                *(sys.argv[1:] if argv is None else argv)]
     return cli.main()
 
 

@@ -35,10 +35,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Served(str):
+    """A served app's URL, with the server's process id (``pid``)."""
+
+    pid: int
+
+
+def inotify_watchers(pid: int) -> int:
+    """How many inotify instances process ``pid`` holds (a file watcher's open descriptors)."""
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if _link(fd) == "anon_inode:inotify")
+
+
+def _link(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:  # closed while we looked
+        return ""
+
+
 @contextmanager
 def served_app(runs: Path, log: Path, script: Path | None = None, args: list[str] = ()):
-    """Serve ``app.py`` (or another Streamlit ``script``, given ``args``) on a free loopback
-    port over the runs in ``runs``; yield its URL."""
+    """Serve ``app.py`` as ``gradlens app`` does (or another Streamlit ``script`` as plain
+    ``streamlit run`` does, given ``args``) on a free loopback port over the runs in ``runs``;
+    yield its URL (a ``Served``). Nothing is added to what those commands set themselves."""
     port = _free_port()
     env = {**os.environ, "GRADLENS_RUNS": str(runs), "HF_HUB_OFFLINE": "1"}
     serve = (["-m", "gradlens.serve"] if script is None  # what `gradlens app` runs
@@ -46,11 +66,12 @@ def served_app(runs: Path, log: Path, script: Path | None = None, args: list[str
     cmd = [sys.executable, *serve,
            "--server.headless", "true", "--server.address", "127.0.0.1",
            "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", *(["--", *args] if args else [])]
+           *(["--", *args] if args else [])]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = Served(f"http://127.0.0.1:{port}")
+    url.pid = proc.pid
     try:
         deadline = time.time() + 90
         while True:

@@ -5,9 +5,10 @@ import shutil
 
 import pytest
 
-from browser import PAGES, ROOT, browser_page, chromium_path, served_app, wait_rendered
+from browser import (PAGES, ROOT, browser_page, chromium_path, inotify_watchers, served_app,
+                     wait_rendered)
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
+pytestmark = [pytest.mark.browser, pytest.mark.integration,
               pytest.mark.skipif(chromium_path() is None,
                                  reason="needs Debian's chromium (tests/setup.sh installs it)")]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -48,3 +49,17 @@ def test_a_deep_link_as_a_fresh_servers_first_request_goes_through_the_app(tiny_
         assert page.locator('[data-testid="stException"]').count() == 0
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text().split()
         assert "Runs" in nav and "app" not in nav  # the home entry's title on every path
+
+
+@pytest.mark.parametrize("how", ["gradlens app", "streamlit run app.py"])
+def test_a_served_page_watches_no_files(tiny_run, tmp_path, how):
+    """Streamlit's watcher walked the project folder (.venv and runs/ too) again at each inotify
+    overflow and kept a core busy while any tab was open; a research server does not reload on
+    save, so both ways of serving the app leave it off (gradlens.serve, .streamlit/config.toml)."""
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_run, runs / "small", ignore=shutil.ignore_patterns("*.lock", "*.pt"))
+    script = None if how == "gradlens app" else ROOT / "app.py"
+    with served_app(runs, tmp_path / "app.log", script) as url, browser_page() as page:
+        page.goto(f"{url}/divergence")
+        wait_rendered(page)
+        assert inotify_watchers(url.pid) == 0

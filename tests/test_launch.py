@@ -1,14 +1,17 @@
 """Probes started from the app run as detached processes and are found again from disk."""
 
+import subprocess
+import sys
 import time
 
 import pytest
 
-from gradlens.launch import run_dir_for, start_probe, starting_probes
+from conftest import ROOT
+from gradlens.launch import run_dir_for, start_detached, start_probe, starting_probes
 from gradlens.store import Run, being_written
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_started_probe_outlives_its_starter_and_finishes(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path))
     out = start_probe("launched", ["spa", "deu"], steps=2, batch_size=1, sketch_dim=128)
@@ -31,7 +34,7 @@ def test_a_started_probe_outlives_its_starter_and_finishes(tmp_path, monkeypatch
     assert starting_probes() == []
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_probe_that_fails_before_its_first_step_shows_its_log(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path))
     out = start_probe("bad", ["spa", "deu"], steps=2, model=str(tmp_path / "no-such-model"))
@@ -67,6 +70,7 @@ def test_the_progress_of_a_starting_run_is_read_from_its_log():
     assert last_progress(log) == (20, 400)
 
 
+@pytest.mark.integration
 def test_the_app_serves_at_once_and_builds_the_demo_in_the_background(tmp_path):
     """`gradlens app` must not make a newcomer wait for the demo: the server answers while the
     demo is built by a detached process whose log the Runs page follows."""
@@ -109,3 +113,44 @@ def test_the_app_serves_at_once_and_builds_the_demo_in_the_background(tmp_path):
             os.killpg(int((tmp_path / "runs" / "demo" / "probe.pid").read_text()), signal.SIGKILL)
         except (OSError, ValueError):
             pass
+
+
+def _state(pid: int) -> str:
+    """A process's state letter ('Z' a zombie), '' once it is reaped."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[-1].split()[0]
+    except FileNotFoundError:
+        return ""
+
+
+def _until_reaped(pid: int, seconds: float = 20) -> str:
+    deadline = time.time() + seconds
+    while _state(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    return _state(pid)
+
+
+@pytest.mark.integration
+def test_a_detached_process_that_ends_is_reaped_not_left_a_zombie(tmp_path):
+    pid = start_detached([sys.executable, "-c", "pass"], tmp_path / "log")
+    assert _until_reaped(pid) == ""
+
+
+@pytest.mark.integration
+def test_a_server_reaps_the_children_it_inherited_across_exec(tmp_path):
+    # `gradlens app` starts the demo's build, then execs into the server
+    script = ("import os, subprocess, sys\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(0.5)'])\n"
+              "print(child.pid, flush=True)\n"
+              "os.execv(sys.executable, [sys.executable, '-c', 'from gradlens.launch import "
+              "reap_inherited_children as r; print(r(), flush=True); import time; "
+              "time.sleep(30)'])\n")
+    server = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        child = int(server.stdout.readline())
+        assert server.stdout.readline().strip() == f"[{child}]"
+        assert _until_reaped(child) == ""
+    finally:
+        server.kill()
+        server.wait()
