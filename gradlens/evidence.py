@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,8 @@ def unit_evidence(run: Run, key: str, rank: int | None = None,
     """Evidence on one module, layer or block of ``run`` over its done (or the given) steps."""
     n = int(run.modules.n_params[unit_of(run, key)].sum())
     return module_evidence(unit_sketches(run, key, steps), run.languages, run.tasks, key, n,
-                           rank, n_groups, moving=run.train_steps_between > 0)
+                           rank, n_groups, moving=run.train_steps_between > 0,
+                           content_paired=run.content_paired)
 
 
 def run_evidence(run: Run, rank: int | None = None, n_groups: int | None = None,
@@ -168,17 +170,45 @@ def unit_drift(run: Run, key: str, task: str, first, last) -> Drift:
 
 # -- kept on disk -------------------------------------------------------------------------------
 EVIDENCE_CACHE = "analysis/evidence.npz"
-# bump whenever what the analysis computes changes: a cache made by other code is stale
-ANALYSIS_VERSION = 14
+# bump whenever what the analysis computes changes in a way its code does not show (a data
+# file it reads); a change to the analysis code itself makes the cache stale on its own
+# (analysis_digest)
+ANALYSIS_VERSION = 15
+_ANALYSIS_CODE = ("analysis/*.py", "evidence.py", "store.py", "modules.py")
 CACHE_SCHEMA = 1
 _META = "__structure__"
+
+
+@lru_cache(maxsize=1)
+def analysis_digest() -> str:
+    """A digest of the code that computes the evidence, docstrings and comments left out (its
+    syntax tree): a cache made by other analysis code is stale, with no version to forget."""
+    return code_digest(Path(__file__).resolve().parent)
+
+
+def code_digest(root: Path) -> str:
+    """``analysis_digest`` of the package at ``root`` (``_ANALYSIS_CODE`` under it)."""
+    import ast
+
+    digest = hashlib.sha256()
+    for path in sorted(p for pattern in _ANALYSIS_CODE for p in root.glob(pattern)):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        digest.update(path.name.encode() + ast.dump(tree).encode())
+    return digest.hexdigest()[:16]
 
 
 def _stamp(run: Run) -> list:
     from gradlens import __version__
 
     stat = run.path.stat()
-    return [CACHE_SCHEMA, __version__, ANALYSIS_VERSION, stat.st_size, stat.st_mtime_ns]
+    return [CACHE_SCHEMA, __version__, ANALYSIS_VERSION, analysis_digest(), stat.st_size,
+            stat.st_mtime_ns]
 
 
 def _frozen_types() -> dict[str, type]:

@@ -145,6 +145,8 @@ class RunWriter:
                 if key in _EXTENDABLE:
                     continue
                 old, new = run.probe_config.get(key), probe_config.get(key)
+                if key == "content_paired":  # a run made before the probe recorded it
+                    old = run.content_paired
                 if old != new:
                     diffs.append(f"{key}: file has {old!r}, asked {new!r}")
         finally:
@@ -370,6 +372,17 @@ class Run:
     @property
     def probe_config(self) -> dict:
         return self._probe_config
+
+    @property
+    def content_paired(self) -> bool:
+        """Whether each step drew the same content (items) for every language, so the languages'
+        gradients pair up row by row (the paired similarity and the paired CCA need it): what
+        the probe recorded, or, for a run made before it recorded it, whether it probed the
+        spoken numbers, the one corpus then paired."""
+        if "content_paired" in self._probe_config:
+            return bool(self._probe_config["content_paired"])
+        corpus = str(self._probe_config.get("corpus", "spoken-numbers"))
+        return corpus == "spoken-numbers" or corpus.startswith("spoken-numbers:")
 
     @property
     def train_steps_between(self) -> int:

@@ -15,6 +15,12 @@ run = ui.current_run()
 if run is None:
     st.stop()
 meta = ui.meta(run)
+if not meta.content_paired:
+    st.info("Subspace alignment is not computed for this run: its steps did not draw the same "
+            "content in every language (a manifest without an item column), and CCA pairs the "
+            "languages' steps row by row. Give the manifest an item column (rows of one item "
+            "say the same thing) and probe again.")
+    st.stop()
 moving = meta.train_steps_between > 0
 if not ui.needs_steps(run, min_steps(1, moving), "CCA of rank 1" + (
         " on a run that trained between its probe steps (its trend over the steps takes 6 of "

@@ -8,7 +8,8 @@ import streamlit as st
 
 from gradlens import ui
 from gradlens.analysis.allocation import propose_plan
-from gradlens.analysis.evidence import SIMILARITIES, default_similarity, rank_modules
+from gradlens.analysis.evidence import (NOT_PAIRED, default_similarity, offered_similarities,
+                                        rank_modules)
 from gradlens.analysis.pace import paired_min_steps
 from gradlens.evidence import step_windows
 from gradlens.plan import diff, format_groups
@@ -27,9 +28,13 @@ def unit_controls(run, layers: list[str], tasks: list[str]) -> tuple[str | None,
                         help="Opens on the layer whose languages diverge most surely beyond "
                              "noise over all the sidebar run's steps") if layers else None
     task = c2.selectbox("Task", tasks, key="cmp_task")
-    opening = default_similarity(len(ui.meta(run).languages))
-    measure = c3.radio("Similarity", list(SIMILARITIES), format_func=SIMILARITIES.get,
-                       key="cmp_kind", horizontal=True, index=list(SIMILARITIES).index(opening))
+    paired = ui.meta(run).content_paired
+    offered = offered_similarities(paired)
+    opening = default_similarity(len(ui.meta(run).languages), paired)
+    measure = c3.radio("Similarity", list(offered), format_func=offered.get,
+                       key="cmp_kind", horizontal=True, index=list(offered).index(opening))
+    if not paired:
+        c3.caption(NOT_PAIRED)
     return unit, task, measure
 
 

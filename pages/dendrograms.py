@@ -4,7 +4,7 @@ import streamlit as st
 
 from gradlens import ui
 from gradlens.analysis.clustering import METHODS
-from gradlens.analysis.evidence import SIMILARITIES, default_similarity
+from gradlens.analysis.evidence import NOT_PAIRED, default_similarity, offered_similarities
 from gradlens.errors import NotEnoughData
 from gradlens.plots import dendrogram_figure, similarity_figure, small_multiples_figure
 from gradlens.report import (grouping_caveat, mantel_text, matrix_frame, moving_model_caveat,
@@ -26,12 +26,15 @@ key = c2.selectbox("Unit", options, key=f"dend_unit_{granularity}",
                    help="Opens on the unit whose languages diverge most surely beyond noise")
 task = c3.selectbox("Task", meta.tasks, key="dend_task")
 method = c4.selectbox("Linkage", METHODS, key="dend_method")
-measure = st.radio("Similarity", list(SIMILARITIES), format_func=SIMILARITIES.get,
+offered = offered_similarities(meta.content_paired)
+measure = st.radio("Similarity", list(offered), format_func=offered.get,
                 key="dend_kind", horizontal=True,
-                index=list(SIMILARITIES).index(default_similarity(len(langs))),
+                index=list(offered).index(default_similarity(len(langs), meta.content_paired)),
                 help="Paired steps show how alike languages respond to the same utterances, "
                      "where language families show (docs/results.md); its clades are tested "
                      "from 5 languages. The plan's groups come from the mean gradients")
+if not meta.content_paired:
+    st.caption(NOT_PAIRED)
 
 try:
     clustering = ui.clustering(run, key, task, method, measure)

@@ -13,6 +13,7 @@ makes a resumed run identical to an uninterrupted one.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -96,6 +97,7 @@ def probe(cfg: ProbeConfig, runs_dir: Path = Path("runs"),
     ``on_step(done, total, seconds_per_step)`` is called after every probe step.
     """
     out = Path(cfg.out) if cfg.out else cfg.default_out(runs_dir)
+    sys.audit("gradlens.probe", str(out))  # heard by the tests' tier guard (tests/conftest.py)
     unknown = [t for t in cfg.tasks if t not in TASKS]
     if unknown:
         raise ConfigError(f"unknown task(s) {unknown}; tasks are {list(TASKS)}")
@@ -109,7 +111,8 @@ def probe(cfg: ProbeConfig, runs_dir: Path = Path("runs"),
 
     writer = RunWriter(out, languages=cfg.languages, tasks=cfg.tasks, modules=grads.modules,
                        sketch_dim=cfg.sketch_dim, sketch_seed=cfg.seed, model=cfg.model,
-                       model_config=lm.config, probe_config=cfg.stored(), dtype=cfg.sketch_dtype,
+                       model_config=lm.config, dtype=cfg.sketch_dtype,
+                       probe_config={**cfg.stored(), "content_paired": bool(corpus.paired)},
                        sketch_fold=grads.fold)
     state_path = out / STATE_FILE
     try:

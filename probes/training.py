@@ -142,10 +142,10 @@ def average_gradients(params: list[torch.nn.Parameter], world: World) -> None:
 # -- the loop ---------------------------------------------------------------------------------
 def corpora(cfg: TrainConfig, languages: list[str]):
     """The training corpus and the corpus of each evaluation split (None: not evaluated)."""
-    from gradlens.corpus import Manifest, is_spoken_numbers, open_corpus
+    from gradlens.corpus import Manifest, is_embedded, open_corpus
 
     corpus = open_corpus(cfg.corpus, languages, cfg.seed)
-    if is_spoken_numbers(cfg.corpus):
+    if is_embedded(cfg.corpus):
         return corpus, {split: corpus for split in SPLITS}
     return corpus, {split: Manifest(getattr(cfg, split), seed=cfg.seed) if getattr(cfg, split)
                     else None for split in SPLITS}

@@ -37,7 +37,7 @@ def tiny_run(runs_dir) -> Path:
 
 
 def random_run(directory: Path, languages=("spa", "ita", "deu", "rus"), steps: int = 8,
-               k: int = 256) -> Path:
+               k: int = 256, probe_config: dict | None = None) -> Path:
     """A real run file written without a model (random sketches of six decoder modules): for
     what needs a run but not a probe (damage, plans with a source run)."""
     import numpy as np
@@ -51,7 +51,8 @@ def random_run(directory: Path, languages=("spa", "ita", "deu", "rus"), steps: i
     rng = np.random.default_rng(0)
     with RunWriter(directory, languages=list(languages), tasks=["st", "asr"], modules=modules,
                    sketch_dim=k, sketch_seed=0, model="tiny", model_config={},
-                   probe_config={"steps": steps, "tasks": ["st", "asr"]}) as w:
+                   probe_config={"steps": steps, "tasks": ["st", "asr"],
+                                 **(probe_config or {})}) as w:
         for step in range(steps):
             shape = (len(languages), 2, len(modules), k)
             w.append(step, rng.normal(size=shape).astype(np.float16),

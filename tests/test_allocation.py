@@ -1,5 +1,7 @@
 """Evidence, capacity allocation under a budget, the proposed plan, and the analyze/plan CLI."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -282,3 +284,21 @@ def test_a_split_says_how_sure_its_groups_are():
     plan_reason = allocate([scattered], 1.0, 10_000).decisions["m"]
     assert least_group_support(scattered) < 0.7
     assert plan_reason.startswith("split") and "uncertain groups" in plan_reason
+
+
+def test_the_evidence_cache_goes_stale_when_the_analysis_code_changes_not_its_words(tmp_path):
+    import shutil
+
+    from gradlens.evidence import analysis_digest, code_digest
+
+    package = Path(__file__).resolve().parent.parent / "gradlens"
+    copy = tmp_path / "gradlens"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert code_digest(copy) == analysis_digest()
+    source = copy / "analysis" / "divergence.py"
+    text = source.read_text()
+    source.write_text(text.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n")
+    assert code_digest(copy) == analysis_digest()
+    source.write_text(text.replace("ALPHA = 0.05", "ALPHA = 0.01") if "ALPHA = 0.05" in text
+                      else text + "\nCHANGED = 1\n")
+    assert code_digest(copy) != analysis_digest()

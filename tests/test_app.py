@@ -28,16 +28,19 @@ def app_runs(tiny_run, tmp_path, monkeypatch):
     stop_jobs(runs)
 
 
-def write_run(tiny_run, out, steps: int, tasks=("st", "asr"), between: int = 0):
+def write_run(tiny_run, out, steps: int, tasks=("st", "asr"), between: int = 0,
+              paired: bool = True):
     """A real run file with the tiny run's modules and random sketches, ``steps`` steps done
-    (``between``: the training steps its probe config says were taken between them)."""
+    (``between``: the training steps its probe config says were taken between them; ``paired``:
+    whether its steps were content-paired)."""
     with Run(tiny_run) as src:
         modules, langs, k = src.modules, src.languages, src.sketch_dim
     rng = np.random.default_rng(0)
     with RunWriter(out, languages=langs, tasks=list(tasks), modules=modules, sketch_dim=k,
                    sketch_seed=0, model="tiny", model_config={},
                    probe_config={"steps": 8, "tasks": list(tasks),
-                                 "train_steps_between": between}) as w:
+                                 "train_steps_between": between,
+                                 "content_paired": paired}) as w:
         for step in range(steps):
             shape = (len(langs), len(tasks), len(modules), k)
             w.append(step, rng.normal(size=shape).astype(np.float16),
@@ -206,6 +209,22 @@ def test_the_server_warms_every_module_the_pages_import():
     assert "gradlens.ui.nothing" not in names and len(names) == len(set(names))
 
 
+def test_a_run_whose_steps_do_not_pair_up_offers_no_paired_view_and_says_why(tiny_run, tmp_path,
+                                                                             monkeypatch):
+    runs = tmp_path / "runs"
+    write_run(tiny_run, runs / "unpaired", steps=12, paired=False)
+    monkeypatch.setenv("GRADLENS_RUNS", str(runs))
+    at = _page("dendrograms")
+    _clean(at)
+    similarity = at.radio(key="dend_kind")
+    assert similarity.value == "mean" and len(similarity.options) == 1
+    assert any("Paired steps are not offered" in c.value for c in at.caption)
+    at.switch_page("pages/alignment.py").run()
+    _clean(at)
+    assert any("Subspace alignment is not computed for this run" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
 def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
     at = _page("dendrograms")
     _clean(at)
@@ -325,7 +344,7 @@ def _click(at: AppTest, label: str) -> None:
     next(b for b in at.button if b.label == label).click().run()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_training_page_starts_follows_cancels_and_compares_jobs(app_runs):
     plan = new_plan("tiny", SMALL["languages"], str(app_runs / "small")).with_split(
         "speech_encoder.encoder.layers.1.ffn2", [["spa", "ita"], ["deu", "rus"]], edited=True)

@@ -90,3 +90,57 @@ def test_audio_outside_the_manifests_folder_is_refused(tmp_path, where):
     with pytest.raises(ManifestError, match=r"m\.tsv:2: field 'audio': .* lies outside the "
                                             r"manifest's folder"):
         Manifest(folder / "m.tsv")
+
+
+ITEM_HEADER = "audio\tsrc_lang\ttgt_lang\ttranscript\ttranslation\titem\n"
+
+
+def _items_manifest(tmp_path, rows: list[str]):
+    _wav(tmp_path / "a.wav")
+    (tmp_path / "m.tsv").write_text(ITEM_HEADER + "".join(r + "\n" for r in rows))
+    return tmp_path / "m.tsv"
+
+
+def test_with_items_each_step_draws_the_same_items_for_every_language_that_has_them(tmp_path):
+    rows = [f"a.wav\t{lang}\teng\t{lang} {i}\tsentence {i}\ts{i}"
+            for lang in ("gle", "est") for i in range(12)]
+    rows += [f"a.wav\tswh\teng\tswh {i}\tsentence {i}\ts{i}" for i in range(0, 12, 2)]
+    manifest = Manifest(_items_manifest(tmp_path, rows))
+    assert manifest.paired
+    for step in range(5):
+        gle, est, swh = (manifest.batch(x, "train", 4, step) for x in ("gle", "est", "swh"))
+        assert [e.item for e in gle] == [e.item for e in est]
+        assert len({e.item for e in gle}) == 4  # no repeats within a batch
+        # swh has every other item: those of the step's items it has, it draws first
+        swh_has = {f"s{i}" for i in range(0, 12, 2)}
+        shared = [e.item for e in gle if e.item in swh_has]
+        assert {e.item for e in swh} <= swh_has
+        assert [e.item for e in swh][: len(shared)] == shared
+    assert {e.translation for e in gle} == {f"sentence {e.item[1:]}" for e in gle}
+
+
+def test_without_items_languages_are_sampled_each_on_its_own(tmp_path):
+    _wav(tmp_path / "a.wav")
+    rows = [f"a.wav\t{lang}\teng\t{lang} {i}\tsentence {i}\n" for lang in ("gle", "est")
+            for i in range(50)]
+    (tmp_path / "m.tsv").write_text(HEADER + "".join(rows))
+    manifest = Manifest(tmp_path / "m.tsv")
+    assert not manifest.paired
+    gle, est = manifest.batch("gle", "train", 8, 0), manifest.batch("est", "train", 8, 0)
+    assert [e.translation for e in gle] != [e.translation for e in est]
+    assert all(e.item == "" for e in gle)
+
+
+@pytest.mark.parametrize("rows, message", [
+    (["a.wav\tgle\teng\ta\thello\ts1", "a.wav\test\teng\tb\tgoodbye\ts1"],
+     r"m\.tsv:3: field 'translation': item 's1' translates as 'goodbye' here but as 'hello' at "
+     r"line 2"),
+    (["a.wav\tgle\teng\ta\thello\ts1", "a.wav\tgle\teng\tb\thello\ts1"],
+     r"m\.tsv:3: field 'item': item 's1' is repeated in gle \(first at line 2\)"),
+    (["a.wav\tgle\teng\ta\thello\ts1", "a.wav\test\teng\tb\thello\t"],
+     r"m\.tsv:3: field 'item' is empty; a manifest with an item column names the item of every "
+     r"row"),
+])
+def test_a_bad_item_column_is_named_by_line(tmp_path, rows, message):
+    with pytest.raises(ManifestError, match=message):
+        Manifest(_items_manifest(tmp_path, rows))

@@ -145,11 +145,15 @@ class ModuleEvidence:
 
 def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str], module: str,
                     n_params: int, rank: int | None = None,
-                    n_groups: int | None = None, moving: bool = False) -> ModuleEvidence:
+                    n_groups: int | None = None, moving: bool = False,
+                    content_paired: bool = True) -> ModuleEvidence:
     """Evidence on one unit from its sketches ``[S, L, T, D]`` (at least 3 steps); ``moving``:
     the model trained between them (``gradlens.analysis.pace``: the mean-based evidence reads
     each language's steps with its pace levelled, the paired similarity and the alignment the
     steps' detrended contrasts, which need ``paired_min_steps(True)`` steps).
+    ``content_paired``: every language saw the same content at each step; otherwise the rows
+    of different languages do not pair up, and the paired similarity and the alignment are not
+    computed (``paired`` and ``alignment`` stay ``None``).
 
     ``rank`` of the CCA: ``None`` picks ``default_rank`` of the rows it pairs and skips
     alignment when they are too few; an explicit rank they cannot support raises ValueError.
@@ -159,9 +163,10 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
     # the run's shared step draws
     divergence = language_divergence(x, languages, primary, moving=moving)
     grouping = LanguageGrouping(n_groups).fit(divergence.similarity, languages)
-    pairs = x.shape[0] >= paired_min_steps(moving)
+    pairs = content_paired and x.shape[0] >= paired_min_steps(moving)
     rows = paired_rows(x[:, :, primary], moving) if pairs else None
-    r = (default_rank(len(rows)) if pairs else 0) if rank is None else rank
+    r = 0 if not content_paired else (default_rank(len(rows)) if pairs else 0) if rank is None \
+        else rank
     alignment = subspace_alignment(x, languages, r, primary, moving=moving) if r >= 1 else None
     steps = level_pace(x[:, :, primary]) if moving else x[:, :, primary]
     support = (group_support(corrected_similarity(divergence.boot_grams),
@@ -228,10 +233,22 @@ def sketch_null_similarity(x: np.ndarray, kind: str = "mean", moving: bool = Fal
                                                             passes=NULL_GRAMS)))
 
 
-def default_similarity(languages: int) -> str:
+def offered_similarities(content_paired: bool) -> dict[str, str]:
+    """The ``SIMILARITIES`` a run supports: the paired one only where its steps are
+    content-paired (``Run.content_paired``)."""
+    return {k: v for k, v in SIMILARITIES.items() if content_paired or k != "paired"}
+
+
+NOT_PAIRED = ("Paired steps are not offered: this run's steps did not draw the same content in "
+              "every language (a manifest without an item column), so its languages' steps do not "
+              "pair up; the mean gradients are compared instead.")
+
+
+def default_similarity(languages: int, content_paired: bool = True) -> str:
     """What the pages open on: the paired similarity, where language families show in the demo
-    (docs/results.md), when its clades can be tested; the mean similarity otherwise."""
-    return "paired" if clades_testable("paired", languages) else "mean"
+    (docs/results.md), when the run's steps pair up and its clades can be tested; the mean
+    similarity otherwise."""
+    return "paired" if content_paired and clades_testable("paired", languages) else "mean"
 
 
 def clades_testable(kind: str, languages: int) -> bool:

@@ -94,6 +94,7 @@ class RunMeta:
     corpus: str
     done_steps: tuple[int, ...] = ()
     train_steps_between: int = 0
+    content_paired: bool = True
 
 
 @st.cache_data(show_spinner=False)
@@ -106,7 +107,8 @@ def _meta(run: str, mtime: float) -> RunMeta:
                        steps=len(r.done_steps), model=r.model,
                        corpus=str(r.probe_config.get("corpus", "spoken-numbers")),
                        done_steps=tuple(int(s) for s in r.done_steps),
-                       train_steps_between=r.train_steps_between)
+                       train_steps_between=r.train_steps_between,
+                       content_paired=r.content_paired)
 
 
 def meta(run: Path) -> RunMeta:
@@ -411,7 +413,7 @@ def warm_first_visit(paths: list[Path]) -> None:
         # the page's opening view: the first task and linkage, the similarity for this many
         # languages, 3 groups (pages/dendrograms.py; a test visits it after this)
         run_s, mtime, task = str(run), _mtime(run), info.tasks[0]
-        kind = default_similarity(len(info.languages))
+        kind = default_similarity(len(info.languages), info.content_paired)
         tree = _warm_unit(run_s, mtime, layer, task, METHODS[0], kind,
                           min(3, len(info.languages)))
         dendrogram_figure(tree, layer)  # Plotly's validators load with a process's first figure
