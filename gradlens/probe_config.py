@@ -27,7 +27,10 @@ class ProbeConfig:
 
     model: str = field(default="tiny", metadata={"help": "tiny, medium-random, a local path or a "
                                                          "local Hugging Face cache id"})
-    corpus: str = field(default="spoken-numbers", metadata={"help": "spoken-numbers, the positive control spoken-numbers:reversed=L1,L2 or a manifest TSV"})
+    corpus: str = field(default="spoken-numbers", metadata={
+        "help": "spoken-numbers; cldr-phrases (rates matched) or cldr-phrases:natural-rates; the "
+                "positive control spoken-numbers:reversed=L1,L2; or a manifest TSV (an item "
+                "column makes its steps content-paired)"})
     languages: list[str] = field(default_factory=lambda: list(DEMO_LANGUAGES),
                                  metadata={"help": "source languages (ISO 639-3)"})
     tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": "st and/or asr"})

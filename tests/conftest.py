@@ -1,4 +1,14 @@
-"""Shared fixtures: one small real probe run (tiny SeamlessM4T, spoken numbers, CPU) per session."""
+"""Shared fixtures (one small real probe run per session: tiny SeamlessM4T, spoken numbers,
+CPU) and the two test tiers.
+
+The default ``pytest`` runs the unit tier: pure functions, simulated sketches, small HDF5 files
+written by the store, tiny models built in memory. A test is ``integration`` (``pytest -m
+integration``) when it starts a real probe, a subprocess, Streamlit's AppTest, a Ray head,
+torchrun or Chromium. The mark is given here, from what a test uses (``INTEGRATION_FIXTURES``,
+``INTEGRATION_IMPORTS``) or by hand (``@pytest.mark.integration``), and a unit-tier test that
+starts a probe or a process anyway fails at once, naming what it started: no test lands in the
+wrong tier unnoticed.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +20,73 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# fixtures that make a test integration, and why
+INTEGRATION_FIXTURES = {"tiny_run": "a real probe"}
+# what a test module imports that makes every test in it integration
+INTEGRATION_IMPORTS = {"AppTest": "Streamlit's AppTest", "served_app": "a served app",
+                       "browser_page": "Chromium"}
+# audit events a unit-tier test must not raise (gradlens.probe: probes.loop.probe starting)
+_STARTS = ("subprocess.Popen", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec", "os.spawn",
+           "gradlens.probe")
+# helpers that libraries run to find shared libraries (ctypes.util.find_library), and the
+# embedded corpora's speech engine (one espeak-ng worker per process, not a subject of the test)
+_HELPERS = {"ldconfig", "gcc", "cc", "ld", "objdump", "uname"}
+_HELPER_SCRIPTS = (str(ROOT / "gradlens" / "corpus" / "espeak_worker.py"),)
+_unit_test: str | None = None
+
+
+def _integration_reason(item) -> str | None:
+    if item.get_closest_marker("integration"):
+        return "marked"
+    for name in INTEGRATION_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+        return f"uses {name} ({INTEGRATION_FIXTURES[name]})"
+    module = getattr(item, "module", None)
+    for name in INTEGRATION_IMPORTS.keys() & set(vars(module) if module else ()):
+        return f"its module imports {name} ({INTEGRATION_IMPORTS[name]})"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by the mark
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _integration_reason(item):
+            item.add_marker(pytest.mark.integration)
+
+
+def _started(event: str, args: tuple) -> str | None:
+    """What a start event started, unless it is a library's helper."""
+    if event == "gradlens.probe":
+        return f"a real probe into {args[0]}"
+    if event == "subprocess.Popen":
+        argv = args[1] if isinstance(args[1], (list, tuple)) else [args[1]]
+        program = os.path.basename(str(args[0] or argv[0]))
+        if program in _HELPERS or any(str(a) in _HELPER_SCRIPTS for a in argv[1:2]):
+            return None
+        return f"a subprocess: {' '.join(map(str, argv))[:120]}"
+    return f"a process ({event})"
+
+
+def _tier_guard(event: str, args: tuple) -> None:
+    if _unit_test is None or not event.startswith(_STARTS):
+        return
+    what = _started(event, args)
+    if what:
+        raise RuntimeError(f"{_unit_test} is in the unit tier but started {what}: give it an "
+                           "integration fixture (tests/conftest.py) or @pytest.mark.integration")
+
+
+sys.addaudithook(_tier_guard)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    global _unit_test
+    _unit_test = None if item.get_closest_marker("integration") else item.nodeid
+    try:
+        yield
+    finally:
+        _unit_test = None
 
 SMALL = dict(languages=["spa", "ita", "deu", "rus"], steps=11, batch_size=2, sketch_dim=256,
              train_steps_between=1)
@@ -27,7 +104,7 @@ def runs_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(runs_dir) -> Path:
+def tiny_run(runs_dir) -> Path:  # makes its users integration (INTEGRATION_FIXTURES)
     """A real run: 4 languages × 2 tasks × 11 steps, training between steps (CCA of rank 1 then
     needs 11)."""
     from gradlens.probe_config import ProbeConfig

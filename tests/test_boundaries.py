@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 SCRIPT = r"""
@@ -35,6 +37,7 @@ print("torch-free")
 """
 
 
+@pytest.mark.integration
 def test_every_gradlens_module_and_the_cli_import_without_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
                          cwd=ROOT, timeout=300, env={**os.environ, "GRADLENS_RUNS": str(tmp_path)})

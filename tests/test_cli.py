@@ -1,17 +1,31 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, SMALL
 from gradlens.cli import build_parser, main
 
 
-def test_every_probe_flag_has_help_and_a_default():
-    parser = build_parser()
-    probe = parser._subparsers._group_actions[0].choices["probe"]
-    flags = [a for a in probe._actions if a.dest != "help"]
-    assert len(flags) >= 12
-    for action in flags:
-        assert action.help and "(default:" in action.help, action.dest
+def test_every_probe_flag_has_help_and_a_default(capsys, monkeypatch):
+    import dataclasses
+
+    from gradlens.probe_config import ProbeConfig
+
+    monkeypatch.setenv("COLUMNS", "10000")  # no wrapping inside a help text
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["probe", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    defaults = vars(build_parser().parse_args(["probe"]))
+    fields = dataclasses.fields(ProbeConfig)
+    assert len(fields) >= 12
+    for f in fields:
+        flag = "--" + f.name.replace("_", "-")
+        helptext = " ".join(f.metadata.get("help", "").split())
+        assert helptext and flag in text, f.name
+        assert f"{helptext} (default: " in text, f"{flag}: its help and default are not shown"
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        assert defaults[f.name] == default, f.name
 
 
 def test_info_reports_the_run(tiny_run, capsys):
@@ -21,6 +35,7 @@ def test_info_reports_the_run(tiny_run, capsys):
     assert f"steps done {SMALL['steps']} of {SMALL['steps']}" in out and "MB" in out
 
 
+@pytest.mark.integration
 def test_errors_are_one_clear_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gradlens", "info", str(tmp_path / "none")],
                           capture_output=True, text=True, cwd=ROOT)

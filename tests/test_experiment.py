@@ -146,7 +146,7 @@ def test_holm_adjusts_step_down_and_stays_monotone():
 
 
 # -- a miniature experiment, end to end -------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_two_arm_one_seed_experiment_runs_end_to_end_and_resumes(tiny_run, tmp_path, monkeypatch):
     """The command a researcher runs: real jobs through the registry, then scores, a CSV and
     the paired test; the same command again submits nothing and gives the same results."""

@@ -63,7 +63,7 @@ def wait_for_step(job, step, timeout=300.0):
     raise AssertionError(f"{job.id} never reached step {step}:\n{logs(job)}")
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_local_job_runs_detached_to_success_and_a_fresh_process_reads_it(runs):
     job = submit(runs / "probe" / "plan.json", QUICK)
     assert job.state == "queued" and job.kind == "proposed" and job.pid
@@ -90,6 +90,7 @@ def test_a_local_job_runs_detached_to_success_and_a_fresh_process_reads_it(runs)
     assert registry.get(job.id) == done and (directory / "plan.json").read_bytes() == plan_copy
 
 
+@pytest.mark.integration
 def test_a_job_killed_with_sigkill_is_failed_with_the_reason_and_then_resumes(runs):
     job = submit(runs / "probe" / "plan.json", SLOW, sleeper(120), shared=True)
     assert job.kind == "shared"
@@ -110,6 +111,7 @@ def test_a_job_killed_with_sigkill_is_failed_with_the_reason_and_then_resumes(ru
     assert not alive(running.worker_pid) and not alive(running.pid)
 
 
+@pytest.mark.integration
 def test_a_queued_job_waits_for_the_local_slot_and_a_vanished_group_is_reported(runs):
     first = submit(runs / "probe" / "plan.json", SLOW, sleeper(120), name="first")
     registry = Registry()
@@ -197,7 +199,7 @@ def ray_head(tmp_path_factory):
                        capture_output=True)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_ray_job_runs_through_its_life_on_a_local_head(runs, ray_head, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", ray_head)
     job = submit(runs / "probe" / "plan.json", QUICK, backend="ray")
@@ -216,7 +218,7 @@ def test_a_ray_job_runs_through_its_life_on_a_local_head(runs, ray_head, monkeyp
     assert stopped.state == "cancelled" and stopped.finished
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_torchrun_data_parallel_on_two_cpu_processes(runs):
     from gradlens.train.config import write_spec
 
@@ -232,7 +234,7 @@ def test_torchrun_data_parallel_on_two_cpu_processes(runs):
     assert (spec / "checkpoint" / "model.safetensors").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_plan_naming_an_unknown_module_fails_with_the_validators_words(runs):
     plan = new_plan("tiny", LANGS, "probe", {"speech_encoder.encoder.layers.9.ffn1": [["spa"], ["deu"]]})
     (runs / "bad").mkdir()
@@ -244,6 +246,7 @@ def test_a_plan_naming_an_unknown_module_fails_with_the_validators_words(runs):
     assert "speech_encoder.encoder.layers.9.ffn1" in failed.reason
 
 
+@pytest.mark.integration
 def test_two_simultaneous_submits_of_one_job_start_it_once(runs):
     """The registry's check-then-register is one locked step: of two submits racing for the same
     job, exactly one starts it and the other is told it is already queued or running."""
@@ -273,6 +276,7 @@ def test_two_simultaneous_submits_of_one_job_start_it_once(runs):
     assert sorted(j.id for j in Registry(runs).jobs()) == ["race0", "race1", "race2", "race3"]
 
 
+@pytest.mark.integration
 def test_a_stored_pid_of_another_process_is_never_signalled(runs):
     """After a reboot a job's stored pid may belong to anything: cancel and refresh check that
     it is the job's supervisor before trusting or signalling it."""
@@ -337,7 +341,7 @@ def test_a_change_shows_in_the_registry_only_once_its_job_file_has_it(runs, monk
     assert seen == ["queued", "running"]
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_killing_the_supervisor_kills_its_worker_and_the_job_resumes_once(runs):
     """SIGKILL to the supervisor alone used to leave the trainer running unwatched; a resubmit
     then ran a second trainer in the same directory (duplicated, out-of-order metrics)."""
@@ -370,6 +374,7 @@ def test_a_second_trainer_is_refused_the_same_job_directory(tmp_path):
     _claim(tmp_path).close()                               # free again once the first ends
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("argv, message", [
     (["--learning-rate", "nan"], "learning_rate must be a finite number > 0, got nan"),
     (["--learning-rate=-1e-3"], "learning_rate must be a finite number > 0"),
@@ -388,6 +393,7 @@ def test_bad_training_settings_are_refused_at_submit_naming_the_field(runs, argv
     assert "Traceback" not in out.stderr and Registry(runs).jobs() == []
 
 
+@pytest.mark.integration
 def test_a_plan_naming_a_module_its_run_lacks_is_refused_at_submit(runs):
     from conftest import random_run
 

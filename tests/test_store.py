@@ -49,7 +49,7 @@ def _done(path: Path) -> int:
         return 0
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_resume_after_sigkill_loses_nothing_and_matches_an_uninterrupted_run(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     steps = 5
@@ -200,6 +200,7 @@ def test_readers_see_only_steps_whose_rows_exist(tiny_run, tmp_path):
         assert r.sketch(0).shape[0] == n
 
 
+@pytest.mark.integration
 def test_a_killed_writers_run_opens_in_plain_h5py_once_gradlens_has_read_it(tmp_path):
     """A writer killed mid-run leaves HDF5's writer flags: plain h5py refuses the file until
     the next gradlens reader, finding no writer holding the lock, clears them."""

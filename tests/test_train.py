@@ -50,7 +50,7 @@ def test_a_config_with_an_unknown_field_is_refused(tmp_path):
         TrainConfig(steps=0)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_training_lowers_the_loss_and_writes_sacrebleu_scores(tmp_path):
     cfg = TrainConfig(steps=100, batch_size=4, learning_rate=3e-3, warmup_steps=5, eval_every=100,
                       eval_size=4, checkpoint_every=100, log_every=5)
@@ -84,7 +84,7 @@ def checkpoint_step(out) -> int:
         return 0
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     cfg = TrainConfig(steps=12, batch_size=2, warmup_steps=2, eval_every=100, eval_size=2,
                       checkpoint_every=4, log_every=1)
@@ -124,7 +124,7 @@ def test_training_on_cuda_in_bf16_autocast_lowers_the_loss(tmp_path):
     assert "on cuda" in (tmp_path / "log.txt").read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_training_on_manifests_scores_the_whole_dev_manifest(tmp_path):
     import soundfile
 
@@ -150,7 +150,7 @@ def test_training_on_manifests_scores_the_whole_dev_manifest(tmp_path):
     assert "no test manifest given: test not evaluated" in (out / "log.txt").read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_demo_model_is_trained_by_gradlens_cached_and_loads_as_a_snapshot(tmp_path,
                                                                               monkeypatch):
     """The embedded default probes a model that already does the task: gradlens' own loop
