@@ -44,13 +44,20 @@ def main() -> None:
         print(f"| {arm} | {entry['extra_params']:,} | {interval(sc['bleu'])} | "
               f"{interval(sc['chrf'])} | {', '.join(map(str, entry['steps'].values()))} |")
     if res["comparisons"]:
-        print(f"\n| {res['reference']} − baseline | Δ BLEU [95 % CI] | test-set p (Holm) | "
-              "Δ chrF [95 % CI] | test-set p (Holm) | verdict (chrF) |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        print(f"\n| {res['reference']} − baseline | Δ chrF [95 % t over seeds] | interval (seeds, "
+              "utterances) | seed-level p (Holm) | seeds ahead | test-set p (secondary) | "
+              "verdict (chrF) |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         for arm, c in res["comparisons"].items():
-            print(f"| {arm} | {interval(c['bleu']['delta'])} | {c['bleu']['p']:.3g} "
-                  f"({c['bleu']['p_holm']:.3g}) | {interval(c['chrf']['delta'])} | "
-                  f"{c['chrf']['p']:.3g} ({c['chrf']['p_holm']:.3g}) | {c['chrf']['verdict']} |")
+            m = c["chrf"]
+            iv = m["interval"]
+            print(f"| {arm} | {interval(m['delta'])} | "
+                  + ("one seed" if iv is None else f"[{iv['low']:.2f}, {iv['high']:.2f}]")
+                  + " | " + ("-" if m["p_holm"] is None else
+                             f"{m['seeds']['t_p']:.3g} ({m['p_holm']:.3g})")
+                  + f" | {m['seeds']['positive']} of {m['seeds']['n']} | "
+                  f"{m['p_utterances']:.3g} | {m['verdict']} |")
+        print("\n" + ex.primary_conclusion(res))
         print("\n" + ex.conclusion(res, "chrf") + " " + ex.conclusion(res, "bleu"))
     arms = list(res["arms"])
     langs = [x for x in next(iter(res["arms"].values()))["scores"] if x != "all"]

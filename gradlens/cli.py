@@ -246,8 +246,11 @@ def cmd_experiment(args) -> int:
               "to compare", file=sys.stderr)
         return 1
     arms = args.arms.split(",") if args.arms else list(ARMS)
+    declared = ex.Declaration(metric=args.primary_metric, baseline=args.primary_baseline,
+                              looks=tuple(args.looks or ()))
     directory, spec, notes = ex.prepare(Path(args.run), plan, list(range(args.seeds)), cfg, arms,
-                                        args.name, None if args.plan else args.budget)
+                                        args.name, None if args.plan else args.budget, declared,
+                                        args.exploratory)
     for note in notes:
         print(f"gradlens: {note}", file=sys.stderr)
     print(f"experiment {directory.name}: {len(spec['arms'])} arms × {args.seeds} seed(s) in "
@@ -303,16 +306,27 @@ def _follow_experiment(directory: Path) -> bool | None:
     return all(r["state"] == "succeeded" for r in rows)
 
 
+def seed_p(comparison: dict) -> str:
+    """The seed-level test and interval of one comparison of one metric, as text."""
+    p, iv = comparison["p_holm"], comparison["interval"]
+    if p is None or iv is None:
+        return "no seed-level test (one seed)"
+    return (f"seed-level Holm p={p:.3g}, hierarchical interval [{iv['low']:.2f}, "
+            f"{iv['high']:.2f}], {comparison['seeds']['positive']} of "
+            f"{comparison['seeds']['n']} seeds ahead")
+
+
 def format_results(results: dict) -> str:
     """The arms' test scores (mean and 95 % interval over seeds) and the reference arm's
     differences from each baseline, as text."""
-    from gradlens.experiment import conclusion
+    from gradlens.experiment import conclusion, primary_conclusion
 
     def iv(d: dict) -> str:
         return (f"{d['mean']:6.2f} [{d['low']:6.2f}, {d['high']:6.2f}]" if d["low"] is not None
                 else f"{d['mean']:6.2f} (one seed)")
 
-    lines = [f"test scores over seeds (mean [95 % t interval]); {results['jobs_done']} of "
+    lines = [primary_conclusion(results),
+             f"test scores over seeds (mean [95 % t interval]); {results['jobs_done']} of "
              f"{results['jobs']} jobs done, {results['test_utterances']} test utterances per seed"
              + ("" if results["complete"] else " (intermediate: not every job has finished)")]
     for arm, entry in results["arms"].items():
@@ -322,8 +336,8 @@ def format_results(results: dict) -> str:
     ref = results["reference"]
     for arm, c in results["comparisons"].items():
         lines.append(f"  {ref} − {arm}: " + "; ".join(
-            f"{m} {iv(c[m]['delta'])} test-set p={c[m]['p']:.3g} (Holm {c[m]['p_holm']:.3g}, "
-            f"{c[m]['verdict']})" for m in ("bleu", "chrf")))
+            f"{m} {iv(c[m]['delta'])} {seed_p(c[m])}, secondary test-set p="
+            f"{c[m]['p_utterances']:.3g} ({c[m]['verdict']})" for m in ("bleu", "chrf")))
     lines += [conclusion(results, m) for m in ("chrf", "bleu")]
     return "\n".join(lines)
 
@@ -466,7 +480,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate of the "
                    "proposal (default: 0.05)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default: 3); more seeds "
-                   "under the same --name extend an experiment, keeping its jobs")
+                   "under the same --name extend an experiment, keeping its jobs, at a look it "
+                   "declared (--looks) or marked --exploratory")
+    p.add_argument("--primary-metric", choices=("chrf", "bleu"), default="chrf",
+                   help="the metric the verdict is declared on, before the run (default: chrf)")
+    p.add_argument("--primary-baseline", default="shared", help="the arm the proposed plan is "
+                   "primarily compared with, declared before the run (default: shared)")
+    p.add_argument("--looks", type=int, nargs="+", default=None, help="a sequential design: the "
+                   "seed counts at which the verdict is read, declared in advance (e.g. 4 8); each "
+                   "look tests at 0.05 / looks (default: a fixed design at --seeds)")
+    p.add_argument("--exploratory", action="store_true", help="add seeds beyond the declared "
+                   "design; the experiment's verdict is then labelled exploratory")
     p.add_argument("--arms", default=None, help="comma-separated arms (default: all of "
                    "proposed, random-groups, random-modules, typology, shared)")
     p.add_argument("--name", default=None, help="experiment name (default: from the run, plan, "

@@ -9,6 +9,14 @@ An experiment lives in ``runs/<name>/``:
 - ``plans/<arm>-s<seed>.json``: the plan each job trains;
 - ``results.json`` and ``scores.csv``, written by ``collect`` from the jobs that succeeded.
 
+Before it runs, an experiment declares (``Declaration``, kept in its spec as ``declared``) its
+primary metric and primary comparison, and its design: a fixed number of seeds, or a sequential
+design whose looks (seed counts) and per-look level are set in advance. The verdict is decided
+at the level of the seeds: a paired t test over seeds, Holm-adjusted across the baselines, with
+a hierarchical bootstrap interval (seeds, then test utterances); the test-utterance
+randomisation p is kept as a secondary figure. Adding seeds beyond the declared looks is
+refused, unless the extension is labelled exploratory, which the results then say.
+
 A job's checkpoint is its evaluation with the best dev chrF over all languages (the later one
 on a tie), and its test hypotheses at that step are what is scored. The test set is fixed for
 every arm and seed (``SpokenNumbers.evaluation_set``, or the test manifest). Running the same
@@ -30,11 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from gradlens.arms import ARMS, build_arms, extra_of
+from gradlens.atomic import write_text
 from gradlens.errors import GradlensError
 from gradlens.metrics import METRICS as METRICS_FILE
 from gradlens.metrics import last_step, read_metrics, score_curves
 from gradlens.plan import SharingPlan, canonical_groups, load_plan, save_plan
-from gradlens.significance import METRICS, corpus_scores, holm, paired_test, seed_interval
+from gradlens.significance import (METRICS, corpus_scores, hierarchical_interval, holm,
+                                   paired_test, seed_interval, seed_test)
 
 SCHEMA = "gradlens.experiment/1"
 SPEC = "experiment.json"
@@ -46,6 +56,48 @@ ALL = "all"
 
 class ExperimentError(GradlensError):
     """An experiment that cannot be created, read or collected; names the file and the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Declaration:
+    """What an experiment fixes before any job runs.
+
+    ``metric`` and ``baseline``: the primary metric and the primary comparison (proposed against
+    ``baseline``), the one the experiment is judged by; the other baselines are secondary.
+    ``looks``: a sequential design's seed counts at which the verdict is read, in order (empty:
+    a fixed design, read once at its seeds); each look tests at ``alpha / len(looks)``
+    (Bonferroni over the looks, conservative and set in advance). ``exploratory``: seeds were
+    added after looking outside any declared look, so no verdict is confirmatory.
+    """
+
+    metric: str = "chrf"
+    baseline: str = "shared"
+    looks: tuple[int, ...] = ()
+    alpha: float = 0.05
+    exploratory: bool = False
+
+    def __post_init__(self):
+        if self.metric not in METRICS:
+            raise ExperimentError(f"primary metric must be one of {list(METRICS)}, got "
+                                  f"{self.metric!r}")
+        if list(self.looks) != sorted(set(self.looks)) or any(n < 2 for n in self.looks):
+            raise ExperimentError(f"looks must be increasing seed counts of at least 2, got "
+                                  f"{list(self.looks)}")
+        if not 0 < self.alpha < 1:
+            raise ExperimentError(f"alpha must lie in (0, 1), got {self.alpha}")
+
+    def level(self) -> float:
+        """The level each look tests at."""
+        return self.alpha / max(1, len(self.looks))
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "looks": list(self.looks)}
+
+    @classmethod
+    def of(cls, spec: dict) -> "Declaration | None":
+        """The spec's declaration; ``None`` for an experiment made before declarations."""
+        d = spec.get("declared")
+        return None if d is None else cls(**{**d, "looks": tuple(d.get("looks", ()))})
 
 
 def job_id(name: str, arm: str, seed: int) -> str:
@@ -66,13 +118,17 @@ def design_of(plan: SharingPlan) -> dict[str, list[list[str]]]:
 
 def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: list[int], config,
            typology: np.ndarray | None = None, budget: float | None = None,
-           arms: list[str] | None = None) -> dict:
+           arms: list[str] | None = None, declared: Declaration | None = None,
+           exploratory: bool = False) -> dict:
     """Write the experiment's spec and every arm's plan into ``directory``; return the spec.
 
-    The same plan, seeds and config again return the existing spec (a resume); more seeds than
-    it has (all of its own among them) extend it with the new seeds' jobs, so a result whose
-    seed intervals are too wide for a verdict can be given more seeds without re-running any.
-    Anything else in an existing experiment is refused, so its jobs never mix two designs.
+    ``declared``: its primary metric, comparison and design (default: chrF against the shared
+    model, fixed at ``seeds``); a sequential design starts at its first look. The same plan,
+    seeds and config again return the existing spec (a resume). More seeds than it has (all of
+    its own among them) extend it with the new seeds' jobs, without re-running any, only at its
+    declared next look, or when ``exploratory`` says the extension was decided after looking
+    (the spec then records it, and the results say so). Anything else in an existing experiment
+    is refused, so its jobs never mix two designs.
     """
     plan.check(sorted(n_params), "proposed plan")
     wanted = list(ARMS) if arms is None else list(arms)
@@ -82,8 +138,16 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
                               "'proposed' among them (the others are compared with it)")
     if "typology" in wanted and typology is None:
         raise ExperimentError("the typology arm needs the URIEL distance of the languages")
+    declared = declared or Declaration()
+    if declared.baseline not in wanted or declared.baseline == "proposed":
+        raise ExperimentError(f"primary baseline {declared.baseline!r}: choose one of the arms "
+                              f"compared with the proposed plan, {[a for a in wanted if a != 'proposed']}")
     cfg = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
     old = read_spec(directory) if is_experiment(directory) else None
+    if old is None and declared.looks and len(seeds) != declared.looks[0]:
+        raise ExperimentError(f"a sequential design starts at its first look: {declared.looks[0]} "
+                              f"seeds, not {len(seeds)}")
+    extension = None
     if old is not None:
         if ((design_of(SharingPlan.from_dict(old["plan"])), old["config"], sorted(old["arms"]))
                 != (design_of(plan), cfg, sorted(wanted)) or not set(old["seeds"]) <= set(seeds)):
@@ -92,6 +156,7 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
                                   f"{seeds}, exists here; pick another name")
         if set(seeds) == set(old["seeds"]):
             return old
+        extension = _extension(directory, old, seeds, exploratory)
     name = Path(directory).name
     (Path(directory) / PLANS).mkdir(parents=True, exist_ok=True)
     described: dict[str, dict] = {}  # what a new spec says of each arm (an old one keeps its own)
@@ -108,16 +173,36 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
                                   "modules": sorted(arm_plan.modules)})
             jobs.setdefault(arm, {})[str(seed)] = job_id(name, arm, seed)
     if old is not None:  # the spec keeps the plan as first written, and adds the seeds
-        spec = {**old, "seeds": sorted(set(old["seeds"]) | set(seeds)), "jobs": jobs}
+        spec = {**old, "seeds": sorted(set(old["seeds"]) | set(seeds)), "jobs": jobs,
+                **extension}
     else:
         spec = {"schema": SCHEMA, "name": name, "created": time.time(), "budget": budget,
                 "source_run": plan.source_run, "plan": plan.to_dict(), "seeds": seeds,
                 "config": cfg, "total_params": int(sum(n_params.values())), "arms": described,
-                "jobs": jobs}
-    tmp = Path(directory) / (SPEC + ".tmp")
-    tmp.write_text(json.dumps(spec, indent=2), encoding="utf-8")
-    tmp.replace(Path(directory) / SPEC)
+                "jobs": jobs, "declared": declared.to_dict()}
+    write_text(Path(directory) / SPEC, json.dumps(spec, indent=2))
     return spec
+
+
+def _extension(directory: Path, old: dict, seeds: list[int], exploratory: bool) -> dict:
+    """What the spec records of more seeds for an existing experiment: allowed at its declared
+    next look, or labelled exploratory; refused otherwise (adding seeds because a look was
+    inconclusive inflates the false-positive rate of the verdict)."""
+    declared = Declaration.of(old) or Declaration()
+    n_old, n_new = len(old["seeds"]), len(set(old["seeds"]) | set(seeds))
+    later = [n for n in declared.looks if n > n_old]
+    if later and n_new == later[0] and not declared.exploratory:
+        return {}
+    if not exploratory:
+        looks = f"its declared looks are {list(declared.looks)}" if declared.looks else \
+            "it declared a fixed design"
+        raise ExperimentError(
+            f"{Path(directory) / SPEC}: {n_old} → {n_new} seeds is not a look this experiment "
+            f"declared before it ran ({looks}); seeds added after looking make its verdict "
+            "exploratory: say so (--exploratory), or start a new experiment with a sequential "
+            "design (--looks)")
+    history = list(old.get("extensions", [])) + [{"from": n_old, "to": n_new, "at": time.time()}]
+    return {"declared": {**declared.to_dict(), "exploratory": True}, "extensions": history}
 
 
 def default_name(run_name: str, plan: SharingPlan, seeds: list[int], config, arms: list[str]) -> str:
@@ -131,7 +216,9 @@ def default_name(run_name: str, plan: SharingPlan, seeds: list[int], config, arm
 
 
 def prepare(run_dir: Path, plan: SharingPlan, seeds: list[int], config, arms: list[str] | None = None,
-            name: str | None = None, budget: float | None = None) -> tuple[Path, dict, list[str]]:
+            name: str | None = None, budget: float | None = None,
+            declared: Declaration | None = None,
+            exploratory: bool = False) -> tuple[Path, dict, list[str]]:
     """Create (or find) the experiment testing ``plan``, probed in ``run_dir``: its directory,
     its spec, and notes on what was left out (the typology arm where URIEL lacks a language)."""
     from gradlens.analysis.typology import uriel_distance
@@ -151,7 +238,8 @@ def prepare(run_dir: Path, plan: SharingPlan, seeds: list[int], config, arms: li
             arms.remove("typology")
     directory = run_dir_for(name or default_name(run_name, plan, seeds, config, arms))
     directory.mkdir(parents=True, exist_ok=True)
-    return directory, create(directory, plan, n_params, seeds, config, typology, budget, arms), notes
+    return directory, create(directory, plan, n_params, seeds, config, typology, budget, arms,
+                             declared, exploratory), notes
 
 
 def experiments(root: Path | None = None) -> list[Path]:
@@ -315,14 +403,21 @@ def seed_scores(outputs: dict[str, dict[int, list[dict]]]) -> dict[str, dict[int
 
 
 def aggregate(outputs: dict[str, dict[int, list[dict]]], reference: str = "proposed",
-              trials: int | None = None, scores: dict | None = None) -> dict:
+              trials: int | None = None, scores: dict | None = None,
+              declared: Declaration | None = None) -> dict:
     """Arms compared from their test outputs ``outputs[arm][seed]`` (rows sorted alike).
 
-    Per arm and language: the mean over seeds with its 95 % t interval. Per baseline: the
-    difference of ``reference`` minus it, paired by seed, with its t interval, and paired
-    approximate randomisation over the seeds both have, Holm-adjusted over the baselines.
-    ``scores``: ``seed_scores(outputs)``, when the caller already has them.
+    Per arm and language: the mean over seeds with its 95 % t interval. Per baseline and
+    metric, the difference of ``reference`` minus it over the seeds both have: its mean and t
+    interval over seeds (``delta``); the paired t and sign tests over seeds (``seeds``), the t
+    test's p Holm-adjusted over the baselines (``p_holm``); a hierarchical bootstrap interval
+    (``interval``: seeds, then test utterances); and, secondary, the paired randomisation over
+    the pooled test utterances (``p_utterances``), which speaks to the test set, not to training
+    runs. The verdict (``verdict``) needs the seed-level Holm p below the declared level and the
+    hierarchical interval clear of 0. ``scores``: ``seed_scores(outputs)``, when the caller
+    already has them.
     """
+    declared = declared or Declaration()
     scores = seed_scores(outputs) if scores is None else scores
     arms = {}
     for arm, per in scores.items():
@@ -346,37 +441,73 @@ def aggregate(outputs: dict[str, dict[int, list[dict]]], reference: str = "propo
         pooled = [r["hyp"] for s in seeds for r in per[s]]
         refs = [r["ref"] for s in seeds for r in ref[s]]
         test = paired_test(pooled, pooled_ref, refs, **({"trials": trials} if trials else {}))
-        comparisons[arm] = {"seeds": seeds, **{m: {
-            "delta": seed_interval([scores[reference][s][ALL][m] - scores[arm][s][ALL][m]
-                                    for s in seeds]).as_dict(),
-            "pooled_delta": test[m]["delta"], "p": test[m]["p"]} for m in METRICS}}
+        comparisons[arm] = {"seeds": seeds}
+        for m in METRICS:
+            deltas = [scores[reference][s][ALL][m] - scores[arm][s][ALL][m] for s in seeds]
+            low, high = hierarchical_interval(
+                [[r["hyp"] for r in ref[s]] for s in seeds], [[r["hyp"] for r in per[s]] for s in seeds],
+                [[r["ref"] for r in ref[s]] for s in seeds], m)
+            comparisons[arm][m] = {
+                "delta": seed_interval(deltas).as_dict(), "seeds": seed_test(deltas).as_dict(),
+                "interval": {"low": low, "high": high} if len(seeds) > 1 else None,
+                "pooled_delta": test[m]["delta"], "p_utterances": test[m]["p"]}
     for m in METRICS:
-        adjusted = holm({arm: c[m]["p"] for arm, c in comparisons.items()})
+        tested = {arm: c[m]["seeds"]["t_p"] for arm, c in comparisons.items()
+                  if c[m]["seeds"]["t_p"] is not None}
+        adjusted = holm(tested) if tested else {}
         for arm, c in comparisons.items():
-            c[m]["p_holm"] = adjusted[arm]
-            c[m]["verdict"] = verdict(c[m]["delta"], adjusted[arm])
-    return {"reference": reference, "arms": arms, "comparisons": comparisons}
+            c[m]["p_holm"] = adjusted.get(arm)
+            c[m]["verdict"] = verdict(c[m]["interval"], adjusted.get(arm), declared.level())
+    return {"reference": reference, "arms": arms, "comparisons": comparisons,
+            "declared": declared.to_dict()}
 
 
-RESULTS_VERSION = 2  # bump when results.json gains or changes fields: older files are recollected
+RESULTS_VERSION = 3  # bump when results.json gains or changes fields: older files are recollected
 ALPHA = 0.05
-# the seed interval is what speaks to training runs: the test-set p alone called two seeds of
-# one arm different in about half of pairs, the rule in 4-5 % of splits (results.md section 6)
-VERDICTS = {"better": "better: Holm p < 0.05 and the seed interval above 0",
-            "worse": "worse: Holm p < 0.05 and the seed interval below 0",
-            "not shown": "no difference shown: the seed interval covers 0 or Holm p ≥ 0.05"}
+# seeds are what speaks to training runs: the test-set p alone called two seeds of one arm
+# different in about half of pairs (results.md section 6)
+VERDICTS = {"better": "better: seed-level Holm p below the declared level and the hierarchical "
+                      "interval above 0",
+            "worse": "worse: seed-level Holm p below the declared level and the hierarchical "
+                     "interval below 0",
+            "not shown": "no difference shown: the interval covers 0, the seed-level Holm p is "
+                         "not below the level, or one seed gives no test"}
 
 
-def verdict(delta: dict, p_holm: float, alpha: float = ALPHA) -> str:
-    """What one comparison supports: ``better`` or ``worse`` only when the paired test (Holm)
-    and the interval over seeds agree; ``not shown`` otherwise (always with one seed, whose
-    difference has no interval)."""
-    if p_holm < alpha and delta["low"] is not None:
-        if delta["low"] > 0:
+def verdict(interval: dict | None, p_holm: float | None, alpha: float = ALPHA) -> str:
+    """What one comparison supports: ``better`` or ``worse`` only when the paired test over
+    seeds (Holm) rejects at ``alpha`` and the hierarchical interval lies on one side of 0;
+    ``not shown`` otherwise (always with one seed, which gives neither)."""
+    if p_holm is not None and interval is not None and p_holm < alpha:
+        if interval["low"] > 0:
             return "better"
-        if delta["high"] < 0:
+        if interval["high"] < 0:
             return "worse"
     return "not shown"
+
+
+def primary_conclusion(results: dict) -> str:
+    """The declared primary comparison's verdict, first and alone, and whether it is
+    confirmatory."""
+    declared = results.get("declared")
+    if declared is None:
+        return ("No primary comparison was declared (the experiment was made before "
+                "declarations): every comparison below is exploratory.")
+    metric, base = declared["metric"], declared["baseline"]
+    c = results["comparisons"].get(base)
+    label = ("exploratory: seeds were added after looking" if declared.get("exploratory")
+             else "declared before it ran")
+    if c is None:
+        return f"Primary ({label}): {metric}, proposed against {base}: no result yet."
+    v = c[metric]["verdict"]
+    said = {"better": "proposed is better", "worse": "proposed is worse",
+            "not shown": "no difference is shown"}[v]
+    p = c[metric]["p_holm"]
+    iv = c[metric]["interval"]
+    detail = (f"Δ {c[metric]['delta']['mean']:+.2f}, interval [{iv['low']:.2f}, {iv['high']:.2f}], "
+              f"seed-level Holm p {p:.3g} over {len(c['seeds'])} seeds" if iv and p is not None
+              else f"Δ {c[metric]['delta']['mean']:+.2f} on {len(c['seeds'])} seed(s), no test")
+    return f"Primary ({label}): {metric}, proposed against {base}: {said} ({detail})."
 
 
 def conclusion(results: dict, metric: str = "chrf") -> str:
@@ -420,8 +551,10 @@ def collect(directory: Path, trials: int | None = None) -> dict:
     spec = read_spec(directory)
     outputs, steps = job_outputs(spec)
     scores = seed_scores(outputs)  # once, for the results and the CSV
-    results = aggregate(outputs, trials=trials, scores=scores) if outputs else {
+    declared = Declaration.of(spec)
+    results = aggregate(outputs, trials=trials, scores=scores, declared=declared) if outputs else {
         "reference": "proposed", "arms": {}, "comparisons": {}}
+    results["declared"] = None if declared is None else declared.to_dict()
     for arm, entry in results["arms"].items():
         entry["steps"] = {str(s): steps[arm][s] for s in entry["seeds"]}
         entry["extra_params"] = spec["arms"][arm]["extra_params"]
@@ -430,10 +563,8 @@ def collect(directory: Path, trials: int | None = None) -> dict:
                    jobs_done=sum(len(v) for v in outputs.values()), jobs=n_jobs,
                    test_utterances=len(next(iter(next(iter(outputs.values())).values())))
                    if outputs else 0, collected=time.time(), version=RESULTS_VERSION)
-    out = Path(directory)
-    (out / (RESULTS + ".tmp")).write_text(json.dumps(results, indent=2), encoding="utf-8")
-    (out / (RESULTS + ".tmp")).replace(out / RESULTS)
-    (out / SCORES).write_text(scores_csv(outputs, scores, steps), encoding="utf-8")
+    write_text(Path(directory) / RESULTS, json.dumps(results, indent=2))
+    write_text(Path(directory) / SCORES, scores_csv(outputs, scores, steps))
     return results
 
 

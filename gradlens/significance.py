@@ -9,6 +9,10 @@
   Swapping a pair is what the null (the systems are exchangeable) allows, whatever the seed.
 - ``holm``: Holm's step-down adjustment over a family of p-values (the baselines one arm is
   compared with), which controls the family-wise error rate.
+- ``seed_test``: the verdict's test, at the level of the independent replicates: a paired t
+  test over seeds of the per-seed differences (and the exact sign test beside it).
+- ``hierarchical_interval``: a bootstrap interval of the difference that resamples seeds, then
+  test utterances within each drawn seed, so it carries both sources of variation.
 
     python -c "from gradlens.significance import seed_interval; print(seed_interval([30.1, 31.4, 29.8]))"
 """
@@ -108,3 +112,63 @@ def holm(p_values: dict[str, float]) -> dict[str, float]:
         running = max(running, min(1.0, (m - i) * p_values[name]))
         out[name] = running
     return out
+
+
+@dataclass(frozen=True)
+class SeedTest:
+    """Paired tests over seeds of per-seed differences: Student's t (two-sided) and the exact
+    sign test; ``None`` where fewer than two seeds give no test."""
+
+    n: int
+    mean: float
+    t_p: float | None
+    sign_p: float | None
+    positive: int
+
+    def as_dict(self) -> dict:
+        return {"n": self.n, "mean": self.mean, "t_p": self.t_p, "sign_p": self.sign_p,
+                "positive": self.positive}
+
+
+def seed_test(deltas: list[float]) -> SeedTest:
+    """The paired tests of ``deltas`` (one per seed: reference minus baseline) against 0. Seeds
+    are the unit of replication (each is a training run), so these are what a verdict rests on;
+    seeds that tie (difference 0) count against neither side in the sign test."""
+    from scipy.stats import binomtest, ttest_1samp
+
+    x = np.asarray(deltas, dtype=float)
+    if x.size < 2:
+        return SeedTest(int(x.size), float(x.mean()) if x.size else 0.0, None, None,
+                        int((x > 0).sum()))
+    if np.allclose(x, x[0]):  # no spread: t is undefined; all ties say nothing, else certain
+        t_p = 1.0 if abs(x[0]) < 1e-12 else 0.0
+    else:
+        t_p = float(ttest_1samp(x, 0.0).pvalue)
+    signed = x[np.abs(x) > 1e-12]
+    sign_p = float(binomtest(int((signed > 0).sum()), len(signed)).pvalue) if len(signed) else 1.0
+    return SeedTest(int(x.size), float(x.mean()), t_p, sign_p, int((x > 0).sum()))
+
+
+def hierarchical_interval(reference: list[list[str]], other: list[list[str]],
+                          refs: list[list[str]], metric: str, level: float = 0.95,
+                          draws: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval of the mean over seeds of ``metric``(reference) − ``metric``(other):
+    each draw resamples the seeds, then within each drawn seed its test utterances (the same
+    utterances for both systems: they are paired). ``reference[s]``, ``other[s]`` and ``refs[s]``
+    are seed ``s``'s hypotheses and references. Corpus scores are recomputed from summed
+    sufficient statistics, as sacrebleu does."""
+    m = _metric(metric)
+    per_seed = [(_stats(m, a, r), _stats(m, b, r)) for a, b, r in zip(reference, other, refs)]
+    rng = np.random.default_rng(seed)
+    n_seeds = len(per_seed)
+    out = np.empty(draws)
+    for d in range(draws):
+        deltas = []
+        for s in rng.integers(n_seeds, size=n_seeds):
+            sa, sb = per_seed[s]
+            counts = np.bincount(rng.integers(len(sa), size=len(sa)), minlength=len(sa))
+            deltas.append(m._compute_score_from_stats(counts @ sa).score
+                          - m._compute_score_from_stats(counts @ sb).score)
+        out[d] = np.mean(deltas)
+    tail = (1 - level) / 2
+    return float(np.quantile(out, tail)), float(np.quantile(out, 1 - tail))

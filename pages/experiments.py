@@ -24,11 +24,12 @@ st.caption(
     "*random-modules* splits random modules of the same sizes; *typology* groups languages by "
     "URIEL genetic distance; *shared* splits nothing and so has fewer parameters. Each job's "
     "checkpoint is its evaluation with the best dev chrF; every arm and seed is scored on the "
-    "same test utterances. Intervals are 95 % Student-t over seeds, paired by seed: they carry "
-    "the training runs' spread, and a verdict needs them. The test-set p-values (paired "
-    "approximate randomisation over the pooled seeds, Holm-adjusted over the baselines) speak "
-    "to these test utterances only, not to training seeds: two seeds of the same arm are "
-    "called different in about half of pairs (docs/results.md, section 6).")
+    "same test utterances. The verdict is decided over seeds, each a training run: a paired t "
+    "test over seeds, Holm-adjusted over the baselines, with a bootstrap interval that resamples "
+    "seeds and then test utterances; the primary metric and baseline are declared before the "
+    "run. The test-set p-values (paired randomisation over the pooled utterances) are secondary: "
+    "they speak to these test utterances only, and call two seeds of the same arm different in "
+    "about half of pairs (docs/results.md, section 6).")
 DEFAULTS = TrainConfig()
 LABEL = {"bleu": "BLEU", "chrf": "chrF"}
 
@@ -117,6 +118,7 @@ def results_section(directory, rows: list[dict]) -> None:
         st.warning(f"Intermediate: {res['jobs_done']} of {res['jobs']} jobs have finished; the "
                    "figures below cover those only.")
     spec = ex.read_spec(directory)
+    st.markdown(f"**{ex.primary_conclusion(res)}**")
     names = list(res["arms"])
     cols = st.columns(2)
     for col, m in zip(cols, METRICS):
@@ -138,7 +140,12 @@ def results_section(directory, rows: list[dict]) -> None:
             **{f"Δ {LABEL[m]}": round(c[m]["delta"]["mean"], 2) for m in METRICS},
             **{f"Δ {LABEL[m]} 95 % interval": "one seed" if c[m]["delta"]["low"] is None else
                f"[{c[m]['delta']['low']:.2f}, {c[m]['delta']['high']:.2f}]" for m in METRICS},
-            **{f"test-set p {LABEL[m]} (Holm)": f"{c[m]['p']:.3g} ({c[m]['p_holm']:.3g})"
+            **{f"{LABEL[m]} seed-level p (Holm)": "one seed" if c[m]["p_holm"] is None else
+               f"{c[m]['seeds']['t_p']:.3g} ({c[m]['p_holm']:.3g})" for m in METRICS},
+            **{f"{LABEL[m]} interval (seeds, utterances)": "one seed" if c[m]["interval"] is None
+               else f"[{c[m]['interval']['low']:.2f}, {c[m]['interval']['high']:.2f}]"
+               for m in METRICS},
+            **{f"{LABEL[m]} test-set p (secondary)": f"{c[m]['p_utterances']:.3g}"
                for m in METRICS},
             **{f"{LABEL[m]}: proposed is": c[m]["verdict"] for m in METRICS}}
             for arm, c in res["comparisons"].items()]), hide_index=True, width="stretch",

@@ -188,7 +188,13 @@ def test_a_two_arm_one_seed_experiment_runs_end_to_end_and_resumes(tiny_run, tmp
         assert spec["arms"]["proposed"]["extra_params"] > 0
         cmp = results["comparisons"]["shared"]
         for m in ("bleu", "chrf"):
-            assert 0 < cmp[m]["p"] <= 1 and cmp[m]["p_holm"] >= cmp[m]["p"]
+            assert 0 < cmp[m]["p_utterances"] <= 1
+            # one seed: no test over seeds, no interval, no verdict
+            assert cmp[m]["p_holm"] is None and cmp[m]["interval"] is None
+            assert cmp[m]["verdict"] == "not shown"
+        assert results["declared"]["metric"] == "chrf" and results["declared"]["baseline"] == "shared"
+        assert "Primary (declared before it ran): chrf, proposed against shared: no difference" \
+            in first.stdout
         csv_lines = (runs / "mini" / "scores.csv").read_text().splitlines()
         assert csv_lines[0] == "arm,seed,step,language,n,bleu,chrf" and len(csv_lines) == 1 + 2 * 5
 
@@ -215,9 +221,12 @@ def test_a_two_arm_one_seed_experiment_runs_end_to_end_and_resumes(tiny_run, tmp
         assert len(arms) == 2 and all('"proposed"' in c for c in arms)
         assert any("dev chrF by arm" in c for c in charts)  # the curves to follow
         assert list(frames["baseline"]["baseline"]) == ["shared"]
-        # the randomisation's p is named for what it covers: the test set, not training seeds
-        assert "test-set p chrF (Holm)" in frames["baseline"].columns
-        assert any("not to training seeds" in c.value for c in at.caption)
+        # the verdict is over seeds; the randomisation's p is named for what it covers
+        assert "chrF seed-level p (Holm)" in frames["baseline"].columns
+        assert list(frames["baseline"]["chrF seed-level p (Holm)"]) == ["one seed"]
+        assert "chrF test-set p (secondary)" in frames["baseline"].columns
+        assert any("speak to these test utterances only" in c.value for c in at.caption)
+        assert any(m.value.startswith("**Primary (declared before it ran)") for m in at.markdown)
         hyps = frames["id"]
         assert {"reference", "proposed", "shared"} <= set(hyps.columns) and len(hyps) > 0
     finally:
@@ -246,7 +255,17 @@ def test_aggregate_scores_with_sacrebleu_and_pairs_the_arms_by_seed():
     cmp = res["comparisons"]["shared"]
     assert cmp["seeds"] == [0, 1, 2]
     assert cmp["chrf"]["delta"]["mean"] > 0 and cmp["chrf"]["delta"]["low"] > 0
-    assert cmp["chrf"]["p"] < 0.01 and cmp["chrf"]["p_holm"] == cmp["chrf"]["p"]  # one baseline
+    assert cmp["chrf"]["p_utterances"] < 0.01  # secondary: the pooled test utterances
+    # the verdict's test is over the 3 seeds: a one-sample t test of their differences
+    from scipy.stats import ttest_1samp
+
+    from gradlens.experiment import seed_scores
+    sc = seed_scores({"proposed": good, "shared": bad})
+    deltas = [sc["proposed"][s]["all"]["chrf"] - sc["shared"][s]["all"]["chrf"] for s in range(3)]
+    assert cmp["chrf"]["seeds"]["t_p"] == pytest.approx(ttest_1samp(deltas, 0).pvalue)
+    assert cmp["chrf"]["p_holm"] == cmp["chrf"]["seeds"]["t_p"]  # one baseline
+    assert 0 < cmp["chrf"]["interval"]["low"] < cmp["chrf"]["delta"]["mean"] \
+        < cmp["chrf"]["interval"]["high"]
 
 
 def test_arms_tested_on_other_utterances_are_refused():
@@ -291,6 +310,42 @@ def test_an_experiment_resumes_with_the_same_design_and_refuses_another(tmp_path
         create(tmp_path / "f", proposed(), N_PARAMS, [0], cfg, typology(), arms=["shared"])
 
 
+def test_seeds_added_after_looking_are_refused_unless_labelled_exploratory(tmp_path):
+    from gradlens.experiment import Declaration, ExperimentError, create, read_spec
+    from gradlens.train.config import TrainConfig
+
+    cfg = TrainConfig(steps=10)
+    spec = create(tmp_path / "e", proposed(), N_PARAMS, [0, 1], cfg, typology())
+    assert spec["declared"] == Declaration().to_dict()  # chrF against shared, fixed at 2
+    with pytest.raises(ExperimentError, match=r"2 → 4 seeds is not a look this experiment "
+                                              r"declared before it ran \(it declared a fixed"):
+        create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2, 3], cfg, typology())
+    assert read_spec(tmp_path / "e")["seeds"] == [0, 1]  # nothing written
+    more = create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2, 3], cfg, typology(),
+                  exploratory=True)
+    assert more["declared"]["exploratory"] and more["extensions"][0]["from"] == 2
+    assert more["extensions"][0]["to"] == 4
+
+
+def test_a_declared_sequential_design_extends_at_its_looks_only(tmp_path):
+    from gradlens.experiment import Declaration, ExperimentError, create
+    from gradlens.train.config import TrainConfig
+
+    cfg = TrainConfig(steps=10)
+    plan = Declaration(looks=(2, 4))
+    assert plan.level() == 0.025  # the level split over the looks, in advance
+    with pytest.raises(ExperimentError, match="starts at its first look: 2 seeds, not 3"):
+        create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2], cfg, typology(), declared=plan)
+    create(tmp_path / "e", proposed(), N_PARAMS, [0, 1], cfg, typology(), declared=plan)
+    with pytest.raises(ExperimentError, match="its declared looks are \\[2, 4\\]"):
+        create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2], cfg, typology())
+    more = create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2, 3], cfg, typology())
+    assert more["seeds"] == [0, 1, 2, 3] and not more["declared"]["exploratory"]
+    with pytest.raises(ExperimentError, match="primary baseline 'nope'"):
+        create(tmp_path / "f", proposed(), N_PARAMS, [0, 1], cfg, typology(),
+               declared=Declaration(baseline="nope"))
+
+
 def test_more_seeds_extend_an_experiment_without_touching_its_jobs(tmp_path):
     from gradlens.experiment import create, jobs_of, load_arm_plan
     from gradlens.train.config import TrainConfig
@@ -298,7 +353,8 @@ def test_more_seeds_extend_an_experiment_without_touching_its_jobs(tmp_path):
     cfg = TrainConfig(steps=10)
     spec = create(tmp_path / "e", proposed(), N_PARAMS, [0, 1], cfg, typology())
     before = (tmp_path / "e" / "plans" / "random-groups-s1.json").read_text()
-    more = create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2, 3], cfg, typology())
+    more = create(tmp_path / "e", proposed(), N_PARAMS, [0, 1, 2, 3], cfg, typology(),
+                  exploratory=True)
     assert more["seeds"] == [0, 1, 2, 3] and more["created"] == spec["created"]
     assert jobs_of(more)[:10] == jobs_of(spec) and len(jobs_of(more)) == 20
     assert (tmp_path / "e" / "plans" / "random-groups-s1.json").read_text() == before
@@ -317,17 +373,27 @@ def test_the_training_config_holds_its_own_rules_wherever_a_job_is_made():
         TrainConfig(learning_rate=float("inf"))
 
 
-def test_a_verdict_needs_the_paired_test_and_the_seed_interval_to_agree():
-    from gradlens.experiment import conclusion, verdict
+def test_a_verdict_needs_the_seed_level_test_and_the_interval_to_agree():
+    from gradlens.experiment import conclusion, primary_conclusion, verdict
 
-    up = {"mean": 2.0, "low": 0.5, "high": 3.5}
-    across = {"mean": 1.0, "low": -0.5, "high": 2.5}
-    down = {"mean": -2.0, "low": -3.5, "high": -0.5}
-    one_seed = {"mean": 5.0, "low": None, "high": None}
+    up = {"low": 0.5, "high": 3.5}
+    across = {"low": -0.5, "high": 2.5}
+    down = {"low": -3.5, "high": -0.5}
     assert verdict(up, 0.01) == "better" and verdict(down, 0.01) == "worse"
-    assert verdict(up, 0.2) == "not shown"          # the pooled test does not reject
-    assert verdict(across, 0.001) == "not shown"    # the seeds do not agree
-    assert verdict(one_seed, 0.001) == "not shown"  # one seed has no interval
+    assert verdict(up, 0.2) == "not shown"          # the test over seeds does not reject
+    assert verdict(up, 0.04, alpha=0.025) == "not shown"  # a sequential look's level
+    assert verdict(across, 0.001) == "not shown"    # the interval covers 0
+    assert verdict(None, None) == "not shown"       # one seed: neither test nor interval
+    shared = {"seeds": [0, 1, 2, 3], "chrf": {"verdict": "better", "p_holm": 0.01,
+                                              "delta": {"mean": 2.0},
+                                              "interval": {"low": 0.5, "high": 3.5}}}
+    res = {"comparisons": {"shared": shared},
+           "declared": {"metric": "chrf", "baseline": "shared", "exploratory": False}}
+    assert primary_conclusion(res).startswith("Primary (declared before it ran): chrf, proposed "
+                                              "against shared: proposed is better (Δ +2.00")
+    res["declared"]["exploratory"] = True
+    assert primary_conclusion(res).startswith("Primary (exploratory: seeds were added after")
+    assert "exploratory" in primary_conclusion({"comparisons": {}, "declared": None})
     res = {"reference": "proposed", "complete": False, "comparisons": {
         "shared": {"chrf": {"verdict": "better"}}, "random-groups": {"chrf": {"verdict": "not shown"}}}}
     assert conclusion(res, "chrf") == ("chrf: Proposed is better than shared; no difference is "
