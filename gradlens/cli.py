@@ -405,6 +405,33 @@ def ensure_demo(control: bool = False) -> Path:
     return out
 
 
+def cmd_manifest(args) -> int:
+    from tqdm import tqdm
+
+    from gradlens.corpus.releases import covost_manifests, fleurs_manifests
+
+    bar = tqdm(total=1, desc=f"reading {args.kind}", unit="file")
+
+    def progress(done: int, total: int, what: str) -> None:
+        bar.total, bar.n = total, done
+        bar.set_postfix_str(what)
+        bar.refresh()
+
+    common = dict(languages=args.languages, splits=tuple(args.splits), limit=args.max,
+                  skip_bad_audio=args.skip_bad_audio, progress=progress)
+    if args.kind == "fleurs":
+        if args.out:
+            raise ConfigError("--out: a FLEURS manifest is written in its folder (its audio paths "
+                              "stay inside a manifest's folder); leave --out out")
+        summary = fleurs_manifests(Path(args.root), **common)
+    else:
+        summary = covost_manifests(Path(args.root), Path(args.out or Path(args.root) / "gradlens"),
+                                   **common)
+    bar.close()
+    print("\n".join(summary.lines()))
+    return 0
+
+
 def cmd_demo(args) -> int:
     print(ensure_demo(args.control))
     return 0
@@ -432,6 +459,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("probe", help="capture per-module gradients into runs/<id>/grads.h5")
     _add_dataclass_flags(p, ProbeConfig)
     p.set_defaults(func=cmd_probe)
+    p = sub.add_parser("manifest", help="write manifests from a corpus folder as released: "
+                       "FLEURS (n-way parallel: with items) or CoVoST 2")
+    p.add_argument("kind", choices=("fleurs", "covost"))
+    p.add_argument("root", help="the release's folder (FLEURS: its language folders; CoVoST 2: "
+                   "its TSVs beside the Common Voice clips/ folder)")
+    p.add_argument("--languages", nargs="+", default=None, help="source languages, as the "
+                   "release names them (fr_fr; fr) or as SeamlessM4T does (fra) (default: all)")
+    p.add_argument("--splits", nargs="+", choices=("train", "dev", "test"),
+                   default=["train", "dev", "test"], help="(default: train dev test)")
+    p.add_argument("--max", type=int, default=0, help="rows per language and split, for a quick "
+                   "probe (default: 0, all)")
+    p.add_argument("--out", default=None, help="CoVoST 2: folder of the manifests and decoded "
+                   "clips (default: ROOT/gradlens); FLEURS writes ROOT/gradlens-<split>.tsv")
+    p.add_argument("--skip-bad-audio", action="store_true", help="leave out rows whose audio "
+                   "is missing, empty or unreadable, and count them (default: stop, naming it)")
+    p.set_defaults(func=cmd_manifest)
     p = sub.add_parser("info", help="languages, tasks, modules, steps done and size of a run")
     p.add_argument("run", help="run directory or grads.h5 file")
     p.add_argument("--modules", action="store_true", help="also list every module (default: off)")
