@@ -41,8 +41,10 @@ RUNTIME_WAIT_S = 120  # how long the warming thread waits for the server's runti
 # A research server does not reload on save, and Streamlit's watcher is costly here: it watches
 # the project folder recursively (.venv and runs/ included), its inotify queue overflows, and
 # re-walking the tree after each overflow kept a core busy whenever a page was open (issue 37).
+# The toolbar shows a researcher's options only (no "Deploy", which means Streamlit's cloud).
 # .streamlit/config.toml says the same for a plain `streamlit run app.py`.
-NO_FILE_WATCHER = ("--server.fileWatcherType", "none", "--server.runOnSave", "false")
+SERVER_FLAGS = ("--server.fileWatcherType", "none", "--server.runOnSave", "false",
+                "--client.toolbarMode", "viewer")
 
 
 def page_imports(app: Path = APP) -> list[str]:
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if made_ahead():
         threading.Thread(target=warm_first_visit, name="gradlens-warm", daemon=True).start()
-    sys.argv = ["streamlit", "run", str(APP), *NO_FILE_WATCHER,
+    sys.argv = ["streamlit", "run", str(APP), *SERVER_FLAGS,
                 *(sys.argv[1:] if argv is None else argv)]
     return cli.main()
 

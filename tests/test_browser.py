@@ -52,7 +52,7 @@ def test_a_deep_link_as_a_fresh_servers_first_request_goes_through_the_app(tiny_
 
 
 @pytest.mark.parametrize("how", ["gradlens app", "streamlit run app.py"])
-def test_a_served_page_watches_no_files(tiny_run, tmp_path, how):
+def test_a_served_page_watches_no_files_and_offers_no_deploy(tiny_run, tmp_path, how):
     """Streamlit's watcher walked the project folder (.venv and runs/ too) again at each inotify
     overflow and kept a core busy while any tab was open; a research server does not reload on
     save, so both ways of serving the app leave it off (gradlens.serve, .streamlit/config.toml)."""
@@ -63,3 +63,4 @@ def test_a_served_page_watches_no_files(tiny_run, tmp_path, how):
         page.goto(f"{url}/divergence")
         wait_rendered(page)
         assert inotify_watchers(url.pid) == 0
+        assert page.get_by_text("Deploy", exact=True).count() == 0  # no Streamlit cloud button
