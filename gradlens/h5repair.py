@@ -73,6 +73,18 @@ def _verified_superblock(fh, path: Path) -> bytes:
     return body
 
 
+def superblock_version(path: str | Path) -> int:
+    """The superblock version of ``path`` (0 and 1: HDF5 1.6-style files, as plain h5py and
+    ``h5repack`` write by default, with neither status flags nor a checksum; 2 and 3: what a
+    probe writes); ``ValueError`` naming the file when it is no HDF5 file."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if len(head) < 9 or head[:8] != _SIGNATURE:
+        raise ValueError(f"{path}: not an HDF5 file (no HDF5 signature at offset 0)")
+    return head[8]
+
+
 def superblock(path: str | Path) -> tuple[int, int]:
     """``(status_flags, stored_eof)`` of ``path``'s superblock (read only). ``stored_eof`` is the
     end-of-file address HDF5 recorded: a file shorter than it was cut."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from gradlens import __version__
 from gradlens.errors import GradlensError
-from gradlens.h5repair import clear_status_flags, superblock
+from gradlens.h5repair import clear_status_flags, superblock, superblock_version
 from gradlens.paths import GRADS_FILE
 
 SCHEMA = 1
@@ -261,18 +261,22 @@ def _open_for_reading(path: Path) -> h5py.File:
     so a finished run opens without SWMR (a cut file is refused at once), after the superblock's
     recorded end of file is checked against the file's size. A run whose writer was killed keeps
     HDF5's writer flags: they are cleared here when no writer holds the lock, else (or on a
-    read-only file) the run is read in SWMR mode, once that same check has passed.
+    read-only file) the run is read in SWMR mode, once that same check has passed. A file with a
+    version 0 or 1 superblock (written by another tool with h5py's defaults, or ``h5repack``)
+    can hold no SWMR writer: it opens without SWMR, where HDF5 checks truncation itself.
     """
     if path.is_dir():
         raise RunError(f"{path}: a directory, where the run's HDF5 file was expected")
     live = being_written(path)
     swmr = live
-    if not live:
-        try:
+    try:
+        old_style = not live and superblock_version(path) in (0, 1)
+        if not live and not old_style:
             flags, eof = superblock(path)
-        except ValueError as exc:
-            reason = str(exc).removeprefix(f"{path}: ")
-            raise RunError(f"{path}: not a readable HDF5 file ({reason})") from None
+    except ValueError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise RunError(f"{path}: not a readable HDF5 file ({reason})") from None
+    if not live and not old_style:
         size = path.stat().st_size
         if size < eof:
             raise RunError(f"{path}: truncated: the file has {size:,} bytes, its superblock "
@@ -281,6 +285,9 @@ def _open_for_reading(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r", libver="latest", swmr=swmr, locking=False)
     except (OSError, RuntimeError) as exc:  # h5py raises either for a corrupt file
+        if "truncated file" in str(exc):
+            raise RunError(f"{path}: truncated: HDF5 finds the file shorter than it records "
+                           f"({exc}; a copy or download was cut short)") from None
         raise RunError(f"{path}: not a readable HDF5 file ({exc})") from None
 
 

@@ -226,3 +226,50 @@ def test_a_killed_writers_run_opens_in_plain_h5py_once_gradlens_has_read_it(tmp_
         assert list(run.done_steps) == [0]
     with h5py.File(path, "r") as f:  # any h5py user, as design.md promises
         assert bool(f["steps/done"][0])
+
+
+def _rewritten(src: Path, dst: Path, superblock: int) -> Path:
+    """``src``'s run written again by plain h5py, as another tool would: its defaults give a
+    version 0 superblock; a non-default chunk B-tree size (set through HDF5's own C call, which
+    h5py does not wrap) gives version 1."""
+    import ctypes
+    import glob
+
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_EARLIEST, h5py.h5f.LIBVER_V18)
+    fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+    if superblock == 1:
+        libs = glob.glob(str(Path(h5py.__file__).parent.parent / "h5py.libs" / "libhdf5-*"))
+        hdf5 = ctypes.CDLL(libs[0]) if libs else ctypes.CDLL(None)
+        assert hdf5.H5Pset_istore_k(ctypes.c_int64(fcpl.id), ctypes.c_uint(64)) >= 0
+    dst.mkdir(parents=True, exist_ok=True)
+    out = dst / "grads.h5"
+    with h5py.File(h5py.h5f.create(str(out).encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl,
+                                   fapl=fapl)) as new, h5py.File(src / "grads.h5", "r") as old:
+        def rewrite(name, obj):  # datasets read and written plainly (no chunks, as a script does)
+            if isinstance(obj, h5py.Dataset):
+                new.create_dataset(name, data=obj[()])
+            else:
+                new.require_group(name)
+            new[name].attrs.update(dict(obj.attrs))
+
+        old.visititems(rewrite)
+        new.attrs.update(dict(old.attrs))
+    assert out.read_bytes()[8] == superblock
+    return out
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_a_run_written_by_another_tool_with_an_old_superblock_opens_and_a_cut_one_is_named(
+        tmp_path, version):
+    from conftest import random_run
+
+    src = random_run(tmp_path / "src", steps=4)
+    grads = _rewritten(src, tmp_path / "other", version)
+    with Run(grads.parent) as run:
+        assert len(run.done_steps) == 4 and run.languages == ["spa", "ita", "deu", "rus"]
+        assert run.sketch(0).shape[0] == 4
+    data = grads.read_bytes()
+    grads.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunError, match=f"{grads}: truncated: HDF5 finds the file shorter"):
+        Run(grads.parent)
