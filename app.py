@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
-from gradlens.languages import LANGUAGES
+from gradlens.languages import EMBEDDED_CORPORA, LANGUAGES
 from gradlens.launch import start_probe, starting_probes
 from gradlens.store import being_written
 
@@ -53,6 +53,8 @@ def new_probe_form() -> None:
             model = st.selectbox("Model", ["tiny", "medium-random"], key="probe_model",
                                  help="tiny runs on CPU in minutes; medium-random is the Medium "
                                       "architecture with random weights (a GPU is advisable)")
+            corpus = st.selectbox("Corpus", list(EMBEDDED_CORPORA), key="probe_corpus",
+                                  format_func=EMBEDDED_CORPORA.get)
             languages = st.multiselect("Languages", list(LANGUAGES), default=["spa", "ita", "deu", "rus"],
                                        key="probe_languages",
                                        format_func=lambda c: f"{c} · {LANGUAGES[c].name}")
@@ -69,7 +71,7 @@ def new_probe_form() -> None:
             if st.form_submit_button("Start probe", type="primary"):
                 try:
                     out = start_probe(name.strip(), languages, int(steps), model, int(batch), int(k),
-                                      int(between))
+                                      int(between), corpus)
                     st.success(f"Started: {out}. It runs on its own; closing this tab does not "
                                "stop it.")
                 except ValueError as exc:
@@ -82,7 +84,10 @@ def home() -> None:
                "Training gradients say where they fight.")
     live_runs()
     paths = ui.run_paths()
-    if not paths:
+    if not paths and any(p.running for p in starting_probes()):
+        st.info("No run is finished yet: the work above appears here once its probe writes its "
+                "first step.")
+    elif not paths:
         st.info(f"No runs in `{ui.runs_dir()}` yet. Make the demo run (tiny SeamlessM4T trained "
                 "on the spoken-numbers corpus, then probed: about 6 minutes on 2 CPU cores) with "
                 "`python -m gradlens demo`, or start a probe below.")

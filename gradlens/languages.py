@@ -92,3 +92,8 @@ TARGET = Language("eng", "English", "Germanic", _IE, "en", "en", locale="en")
 # the languages each embedded corpus can speak
 NUMBER_LANGUAGES = [code for code, lang in LANGUAGES.items() if lang.num2words]
 PHRASE_LANGUAGES = [code for code, lang in LANGUAGES.items() if lang.locale]
+# the embedded corpora a probe can name, with the languages each speaks
+CORPUS_LANGUAGES = {"spoken-numbers": NUMBER_LANGUAGES, "cldr-phrases": PHRASE_LANGUAGES}
+EMBEDDED_CORPORA = {
+    "spoken-numbers": f"spoken numbers ({len(NUMBER_LANGUAGES)} languages)",
+    "cldr-phrases": f"CLDR phrases: dates, times, money, places ({len(PHRASE_LANGUAGES)} languages)"}

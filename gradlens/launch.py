@@ -73,17 +73,28 @@ def run_dir_for(name: str) -> Path:
 
 
 def start_probe(name: str, languages: list[str], steps: int, model: str = "tiny",
-                batch_size: int = 4, sketch_dim: int = 512, train_steps_between: int = 0) -> Path:
-    """Start ``gradlens probe`` into ``runs/<name>`` as a detached process; return the run dir."""
+                batch_size: int = 4, sketch_dim: int = 512, train_steps_between: int = 0,
+                corpus: str = "spoken-numbers") -> Path:
+    """Start ``gradlens probe`` of an embedded ``corpus`` into ``runs/<name>`` as a detached
+    process; return the run dir."""
+    from gradlens.languages import CORPUS_LANGUAGES
+
     out = run_dir_for(name)
     if (out / GRADS_FILE).exists() or (out / PROBE_LOG).exists():
         raise ConfigError(f"run {name!r} already exists in {runs_dir()}; pick another name")
     if len(languages) < 2:
         raise ConfigError("pick at least two languages")
+    if corpus not in CORPUS_LANGUAGES:
+        raise ConfigError(f"corpus {corpus!r}: choose one of {list(CORPUS_LANGUAGES)}")
+    unspoken = [x for x in languages if x not in CORPUS_LANGUAGES[corpus]]
+    if unspoken:
+        raise ConfigError(f"the {corpus} corpus does not speak {', '.join(unspoken)}; pick "
+                          "others or the other corpus")
     argv = [sys.executable, "-m", "gradlens", "probe", "--model", model, "--languages", *languages,
             "--steps", str(int(steps)), "--batch-size", str(int(batch_size)),
             "--sketch-dim", str(int(sketch_dim)),
-            "--train-steps-between", str(int(train_steps_between)), "--out", str(out.resolve())]
+            "--train-steps-between", str(int(train_steps_between)), "--corpus", corpus,
+            "--out", str(out.resolve())]
     pid = start_detached(argv, out / PROBE_LOG)
     (out / PROBE_PID).write_text(str(pid), encoding="utf-8")
     return out

@@ -84,6 +84,23 @@ def test_home_lists_the_run_and_offers_a_probe_form(app_runs):
     assert at.number_input(key="probe_steps").value == 8
 
 
+def test_while_the_demo_builds_the_home_page_does_not_say_there_is_nothing(tmp_path,
+                                                                          monkeypatch):
+    import os
+
+    runs = tmp_path / "runs"
+    (runs / "demo").mkdir(parents=True)
+    (runs / "demo" / "probe.log").write_text("step 200/400 deu loss 2.1\r")
+    (runs / "demo" / "probe.pid").write_text(str(os.getpid()))  # a live process
+    monkeypatch.setenv("GRADLENS_RUNS", str(runs))
+    at = _app().run()
+    _clean(at)
+    assert any("training the model it will probe, step 200 of 400" in p.proto.text
+               for p in at.get("progress"))
+    assert not any("Make the demo run" in i.value for i in at.info)
+    assert any("No run is finished yet" in i.value for i in at.info)
+
+
 def test_the_probe_form_refuses_a_bad_name_with_a_message(app_runs):
     at = _app().run()
     at.text_input(key="probe_name").set_value("../escape")

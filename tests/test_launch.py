@@ -154,3 +154,12 @@ def test_a_server_reaps_the_children_it_inherited_across_exec(tmp_path):
     finally:
         server.kill()
         server.wait()
+
+
+def test_a_probe_naming_languages_its_corpus_does_not_speak_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path))
+    with pytest.raises(ValueError, match="the spoken-numbers corpus does not speak est, gle"):
+        start_probe("p", ["spa", "est", "gle"], 2)
+    with pytest.raises(ValueError, match="corpus 'nope': choose one of"):
+        start_probe("p", ["spa", "deu"], 2, corpus="nope")
+    assert not (tmp_path / "p").exists()
