@@ -3,8 +3,11 @@
 A module is a candidate for language- or cluster-specific copies when its languages' mean
 gradients diverge beyond what their noise gives, and not by chance among the many modules
 tested: its Benjamini–Hochberg q-value is below ``alpha`` and the lower end of its excess
-divergence's 95 % interval is above 0 (``gradlens.analysis.divergence``). Splitting it into its
-GradSim groups (``g`` groups) costs ``(g - 1) * n_params`` extra parameters. Candidates are
+divergence's 95 % interval is above 0 (``gradlens.analysis.divergence``), and when the split
+buys something on steps its groups were not chosen on: the lower end of its held-out gain's
+interval is above 0 (a budget filler whose gain may be 0 is not taken). Splitting it into its
+GradSim groups (``g`` groups: the fewest that buy 95 % of the largest held-out gain,
+``gain.best_group_count``) costs ``(g - 1) * n_params`` extra parameters. Candidates are
 taken greedily by priority per extra parameter while they fit in the budget (a fraction of the
 model's parameters):
 
@@ -38,11 +41,12 @@ from gradlens.plan import ModuleSplit, SharingPlan
 
 ALPHA = 0.05
 RULE = ("a module is split when its divergence test survives the Benjamini–Hochberg correction "
-        "across modules (q < {alpha}) and its excess divergence's 95 % interval lies above 0; "
-        "candidates are taken by the split's first-order gain (the between-group energy of the "
-        "languages' mean gradients, measured on steps the groups were not chosen on, its "
-        "interval's lower end) × (1 − alignment beyond chance) per extra parameter while they "
-        "fit in the budget")
+        "across modules (q < {alpha}), its excess divergence's 95 % interval lies above 0, and "
+        "the split's first-order gain (the between-group energy of the languages' mean "
+        "gradients, measured on steps the groups were not chosen on) has its 95 % interval "
+        "above 0; its number of groups is the fewest that buy 95 % of the largest held-out "
+        "gain; candidates are taken by that gain's lower end × (1 − alignment beyond "
+        "chance) per extra parameter while they fit in the budget")
 
 
 def extra_cost(e: ModuleEvidence) -> int:
@@ -118,6 +122,12 @@ def shared_reason(e: ModuleEvidence, alpha: float) -> str | None:
         return f"kept shared: the divergence's interval reaches 0 ({figures})"
     if extra_cost(e) <= 0:
         return f"kept shared: its languages form one group ({figures})"
+    gain = split_gain(e)
+    if gain is None:
+        return (f"kept shared: too few steps to measure the split's gain on steps its groups "
+                f"were not chosen on ({figures})")
+    if gain[1] <= 0:
+        return f"kept shared: the split's held-out gain may be 0 ({gain_text(e)}; {figures})"
     return None
 
 

@@ -25,7 +25,7 @@ from gradlens.analysis.divergence import (COMMON_MIN_LANGUAGES, NULL_GRAMS, Conf
                                           language_divergence, null_grams, paired_gram,
                                           step_coordinates, task_conflict, task_divergence)
 from gradlens.analysis.clustering import group_support
-from gradlens.analysis.gain import held_out_gain
+from gradlens.analysis.gain import MAX_GROUPS, best_group_count, cross_fitted_gains
 from gradlens.analysis.grouping import LanguageGrouping, index_groups
 from gradlens.analysis.pace import detrended_rows, level_pace, paired_min_steps
 from gradlens.errors import ConfigError, NotEnoughData
@@ -162,13 +162,18 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
     primary, aux = task_indices(tasks)
     # the run's shared step draws
     divergence = language_divergence(x, languages, primary, moving=moving)
+    steps = level_pace(x[:, :, primary]) if moving else x[:, :, primary]
+    if n_groups is None:  # the fewest groups that buy (nearly) all a split buys, held out
+        gains = cross_fitted_gains(steps, languages, range(2, min(MAX_GROUPS, len(languages)) + 1))
+        n_groups = best_group_count(gains) or (2 if len(languages) > 1 else 1)
+    else:
+        gains = cross_fitted_gains(steps, languages, [n_groups])
     grouping = LanguageGrouping(n_groups).fit(divergence.similarity, languages)
     pairs = content_paired and x.shape[0] >= paired_min_steps(moving)
     rows = paired_rows(x[:, :, primary], moving) if pairs else None
     r = 0 if not content_paired else (default_rank(len(rows)) if pairs else 0) if rank is None \
         else rank
     alignment = subspace_alignment(x, languages, r, primary, moving=moving) if r >= 1 else None
-    steps = level_pace(x[:, :, primary]) if moving else x[:, :, primary]
     support = (group_support(corrected_similarity(divergence.boot_grams),
                              index_groups(grouping.groups_, languages))
                if len(grouping.groups_) > 1 and len(divergence.boot_grams) else None)
@@ -182,7 +187,7 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
         paired_boot=(None if rows is None else
                      paired_gram(rows, bootstrap_weights(len(rows))).astype(np.float32)),
         group_support=support,
-        held_out_gain=held_out_gain(steps, languages, len(grouping.groups_)))
+        held_out_gain=gains.get(len(grouping.groups_)))
 
 
 def with_q_values(evidence: list[ModuleEvidence]) -> list[ModuleEvidence]:
