@@ -59,6 +59,16 @@ def last_step(records: list[dict]) -> int:
     return max((r["step"] for r in records if r["kind"] == "train"), default=0)
 
 
+def pace(records: list[dict], total: int, last: int = 20) -> tuple[float, float] | None:
+    """Steps per second over the ``last`` logged training steps, and the seconds left at that
+    pace to ``total`` (evaluations not counted); None before a step is logged."""
+    seconds = [r["seconds"] for r in records if r["kind"] == "train" and "seconds" in r][-last:]
+    if not seconds or sum(seconds) <= 0:
+        return None
+    rate = len(seconds) / sum(seconds)
+    return rate, max(0, total - last_step(records)) / rate
+
+
 def loss_curves(records: list[dict]) -> tuple[list[int], dict[str, list[float]]]:
     """Steps and the total, ST and ASR losses at each logged step."""
     train = [r for r in records if r["kind"] == "train"]

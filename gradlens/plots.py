@@ -116,18 +116,28 @@ def heatmap_figure(z, x: list[str], y: list[str], title: str, colorbar: str, zmi
     return fig
 
 
+DECISION_COLOURS = {"split": "#d62728", "candidate": "#ff7f0e", "shared": "#1f77b4"}
+
+
 def ranking_figure(names: list[str], values: list[float], title: str, axis: str,
                    line: float | None = None, highlight: set[str] | None = None,
-                   errors: list[tuple[float, float]] | None = None) -> go.Figure:
+                   errors: list[tuple[float, float]] | None = None,
+                   decisions: dict[str, str] | None = None,
+                   hover: list[str] | None = None) -> go.Figure:
     """Horizontal bars, the first name at the top; ``line`` marks a threshold, ``highlight``
-    colours chosen names, ``errors`` (below, above) draws an interval on each bar."""
+    colours chosen names, ``errors`` (below, above) draws an interval on each bar.
+    ``decisions`` (name -> split, candidate or shared) colours by the plan's decision instead
+    (``DECISION_COLOURS``), and ``hover`` adds a line per bar (its reason)."""
     highlight = highlight or set()
-    colors = ["#d62728" if n in highlight else "#1f77b4" for n in names]
+    colors = ([DECISION_COLOURS[decisions.get(n, "shared")] for n in names] if decisions
+              else ["#d62728" if n in highlight else "#1f77b4" for n in names])
     error_x = None if errors is None else dict(
         type="data", symmetric=False, array=[e[1] for e in errors],
         arrayminus=[e[0] for e in errors], color="#333")
     fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colors,
-                           error_x=error_x, hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+                           error_x=error_x, customdata=hover or [""] * len(names),
+                           hovertemplate="%{y}: %{x:.3f}" + ("<br>%{customdata}" if hover else "")
+                           + "<extra></extra>"))
     if line is not None:
         fig.add_vline(x=line, line_dash="dash", line_color="#555")
     fig.update_layout(title=title, xaxis_title=axis, height=max(320, 100 + 18 * len(names)),

@@ -110,8 +110,10 @@ def two_runs(run) -> None:
                "Runs with other languages differ in every split module's groups.")
 
 
-def window_label(window: tuple[int, ...]) -> str:
-    return f"steps {window[0]}–{window[-1]}"
+def window_label(window: tuple[int, ...], index: int | None = None, count: int = 0) -> str:
+    """``"window 2 of 3 · steps 8–15"`` (or only the steps, where no position is given)."""
+    where = f"window {index + 1} of {count} · " if index is not None else ""
+    return f"{where}steps {window[0]}–{window[-1]}"
 
 
 def over_training(run) -> None:
@@ -141,9 +143,9 @@ def over_training(run) -> None:
                 "Read it as a check of how stable the answers are; to follow a model as it "
                 "trains, probe with training steps between probe steps.")
     unit, task, measure = unit_controls(run, meta.layers, meta.tasks)
-    for col, w in zip(st.columns(n), windows):
+    for i, (col, w) in enumerate(zip(st.columns(n), windows)):
         with col:
-            side(run, window_label(w), f"{len(w)} steps", unit, task, measure, w)
+            side(run, window_label(w, i, n), f"{len(w)} steps", unit, task, measure, w)
     moved = ui.drift(run, unit, task, windows[0], windows[-1])
     st.caption(
         f"How far {unit}'s {task} gradient (all languages pooled) moved from "

@@ -6,10 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
-from gradlens.analysis.allocation import RULE, allocate, diverges, extra_cost
+from gradlens.analysis.allocation import RULE, allocate, diverges, extra_cost, priority
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import budget_figure, heatmap_figure, ranking_figure
 from gradlens.report import evidence_table, matrix_frame, moving_model_caveat, p_text
+
+POWERED_STEPS = 20  # the steps the divergence test's power was measured at (results §1)
 
 st.header("Self and cross divergence")
 run = ui.current_run()
@@ -55,42 +57,52 @@ def cross_section() -> None:
 
 cross_section()
 
-top = st.slider("Modules shown in the ranking", 5, len(evidence), min(20, len(evidence)),
-                key="div_top")
-ranked = rank_modules(evidence)[:top]
-significant = {e.module for e in ranked if diverges(e)}
-rank_fig = ranking_figure([e.module for e in ranked], [e.excess for e in ranked],
-                          "Modules by divergence beyond noise (red: BH q < 0.05 and interval above 0)",
-                          "excess divergence", line=0.0, highlight=significant,
-                          errors=[(e.excess - e.divergence.excess_ci[0],
-                                   e.divergence.excess_ci[1] - e.excess) for e in ranked])
+if meta.steps < POWERED_STEPS:
+    st.info(f"This run has {meta.steps} steps. The divergence test's power was measured at "
+            f"{POWERED_STEPS} (docs/results.md §1: 0.92-1.00 against the planted effect, 0.36-0.72 "
+            "against a third of it); with fewer steps it is lower. A module kept shared here is "
+            "not shown to differ, which is not the same as shown alike: probe more steps before "
+            "reading an empty plan as an answer.")
+total = sum(meta.n_params.values())
+budget = ui.budget_slider("div_budget")
+allocation = allocate(evidence, budget, total)
+split = {e.module for e in allocation.modules}
+decision = {e.module: "split" if e.module in split else "candidate" if diverges(e) else "shared"
+            for e in evidence}
+c1, c2 = st.columns(2)
+order = c1.radio("Order", ["excess divergence", "the plan's priority"], horizontal=True,
+                 key="div_order", help="The plan takes modules by their split's held-out gain per "
+                                       "extra parameter, not by their divergence")
+top = c2.slider("Modules shown", 5, len(evidence), min(20, len(evidence)), key="div_top")
+ranked = (rank_modules(evidence) if order == "excess divergence"
+          else sorted(evidence, key=priority, reverse=True))
+shown = ranked[:top] + [e for e in ranked[top:] if e.module in split]  # every split one shown
+rank_fig = ranking_figure(
+    [e.module for e in shown], [e.excess for e in shown],
+    f"Modules by {order} · excess divergence beyond noise (red: split at this budget; orange: "
+    "diverges, kept shared; blue: kept shared)", "excess divergence", line=0.0,
+    errors=[(e.excess - e.divergence.excess_ci[0], e.divergence.excess_ci[1] - e.excess)
+            for e in shown],
+    decisions=decision, hover=[allocation.decisions[e.module] for e in shown])
 st.plotly_chart(rank_fig, key="div_ranking")
 ui.downloads(rank_fig, "divergence_ranking", evidence_table(rank_modules(evidence)), key="div_rank_dl")
+st.dataframe(pd.DataFrame([{"module": e.module, "decision": decision[e.module],
+                            "reason": allocation.decisions[e.module]} for e in shown]),
+             hide_index=True, width="stretch", key="div_decisions")
 
-
-@st.fragment
-def budget_section() -> None:
-    """Where a budget goes; reruns alone when the budget changes."""
-    budget = st.slider("Parameter budget (fraction of the model)", 0.0, 0.5, 0.1, 0.01,
-                       key="div_budget")
-    total = sum(meta.n_params.values())
-    allocation = allocate(evidence, budget, total)
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Modules split", len(allocation.modules))
-    c2.metric("Extra parameters", f"{allocation.extra_params:,}",
-              f"{allocation.fraction:.1%} of the model", delta_color="off")
-    c3.metric("Candidates over the budget", len(allocation.skipped_over_budget))
-    if allocation.modules:
-        spend = budget_figure([e.module for e in allocation.modules],
-                              [extra_cost(e) for e in allocation.modules], allocation.budget_params)
-        st.plotly_chart(spend, key="div_budget_figure")
-        ui.downloads(spend, "budget", evidence_table(allocation.modules), key="div_budget_dl")
-    else:
-        st.info("No module is split: none diverges beyond noise after the correction for testing "
-                "every module (BH q < 0.05, interval above 0) and fits this budget. Sharing "
-                "everything is what these gradients support.")
-    st.caption("The rule that spends the budget: " + RULE.format(alpha=0.05) + ". "
-               "'Candidates over the budget' pass the test but did not fit in what was left.")
-
-
-budget_section()
+c1, c2, c3 = st.columns(3)
+c1.metric("Modules split", len(allocation.modules))
+c2.metric("Extra parameters", f"{allocation.extra_params:,}")
+c2.caption(f"{allocation.fraction:.1%} of the model")
+c3.metric("Candidates over the budget", len(allocation.skipped_over_budget))
+if allocation.modules:
+    spend = budget_figure([e.module for e in allocation.modules],
+                          [extra_cost(e) for e in allocation.modules], allocation.budget_params)
+    st.plotly_chart(spend, key="div_budget_figure")
+    ui.downloads(spend, "budget", evidence_table(allocation.modules), key="div_budget_dl")
+else:
+    st.info("No module is split: none passes the rule below and fits this budget. Sharing "
+            "everything is what these gradients support"
+            + (", at this run's power." if meta.steps < POWERED_STEPS else "."))
+st.caption("The rule that spends the budget: " + RULE.format(alpha=0.05) + ". "
+           "'Candidates over the budget' pass the test but did not fit in what was left.")

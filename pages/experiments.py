@@ -67,22 +67,47 @@ def start_section(run) -> None:
                                help="RAY_ADDRESS, or the addresses in GRADLENS_RAY_ADDRESSES, "
                                     "as set where the app was started")
         go = st.form_submit_button("Start the experiment", type="primary")
-    if go:
-        corpus = ui.meta(run).corpus  # the jobs train on the corpus the run probed
-        cfg = TrainConfig(steps=int(steps), eval_every=int(every), eval_size=int(size),
-                          corpus=corpus)
-        try:
-            with st.spinner("Writing the arms' plans and submitting their jobs…"):
-                directory, spec, notes = ex.prepare(run, plan, list(range(int(seeds))), cfg,
-                                                    ["proposed", *[a for a in arms if a != "proposed"]])
-                started = ex.launch(directory, backend, address or None)
-            for note in notes:
-                st.warning(note)
-            st.session_state["exp_pick"] = directory.name
-            st.success(f"{directory.name}: submitted {len(started)} job(s). They run on their "
-                       "own; closing this tab does not stop them.")
-        except GradlensError as exc:
-            st.error(str(exc))
+    if go:  # the cost first, and a second click to start
+        st.session_state["exp_pending"] = dict(
+            seeds=int(seeds), steps=int(steps), every=int(every), size=int(size),
+            arms=["proposed", *[a for a in arms if a != "proposed"]], backend=backend,
+            address=address or None)
+    pending = st.session_state.get("exp_pending")
+    if not pending:
+        return
+    jobs = pending["seeds"] * len(pending["arms"])
+    speed = ui.training_pace()
+    st.warning(
+        f"This experiment trains {jobs} jobs ({len(pending['arms'])} arms × {pending['seeds']} "
+        f"seed(s)) of {pending['steps']:,} steps each, {jobs * pending['steps']:,} steps in all, "
+        "one job at a time on the local backend"
+        + (f": about {ui.span(jobs * pending['steps'] / speed)} at the pace of the last finished "
+           f"job ({speed:.2f} steps/s), evaluations not counted." if speed else
+           "; no job has finished here yet to time it.")
+        + (" **One seed gives no verdict**: the test over seeds needs at least 2, and a "
+           "difference of a few chrF usually 5 or more." if pending["seeds"] < 2 else ""))
+    c1, c2 = st.columns(2)
+    if c2.button("Change the settings", key="exp_cancel_pending"):
+        st.session_state["exp_pending"] = None
+        st.rerun()
+    if not c1.button(f"Start {jobs} jobs", type="primary", key="exp_confirm"):
+        return
+    st.session_state["exp_pending"] = None
+    corpus = ui.meta(run).corpus  # the jobs train on the corpus the run probed
+    cfg = TrainConfig(steps=pending["steps"], eval_every=pending["every"],
+                      eval_size=pending["size"], corpus=corpus)
+    try:
+        with st.spinner("Writing the arms' plans and submitting their jobs…"):
+            directory, spec, notes = ex.prepare(run, plan, list(range(pending["seeds"])), cfg,
+                                                pending["arms"])
+            started = ex.launch(directory, pending["backend"], pending["address"])
+        for note in notes:
+            st.warning(note)
+        st.session_state["exp_pick"] = directory.name
+        st.success(f"{directory.name}: submitted {len(started)} job(s). They run on their "
+                   "own; closing this tab does not stop them.")
+    except GradlensError as exc:
+        st.error(str(exc))
 
 
 def jobs_table(rows: list[dict]) -> None:
@@ -188,13 +213,17 @@ else:
     if rows:
         active = any(r["state"] in ("queued", "running") for r in rows)
 
+        succeeded = sum(r["state"] == "succeeded" for r in rows)
+
         @st.fragment(run_every=3.0 if active else None)
         def follow() -> None:
             now = ex.status(directory)
             jobs_table(now)
             curves(directory)
-            if active and not any(r["state"] in ("queued", "running") for r in now):
-                st.rerun(scope="app")  # all ended: stop refreshing
+            ended = active and not any(r["state"] in ("queued", "running") for r in now)
+            if ended or sum(r["state"] == "succeeded" for r in now) != succeeded:
+                # all ended (stop refreshing), or a job finished: the results below must show it
+                st.rerun(scope="app")
 
         follow()
         results_section(directory, rows)

@@ -23,7 +23,7 @@ if caveat := moving_model_caveat(meta.train_steps_between):
 total = sum(meta.n_params.values())
 evidence = ui.evidence(run)
 
-budget = st.slider("Parameter budget (fraction of the model)", 0.0, 0.5, 0.1, 0.01, key="plan_budget")
+budget = ui.budget_slider("plan_budget")
 proposed = propose_plan(evidence, budget, total, meta.model, meta.languages, str(run))
 saved_path = run / PLAN_FILE
 work = st.session_state["plan_work"].get(str(run))

@@ -7,7 +7,7 @@ import streamlit as st
 from gradlens import ui
 from gradlens.jobs import (BACKENDS, JobError, allowed_ray_addresses, cancel, logs, plan_kind,
                            submit)
-from gradlens.metrics import compare, final_scores, last_step, loss_curves, score_curves
+from gradlens.metrics import compare, final_scores, last_step, loss_curves, pace, score_curves
 from gradlens.paths import PLAN_FILE
 from gradlens.plan import PlanError, load_plan
 from gradlens.plots import grouped_bars_figure, lines_figure
@@ -34,15 +34,21 @@ def start_section(run) -> None:
         c1, c2, c3, c4 = st.columns(4)
         steps = c1.number_input("Steps", 1, 1_000_000, DEFAULTS.steps, key="train_steps")
         batch = c2.number_input("Batch (one language)", 1, 256, DEFAULTS.batch_size, key="train_batch")
-        lr = c3.number_input("Learning rate", 1e-6, 1.0, DEFAULTS.learning_rate, format="%.0e",
-                             key="train_lr")
-        every = c4.number_input("Evaluate every", 1, 100_000, DEFAULTS.eval_every, key="train_eval")
+        lr = c3.number_input("Peak learning rate", 1e-6, 1.0, DEFAULTS.learning_rate,
+                             format="%.0e", key="train_lr",
+                             help="reached after the warm-up, then decayed linearly to 0; the log "
+                                  "prints the rate in force at each step")
+        warmup = c4.number_input("Warm-up steps", 0, 1_000_000, DEFAULTS.warmup_steps,
+                                 key="train_warmup", help="the rate rises linearly from 0 to its "
+                                 "peak over these steps (at most the job's steps)")
         c1, c2, c3, c4 = st.columns(4)
-        aux = c1.number_input("λ (ASR weight)", 0.0, 10.0, DEFAULTS.aux_weight, key="train_aux")
-        mgcm = c2.checkbox("MGCM projection", DEFAULTS.mgcm, key="train_mgcm")
-        backend = c3.selectbox("Backend", BACKENDS, key="train_backend")
-        gpus = c4.number_input("GPUs (>1: torchrun)", 0, 64, 0, key="train_gpus")
-        address = st.selectbox("Ray cluster (ray backend)", allowed_ray_addresses(),
+        every = c1.number_input("Evaluate every", 1, 100_000, DEFAULTS.eval_every, key="train_eval")
+        aux = c2.number_input("λ (ASR weight)", 0.0, 10.0, DEFAULTS.aux_weight, key="train_aux")
+        mgcm = c3.checkbox("MGCM projection", DEFAULTS.mgcm, key="train_mgcm")
+        backend = c4.selectbox("Backend", BACKENDS, key="train_backend")
+        c1, c2 = st.columns([1, 3])
+        gpus = c1.number_input("GPUs (>1: torchrun)", 0, 64, 0, key="train_gpus")
+        address = c2.selectbox("Ray cluster (ray backend)", allowed_ray_addresses(),
                                key="train_ray_address", placeholder="none configured",
                                help="RAY_ADDRESS, or the addresses in GRADLENS_RAY_ADDRESSES, "
                                     "as set where the app was started")
@@ -51,7 +57,8 @@ def start_section(run) -> None:
         shared = b2.form_submit_button("Train the fully shared baseline")
     if mine or shared:
         cfg = TrainConfig(steps=int(steps), batch_size=int(batch), learning_rate=float(lr),
-                          eval_every=int(every), aux_weight=float(aux), mgcm=bool(mgcm))
+                          warmup_steps=int(warmup), eval_every=int(every),
+                          aux_weight=float(aux), mgcm=bool(mgcm))
         try:
             job = submit(path, cfg, backend, gpus=int(gpus), shared=shared,
                          ray_address=address or None)
@@ -80,8 +87,12 @@ def jobs_section() -> None:
                      else "intermediate (last evaluation)",
                      "reason": job.reason})
         if job.active:
-            done = last_step(records) / max(1, job.config.get("steps", 1))
-            st.progress(min(done, 1.0), text=f"{job.id}: {job.state}, step {last_step(records)}")
+            total = max(1, job.config.get("steps", 1))
+            speed = pace(records, total)
+            st.progress(min(last_step(records) / total, 1.0),
+                        text=f"{job.id}: {job.state}, step {last_step(records)} of {total}"
+                             + (f" · {speed[0]:.2f} steps/s · about {ui.span(speed[1])} left"
+                                if speed else ""))
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="train_jobs")
 
 
@@ -97,12 +108,24 @@ def follow(job_id: str) -> None:
         st.session_state["train_was_active"] = job_id
     records = ui.job_records(job)
     st.markdown(f"**{job.id}** · {job.state}" + (f" · {job.reason}" if job.reason else ""))
-    if job.active and st.button("Cancel this job", key="train_cancel"):
-        try:
-            job = cancel(job.id)
-            st.success(f"{job.id}: {job.state}")
-        except JobError as exc:
-            st.error(str(exc))
+    asked = job.active and st.session_state.get("train_cancel_asked") == job.id
+    if job.active and not asked and st.button("Cancel this job", key="train_cancel"):
+        st.session_state["train_cancel_asked"] = job.id
+        asked = True
+    if asked:
+        st.warning(f"Cancel {job.id}? It stops at once; submitting the same plan and settings "
+                   "again resumes it from its last checkpoint.")
+        c1, c2 = st.columns(2)
+        if c2.button("Keep it running", key="train_cancel_no"):
+            st.session_state["train_cancel_asked"] = None
+            st.rerun()
+        if c1.button("Yes, cancel it", key="train_cancel_yes"):
+            st.session_state["train_cancel_asked"] = None
+            try:
+                job = cancel(job.id)
+                st.success(f"{job.id}: {job.state}")
+            except JobError as exc:
+                st.error(str(exc))
     steps, losses = loss_curves(records)
     if steps:
         st.plotly_chart(lines_figure(steps, losses, "Training loss", "step", "loss"),

@@ -327,8 +327,9 @@ def train(cfg: TrainConfig, plan: SharingPlan, out: str | Path,
             done = step + 1
             record = {"kind": "train", "step": done, "language": lang, **stats,
                       "lr": sched.get_last_lr()[0], "seconds": time.perf_counter() - t0}
-            if world.main and (done % cfg.log_every == 0 or done == 1 or done == cfg.steps):
+            if world.main:  # every step: the CLI's bar and the pages follow it
                 metrics.write(record)
+            if world.main and (done % cfg.log_every == 0 or done == 1 or done == cfg.steps):
                 log(f"step {done}/{cfg.steps} {lang} loss {record['loss']:.3f} "
                     f"(st {record['loss_st']:.3f}, asr {record['loss_asr']:.3f}) "
                     f"lr {record['lr']:.2e} conflicts {record['conflicts']}")

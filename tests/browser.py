@@ -55,17 +55,19 @@ def _link(path: Path) -> str:
 
 
 @contextmanager
-def served_app(runs: Path, log: Path, script: Path | None = None, args: list[str] = ()):
+def served_app(runs: Path, log: Path, script: Path | None = None, args: list[str] = (),
+               flags: list[str] = ()):
     """Serve ``app.py`` as ``gradlens app`` does (or another Streamlit ``script`` as plain
     ``streamlit run`` does, given ``args``) on a free loopback port over the runs in ``runs``;
-    yield its URL (a ``Served``). Nothing is added to what those commands set themselves."""
+    yield its URL (a ``Served``). Nothing is added to what those commands set themselves, but
+    the server ``flags`` given (a bench's other arm)."""
     port = _free_port()
     env = {**os.environ, "GRADLENS_RUNS": str(runs), "HF_HUB_OFFLINE": "1"}
     serve = (["-m", "gradlens.serve"] if script is None  # what `gradlens app` runs
              else ["-m", "streamlit", "run", str(script)])
     cmd = [sys.executable, *serve,
            "--server.headless", "true", "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.port", str(port), "--browser.gatherUsageStats", "false", *flags,
            *(["--", *args] if args else [])]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,

@@ -298,10 +298,22 @@ def test_divergence_page_heatmaps_ranking_and_budget(app_runs):
     at.selectbox(key="div_module").set_value("text_decoder.layers.1.ffn").run()
     _clean(at)
     assert "text_decoder.layers.1.ffn" in _spec(at.get("plotly_chart")[1])
+    # each module's decision and its reason beside its bar, in the hover and in a table
+    decisions = next(d.value for d in at.dataframe if "decision" in d.value.columns)
+    assert set(decisions["decision"]) <= {"split", "candidate", "shared"}
+    assert all(r.startswith(("split into", "kept shared")) for r in decisions["reason"])
+    assert decisions["reason"].iloc[0] in _spec(at.get("plotly_chart")[2])
+    assert any("This run has 11 steps" in i.value and "not shown to differ" in i.value
+               for i in at.info)  # a short run is said to have less power
+    at.radio(key="div_order").set_value("the plan's priority").run()
+    _clean(at)
     at.slider(key="div_budget").set_value(0.0).run()
     assert at.metric[0].value == "0"
     assert any("No module is split" in i.value for i in at.info)
     assert any("The rule that spends the budget" in c.value for c in at.caption)
+    at.switch_page("pages/sharing_plan.py").run()  # one budget for both pages
+    _clean(at)
+    assert at.slider(key="plan_budget").value == 0.0
 
 
 def test_alignment_page_heatmap_and_pair_spectrum(app_runs):
@@ -372,8 +384,12 @@ def test_training_page_starts_follows_cancels_and_compares_jobs(app_runs):
     at.number_input(key="train_steps").set_value(4)
     at.number_input(key="train_batch").set_value(2)
     at.number_input(key="train_eval").set_value(4)
+    at.number_input(key="train_warmup").set_value(2)  # the rate's warm-up is on the form
     _click(at, "Train this plan")
     _clean(at)
+    from gradlens.jobs import refresh
+
+    assert json.loads((refresh()[0].dir() / "train.json").read_text())["warmup_steps"] == 2
     assert any("(edited) on local" in s.value for s in at.success)
     _click(at, "Train the fully shared baseline")
     _clean(at)
@@ -398,6 +414,10 @@ def test_training_page_starts_follows_cancels_and_compares_jobs(app_runs):
     follow = at.selectbox(key="train_follow").value
     assert follow.startswith("train-small-edited-") and follow not in set(table["job"])
     at.button(key="train_cancel").click().run()
+    _clean(at)  # a confirmation first: nothing cancelled yet
+    assert any(w.value.startswith(f"Cancel {follow}?") for w in at.warning) and not any(
+        ": cancelled" in s.value for s in at.success)
+    at.button(key="train_cancel_yes").click().run()
     _clean(at)
     assert any(": cancelled" in s.value for s in at.success)
     _wait_jobs({"succeeded", "cancelled"}, 3, timeout=30)
@@ -616,7 +636,8 @@ def test_one_run_compares_over_its_own_training_in_windows(app_runs, tiny_run):
     at = _page("compare")
     at.radio(key="cmp_mode").set_value("over its own training").run()
     _clean(at)
-    assert [h.value for h in at.subheader][:2] == ["steps 0–13", "steps 14–26"]
+    assert [h.value for h in at.subheader][:2] == ["window 1 of 2 · steps 0–13",
+                                                   "window 2 of 2 · steps 14–26"]
     assert any("trained 3 step(s) between probe steps" in c.value and "after 42–78" in c.value
                and "pace and trend within it taken out" in c.value for c in at.caption)
     specs = [_spec(c) for c in at.get("plotly_chart")]
@@ -629,7 +650,9 @@ def test_one_run_compares_over_its_own_training_in_windows(app_runs, tiny_run):
         "noise-corrected cosine" in moved or "cannot be told from noise" in moved)
     at.slider(key="cmp_windows").set_value(3).run()
     _clean(at)
-    assert [h.value for h in at.subheader][:3] == ["steps 0–8", "steps 9–17", "steps 18–26"]
+    assert [h.value for h in at.subheader][:3] == ["window 1 of 3 · steps 0–8",
+                                                   "window 2 of 3 · steps 9–17",
+                                                   "window 3 of 3 · steps 18–26"]
     assert sum(" · st · mean" in _spec(c) for c in at.get("plotly_chart")) == 3
 
 
@@ -677,6 +700,13 @@ def test_an_experiment_starts_from_the_saved_plan(app_runs):
     at.number_input(key="exp_steps").set_value(2)
     at.multiselect(key="exp_arms").set_value(["proposed", "shared"])
     _click(at, "Start the experiment")
+    _clean(at)
+    # the cost first, with the one-seed warning; nothing submitted before the second click
+    cost = next(w.value for w in at.warning if "This experiment trains" in w.value)
+    assert "2 jobs (2 arms × 1 seed(s)) of 2 steps each" in cost
+    assert "One seed gives no verdict" in cost and not at.success
+    assert not list(app_runs.glob("*/experiment.json"))
+    _click(at, "Start 2 jobs")
     _clean(at)
     assert any("submitted 2 job(s)" in s.value for s in at.success)
     name = at.selectbox(key="exp_pick").value

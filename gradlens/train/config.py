@@ -38,7 +38,8 @@ class TrainConfig:
     eval_batch_size: int = field(default=32, metadata={"help": "utterances per generate call"})
     max_new_tokens: int = field(default=24, metadata={"help": "longest generated translation"})
     checkpoint_every: int = field(default=100, metadata={"help": "checkpoint every this many steps"})
-    log_every: int = field(default=10, metadata={"help": "write the loss every this many steps"})
+    log_every: int = field(default=10, metadata={"help": "write a log line every this many "
+                                                         "steps (metrics.jsonl gets every step)"})
     corpus: str = field(default="spoken-numbers", metadata={"help": "spoken-numbers, the positive "
                                                                     "control spoken-numbers:reversed=L1,L2 or a training manifest TSV"})
     dev: str = field(default="", metadata={"help": "dev manifest (with a manifest corpus)"})

@@ -33,3 +33,17 @@ def job_records(job) -> list[dict]:
     from gradlens.metrics import METRICS, read_metrics
 
     return read_metrics(job.dir() / METRICS)
+
+
+def training_pace() -> float | None:
+    """Steps per second of the job that finished last on this machine (its training steps,
+    evaluations not counted): the pace an estimate of new work is made at; None before any."""
+    from gradlens.metrics import pace
+
+    done = sorted((j for j in jobs() if j.state == "succeeded" and j.finished),
+                  key=lambda j: j.finished)
+    for job in reversed(done):
+        found = pace(job_records(job), total=0, last=10_000)
+        if found:
+            return found[0]
+    return None

@@ -22,6 +22,22 @@ def init_state() -> None:
     st.session_state.setdefault("run", None)
     st.session_state.setdefault("plan_work", {})  # run path -> the plan being edited
     st.session_state.setdefault("plan_base", {})  # run path -> the proposal it started from
+    st.session_state.setdefault("budget", DEFAULT_BUDGET)  # shared by Divergence and Sharing plan
+
+
+DEFAULT_BUDGET = 0.1
+
+
+def budget_slider(key: str) -> float:
+    """The parameter budget (a fraction of the model), one value for every page that asks:
+    moving it on Divergence moves it on Sharing plan too. ``key`` is the page's widget."""
+    st.session_state[key] = st.session_state.get("budget", DEFAULT_BUDGET)
+
+    def keep() -> None:
+        st.session_state["budget"] = st.session_state[key]
+
+    return st.slider("Parameter budget (fraction of the model)", 0.0, 0.5, step=0.01, key=key,
+                     on_change=keep, help="shared with the other page that spends it")
 
 
 def run_paths() -> list[Path]:

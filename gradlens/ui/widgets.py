@@ -8,6 +8,12 @@ import pandas as pd
 import streamlit as st
 
 
+def span(seconds: float) -> str:
+    """A duration as the pages write it: ``"3 min 5 s"``, ``"42 s"``."""
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m} min {s} s" if m else f"{s} s"
+
+
 def timing(row: dict, done: int, planned: int, now: float | None = None) -> str:
     """Elapsed time since a run was created and, once a step is done, the time left at that
     pace: ``"3 min 5 s elapsed · about 2 min left"``."""
@@ -19,11 +25,6 @@ def timing(row: dict, done: int, planned: int, now: float | None = None) -> str:
     except (KeyError, TypeError, ValueError):
         return "elapsed time unknown"
     elapsed = max(0.0, (now or time.time()) - start)
-
-    def span(seconds: float) -> str:
-        m, s = divmod(int(round(seconds)), 60)
-        return f"{m} min {s} s" if m else f"{s} s"
-
     if done <= 0:
         return f"{span(elapsed)} elapsed"
     return f"{span(elapsed)} elapsed · about {span(elapsed / done * max(0, planned - done))} left"
