@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from scipy.cluster.hierarchy import dendrogram as _dendrogram
 
-from gradlens.analysis.clustering import SUPPORTED, Clustering
+from gradlens.analysis.clustering import SUPPORTED, ZERO_HEIGHT, Clustering
 from gradlens.languages import LANGUAGES
 
 
@@ -61,14 +62,24 @@ def dendrogram_figure(clustering: Clustering, title: str = "") -> go.Figure:
     internal node (but the root) labelled with its bootstrap support when it has one."""
     tree = _dendrogram(clustering.linkage, labels=clustering.languages, no_plot=True)
     fig = go.Figure(_links(tree, 1.5))
+    nodes = _node_positions(clustering, tree["leaves"])
     if clustering.support is not None and len(clustering.support) > 1:
-        nodes = _node_positions(clustering, tree["leaves"])[:-1]
         support = clustering.support[:-1]
         fig.add_trace(go.Scatter(
-            x=[n[0] for n in nodes], y=[n[1] for n in nodes], mode="text",
+            x=[n[0] for n in nodes[:-1]], y=[n[1] for n in nodes[:-1]], mode="text",
             text=[f"{100 * s:.0f}%" for s in support], textposition="top center",
-            textfont=dict(size=11, color=["#111" if s >= SUPPORTED else "#999" for s in support]),
-            hovertemplate="bootstrap support %{text}<extra></extra>", showlegend=False))
+            textfont=dict(size=12, color=["#111" if s >= SUPPORTED else "#888" for s in support]),
+            name="bootstrap support of the clade",
+            hovertemplate="bootstrap support of this clade: %{text}<extra></extra>"))
+    zero = [n for n in nodes if n[1] <= ZERO_HEIGHT]
+    if zero:  # never a zero-length branch drawn as a finding
+        fig.add_trace(go.Scatter(
+            x=[n[0] for n in zero], y=[0.0] * len(zero), mode="markers",
+            marker=dict(symbol="line-ew-open", size=28, color="#888", line=dict(width=3)),
+            name="not told apart within noise",
+            hovertemplate="joined at 0: their noise-corrected similarity is at or above 1 (an "
+                          "estimate above 1 is noise), so these cannot be told apart within "
+                          "noise<extra></extra>"))
     leaves = tree["ivl"]
     positions = [5 + 10 * i for i in range(len(leaves))]
     families = [family_of(lang) for lang in leaves]
@@ -82,7 +93,9 @@ def dendrogram_figure(clustering: Clustering, title: str = "") -> go.Figure:
     fig.update_layout(
         title=title or f"Languages by gradient distance ({clustering.method} linkage)",
         xaxis=_leaf_axis(leaves),
-        yaxis=dict(title="distance (1 − cos)", rangemode="tozero"),
+        yaxis=dict(title=("Ward height √(2(1 − similarity))" if clustering.method == "ward"
+                          else f"{clustering.method}-linkage distance (1 − similarity)"),
+                   rangemode="tozero"),
         legend=dict(title="family"), height=460 + (40 if len(leaves) > 12 else 0),
         margin=dict(l=60, r=20, t=60, b=40))
     return fig
@@ -96,11 +109,19 @@ SIMILARITY_LABELS = {"mean": ("Noise-corrected cosine of mean gradients", "cos")
 def similarity_figure(clustering: Clustering, title: str = "", kind: str = "mean") -> go.Figure:
     """Heatmap of the language × language similarity, named for its ``kind``
     (``SIMILARITIES``: the mean gradients' cosine or the paired steps' correlation)."""
-    langs = clustering.languages
+    order = _dendrogram(clustering.linkage, no_plot=True)["leaves"]  # as the tree orders them
+    langs = [clustering.languages[i] for i in order]
+    z = np.asarray(clustering.similarity)[np.ix_(order, order)]
     name, symbol = SIMILARITY_LABELS[kind]
-    fig = go.Figure(go.Heatmap(z=clustering.similarity, x=langs, y=langs, zmin=-1, zmax=1,
-                               colorscale="RdBu", colorbar=dict(title=symbol)))
-    fig.update_layout(title=f"{name} · {title}" if title else name, height=460,
+    off = z[~np.eye(len(z), dtype=bool)]
+    top = max(1e-9, float(np.abs(off).max())) if off.size else 1.0  # the scale fits the values
+    fig = go.Figure(go.Heatmap(
+        z=z, x=langs, y=langs, zmin=-top, zmax=top, colorscale="RdBu",
+        colorbar=dict(title=symbol),
+        hovertemplate="%{y} · %{x}: %{z:.2f}<extra>noise-corrected: an estimate can exceed 1"
+                      "</extra>"))
+    fig.update_layout(title=(f"{name} · {title}" if title else name)
+                      + " · ordered as the tree; noise-corrected, so it can exceed 1", height=460,
                       yaxis=dict(autorange="reversed"))
     return fig
 

@@ -57,6 +57,11 @@ st.caption(f"Tree cut of the {method}-linkage dendrogram, and the partition into
            f"({'exact' if chosen.exact_ else 'heuristic, more than 12 languages'}; score "
            f"{chosen.score_:.2f}). Best number of groups by silhouette: {len(best.groups_)}. "
            f"Cophenetic correlation {clustering.cophenetic:.2f} · {meta.steps} steps.")
+if untold := clustering.untold():
+    st.caption("Joined at 0 (grey bars on the tree): "
+               + "; ".join("{" + " ".join(g) + "}" for g in untold)
+               + ". Their noise-corrected similarity is at or above 1, so this unit cannot tell "
+                 "them apart within noise; their order inside the group means nothing.")
 caveat = grouping_caveat(clustering, measure)
 if caveat:
     st.warning(caveat)

@@ -258,7 +258,7 @@ def test_dendrogram_page_draws_the_tree_groups_and_typology(app_runs):
     unsupported = "No grouping of these languages is supported" in verdict
     assert unsupported == any("no clade of this tree is supported" in w.value for w in at.warning)
     assert "silhouette" in verdict
-    assert "bootstrap support %{text}" in _spec(charts[0])  # every internal node is labelled
+    assert "bootstrap support of this clade: %{text}" in _spec(charts[0])  # every node labelled
     # 4 languages: it opens on the mean similarity, whose clades are tested; the paired one
     # is drawn, and says why its clades are not
     assert "· mean" in _spec(charts[0])

@@ -2,6 +2,7 @@
 
 import numpy as np
 import plotly.graph_objects as go
+import pytest
 
 from gradlens.analysis.clustering import cluster_languages
 from gradlens.plots import (budget_figure, dendrogram_figure, heatmap_figure, lines_figure, ranking_figure,
@@ -103,3 +104,28 @@ def test_lines_with_intervals_set_their_series_apart_and_keep_the_labels():
     assert list(fig.layout.xaxis.ticktext) == ["steps 0–4", "steps 5–8"]
     plain = lines_figure(range(2), {"a": [1.0, 2.0]}, "t", "step", "y")
     assert list(plain.data[0].x) == [0, 1] and plain.data[0].error_y.array is None
+
+
+def test_languages_joined_at_zero_are_named_and_never_drawn_as_a_finding():
+    from gradlens.analysis.clustering import cluster_similarity
+    from gradlens.plots import dendrogram_figure, similarity_figure
+
+    langs = ["spa", "ita", "por", "deu", "nld"]
+    sim = np.array([[1.0, 1.3, 1.1, 0.2, 0.1],   # corrected estimates above 1: clipped
+                    [1.3, 1.0, 1.2, 0.1, 0.2],
+                    [1.1, 1.2, 1.0, 0.3, 0.2],
+                    [0.2, 0.1, 0.3, 1.0, 0.6],
+                    [0.1, 0.2, 0.2, 0.6, 1.0]])
+    clustering = cluster_similarity(sim, langs)
+    assert clustering.untold() == [["spa", "ita", "por"]]
+    fig = dendrogram_figure(clustering)
+    zero = [t for t in fig.data if t.name == "not told apart within noise"]
+    assert len(zero) == 1 and len(zero[0].x) == 2  # the two merges at height 0
+    assert "linkage distance (1 − similarity)" in fig.layout.yaxis.title.text
+    heat = similarity_figure(clustering).data[0]
+    leaves = list(heat.x)  # ordered as the tree: the untold three side by side
+    assert {"spa", "ita", "por"} in (set(leaves[:3]), set(leaves[2:]))
+    assert heat.zmax == pytest.approx(1.3) and heat.zmin == pytest.approx(-1.3)  # fits the values
+    none = cluster_similarity(np.array([[1, .5, .2], [.5, 1, .4], [.2, .4, 1.]]), langs[:3])
+    assert none.untold() == []
+    assert not [t for t in dendrogram_figure(none).data if t.name == "not told apart within noise"]

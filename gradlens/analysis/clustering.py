@@ -35,6 +35,9 @@ def cosine_similarity(x: np.ndarray) -> np.ndarray:
     return np.clip(sim, -1.0, 1.0)
 
 
+ZERO_HEIGHT = 1e-12  # a merge at or below this height joins languages not told apart
+
+
 @dataclass(frozen=True)
 class Clustering:
     """Languages clustered from their gradients.
@@ -64,6 +67,20 @@ class Clustering:
         L = len(self.languages)
         return [[self.languages[i] for i in sorted(c)] for c, s in zip(self.clades(), self.support)
                 if len(c) < L and s >= SUPPORTED]
+
+    def untold(self) -> list[list[str]]:
+        """The groups of languages the tree joins at distance 0: their noise-corrected similarity
+        is at or above 1 (an estimate above 1 is noise around 1, clipped), so this unit cannot
+        tell them apart within noise. Their order inside such a group means nothing."""
+        L = len(self.languages)
+        members = [[i] for i in range(L)]
+        groups = []
+        for a, b, height, _ in self.linkage:
+            members.append(members[int(a)] + members[int(b)])
+            if height <= ZERO_HEIGHT:
+                groups = [g for g in groups if not set(g) <= set(members[-1])]
+                groups.append(members[-1])
+        return [[self.languages[i] for i in sorted(g)] for g in groups]
 
     def labels(self, n_groups: int) -> np.ndarray:
         """Cluster label (1..g) of each language when the tree is cut into ``n_groups``."""
