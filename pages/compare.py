@@ -38,24 +38,47 @@ def unit_controls(run, layers: list[str], tasks: list[str]) -> tuple[str | None,
     return unit, task, measure
 
 
-def side(run, title: str, caption: str, unit, task, measure, window=None) -> None:
-    """One side: its tree of ``unit``, URIEL agreement and top modules by excess divergence."""
+def shared_axes(sides: list[tuple], unit, task, measure) -> tuple[float, tuple[float, float]]:
+    """The ranges every side draws on, so that the sides compare by eye: the tallest tree's
+    height, and the span of the top modules' excess divergence intervals. ``sides``: (run,
+    window) pairs."""
+    top = 0.0
+    low, high = 0.0, 0.0
+    for run, window in sides:
+        if unit is not None:
+            top = max(top, float(ui.clustering(run, unit, task, "average", measure,
+                                               window).linkage[:, 2].max()))
+        for e in rank_modules(ui.evidence(run, window), "excess_divergence")[:12]:
+            low, high = min(low, e.divergence.excess_ci[0]), max(high, e.divergence.excess_ci[1])
+    pad = 0.05 * (high - low or 1.0)
+    return 1.05 * top or 1.0, (low - pad, high + pad)
+
+
+def side(run, title: str, caption: str, unit, task, measure, window=None,
+         axes: tuple[float, tuple[float, float]] | None = None) -> None:
+    """One side: its tree of ``unit``, URIEL agreement and top modules by excess divergence,
+    drawn on the shared ``axes`` (``shared_axes``)."""
     st.subheader(title)
     st.caption(caption)
     name = f"{run.name}_{window[0]}_{window[-1]}" if window else run.name
     if unit is not None:
         fig = dendrogram_figure(ui.clustering(run, unit, task, "average", measure, window),
                                 f"{unit} · {task} · {measure}")
+        if axes:
+            fig.update_yaxes(range=[0, axes[0]])
         st.plotly_chart(fig, key=f"cmp_tree_{name}")
         agreement = ui.typology(run, unit, task, measure, window)
         st.caption("URIEL agreement: " + (agreement.unavailable or " · ".join(
             f"{kind} Mantel r {m.r:.2f} ({mantel_text(m)})" for kind, m in agreement.tests.items())))
     ranked = rank_modules(ui.evidence(run, window), "excess_divergence")[:12]
-    st.plotly_chart(ranking_figure(
+    ranking = ranking_figure(
         [e.module for e in ranked], [e.excess for e in ranked],
         "Excess divergence, top modules (95 % interval)", "excess divergence", line=0.0,
         errors=[(e.excess - e.divergence.excess_ci[0], e.divergence.excess_ci[1] - e.excess)
-                for e in ranked]), key=f"cmp_rank_{name}")
+                for e in ranked])
+    if axes:
+        ranking.update_xaxes(range=list(axes[1]))
+    st.plotly_chart(ranking, key=f"cmp_rank_{name}")
 
 
 def plans_diff(names: tuple[str, str], evidence: tuple, meta, source: str,
@@ -95,16 +118,26 @@ def two_runs(run) -> None:
     if metas[other].steps < 2:
         st.warning(f"{other.name} has {metas[other].steps} completed step(s); comparing needs 2.")
         return
+    a, b = metas[run], metas[other]
+    differences = [f"models ({a.model} and {b.model})" if a.model != b.model else "",
+                   f"languages ({' '.join(a.languages)} and {' '.join(b.languages)})"
+                   if a.languages != b.languages else "",
+                   f"corpora ({a.corpus} and {b.corpus})" if a.corpus != b.corpus else ""]
+    if any(differences):
+        st.warning("These runs probed different " + ", ".join(d for d in differences if d)
+                   + ": their trees and figures describe different things, so a difference "
+                     "between them need not be a change of one model.")
     common = [u for u in metas[run].layers if u in metas[other].layers]
     if not common:
         st.info("The two runs share no layer (different models?): only their plans compare.")
     unit, task, measure = unit_controls(
         run, common, [t for t in metas[run].tasks if t in metas[other].tasks])
+    axes = shared_axes([(run, None), (other, None)], unit, task, measure)
     for col, r in zip(st.columns(2), (run, other)):
         with col:
             m = metas[r]
             side(r, r.name, f"{m.model} · {m.corpus} · {m.steps} steps · "
-                            f"{' '.join(m.languages)}", unit, task, measure)
+                            f"{' '.join(m.languages)}", unit, task, measure, axes=axes)
     plans_diff((run.name, other.name), (ui.evidence(run), ui.evidence(other)),
                (metas[run], metas[other]), str(run),
                "Runs with other languages differ in every split module's groups.")
@@ -143,9 +176,10 @@ def over_training(run) -> None:
                 "Read it as a check of how stable the answers are; to follow a model as it "
                 "trains, probe with training steps between probe steps.")
     unit, task, measure = unit_controls(run, meta.layers, meta.tasks)
+    axes = shared_axes([(run, w) for w in windows], unit, task, measure)
     for i, (col, w) in enumerate(zip(st.columns(n), windows)):
         with col:
-            side(run, window_label(w, i, n), f"{len(w)} steps", unit, task, measure, w)
+            side(run, window_label(w, i, n), f"{len(w)} steps", unit, task, measure, w, axes)
     moved = ui.drift(run, unit, task, windows[0], windows[-1])
     st.caption(
         f"How far {unit}'s {task} gradient (all languages pooled) moved from "

@@ -4,6 +4,7 @@ import json
 import shutil
 import time
 
+import h5py
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -625,6 +626,21 @@ def test_two_runs_compare_side_by_side(app_runs, tiny_run):
     # languages: the mean similarity, whose clades are tested)
     assert sum("Excess divergence" in c for c in specs) == 2
     assert any("both propose the same plan" in c.value for c in at.caption)  # same data
+    assert not any("probed different" in w.value for w in at.warning)  # the same probe twice
+    trees = [json.loads(c.proto.spec)["layout"]["yaxis"]["range"] for c in at.get("plotly_chart")
+             if " · st · mean" in _spec(c)]
+    assert trees[0] == trees[1]  # one scale for both sides
+
+
+def test_runs_that_probed_different_languages_are_compared_with_a_warning(app_runs, tiny_run):
+    write_run(tiny_run, app_runs / "fewer", steps=6)
+    with h5py.File(app_runs / "fewer" / "grads.h5", "r+") as f:
+        f.attrs["model"] = "medium-random"
+    at = _page("compare")
+    _clean(at)
+    other = at.selectbox(key="cmp_other").value.name
+    warning = next(w.value for w in at.warning if "probed different" in w.value)
+    assert "models (" in warning and ("medium-random" in warning) and other in ("small", "fewer")
 
 
 def test_one_run_compares_over_its_own_training_in_windows(app_runs, tiny_run):
