@@ -9,6 +9,7 @@ from scipy.cluster.hierarchy import dendrogram as _dendrogram
 
 from gradlens.analysis.clustering import SUPPORTED, ZERO_HEIGHT, Clustering
 from gradlens.languages import LANGUAGES
+from gradlens.modules import module_label
 
 
 def family_colors(families: list[str]) -> dict[str, str]:
@@ -155,8 +156,9 @@ def ranking_figure(names: list[str], values: list[float], title: str, axis: str,
     error_x = None if errors is None else dict(
         type="data", symmetric=False, array=[e[1] for e in errors],
         arrayminus=[e[0] for e in errors], color="#333")
-    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colors,
-                           error_x=error_x, customdata=hover or [""] * len(names),
+    fig = go.Figure(go.Bar(x=values, y=[module_label(n) for n in names], orientation="h",
+                           marker_color=colors, error_x=error_x,
+                           customdata=hover or [""] * len(names),
                            hovertemplate="%{y}: %{x:.3f}" + ("<br>%{customdata}" if hover else "")
                            + "<extra></extra>"))
     if line is not None:
@@ -173,7 +175,8 @@ def budget_figure(modules: list[str], extra: list[int], budget: int) -> go.Figur
     for n in extra:
         starts.append(total)
         total += n
-    fig = go.Figure(go.Bar(x=extra, y=modules, base=starts, orientation="h",
+    fig = go.Figure(go.Bar(x=extra, y=[module_label(m) for m in modules], base=starts,
+                           orientation="h",
                            hovertemplate="%{y}: +%{x:,} parameters<extra></extra>",
                            name="spent"))
     fig.add_vline(x=budget, line_dash="dash", line_color="#d62728",

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
+from gradlens.modules import module_label
 from gradlens.analysis.alignment import min_steps
 from gradlens.plots import heatmap_figure, spectrum_figure
 from gradlens.report import alignment_verdict, matrix_frame, moving_model_caveat, p_text
@@ -32,7 +33,8 @@ if caveat := moving_model_caveat(meta.train_steps_between, "alignment"):
 c1, c2 = st.columns(2)
 granularity = c1.radio("Granularity", ["module", "layer"], key="align_granularity", horizontal=True)
 options = meta.modules if granularity == "module" else meta.layers
-key = c2.selectbox("Unit", options, key=f"align_unit_{granularity}")
+key = c2.selectbox("Unit", options, key=f"align_unit_{granularity}",
+                   format_func=module_label)
 evidence = ui.module_evidence(run, key)
 a = evidence.alignment
 if a is None:

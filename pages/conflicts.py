@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
+from gradlens.modules import module_label
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import heatmap_figure, lines_figure, mark_columns, ranking_figure
 from gradlens.report import conflict_verdict, evidence_table, p_text, task_cosine_text
@@ -64,7 +65,7 @@ ui.downloads(rank_fig, "conflict_ranking", evidence_table(rank_modules(evidence,
 @st.fragment
 def module_section() -> None:
     """One module's cosines per language; reruns alone when the module changes."""
-    module = st.selectbox("Module", modules, key="conf_module")
+    module = st.selectbox("Module", modules, key="conf_module", format_func=module_label)
     chosen = next(e for e in evidence if e.module == module)
     series = {lang: chosen.conflict.cosine[:, i] for i, lang in enumerate(meta.languages)}
     lines = lines_figure(range(chosen.conflict.cosine.shape[0]), series,

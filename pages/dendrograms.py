@@ -3,6 +3,7 @@
 import streamlit as st
 
 from gradlens import ui
+from gradlens.modules import module_label
 from gradlens.analysis.clustering import METHODS
 from gradlens.analysis.evidence import NOT_PAIRED, default_similarity, offered_similarities
 from gradlens.errors import NotEnoughData
@@ -22,6 +23,7 @@ granularity = c1.radio("Granularity", ["layer", "module", "block"], key="dend_gr
 options = {"layer": meta.layers, "module": meta.modules, "block": meta.blocks}[granularity]
 strongest = ui.strongest_unit(run, granularity)
 key = c2.selectbox("Unit", options, key=f"dend_unit_{granularity}",
+                   format_func=module_label,
                    index=options.index(strongest) if strongest in options else 0,
                    help="Opens on the unit whose languages diverge most surely beyond noise")
 task = c3.selectbox("Task", meta.tasks, key="dend_task")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
+from gradlens.modules import module_label
 from gradlens.analysis.allocation import RULE, allocate, diverges, extra_cost, priority
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import budget_figure, heatmap_figure, ranking_figure
@@ -35,7 +36,7 @@ ui.downloads(fig, "self_divergence", pd.DataFrame(self_div, index=modules, colum
 @st.fragment
 def cross_section() -> None:
     """One module's language x language divergence; reruns alone when the module changes."""
-    module = st.selectbox("Module", modules, key="div_module")
+    module = st.selectbox("Module", modules, key="div_module", format_func=module_label)
     chosen = next(e for e in evidence if e.module == module)
     d = chosen.divergence
     cross = heatmap_figure(d.cross, langs, langs,

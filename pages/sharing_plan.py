@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from gradlens import ui
+from gradlens.modules import module_label
 from gradlens.analysis.allocation import evidence_fields, propose_plan
 from gradlens.paths import PLAN_FILE
 from gradlens.plan import (EVIDENCE_COLUMNS, PlanError, SharingPlan, diff, dumps, format_groups,
@@ -101,7 +102,7 @@ for fault in bad:
 def group_picker() -> None:
     """Languages picked into groups for one module, instead of typed: applied to the table."""
     langs = meta.languages
-    key = st.selectbox("Module", modules, key="plan_pick_module",
+    key = st.selectbox("Module", modules, key="plan_pick_module", format_func=module_label,
                        index=modules.index(next(iter(plan.modules), modules[0])))
     current = [list(g) for g in (plan.modules[key].groups if key in plan.modules else [langs])]
     n = int(st.number_input("Groups", 1, len(langs), max(2, len(current)), key="plan_pick_n"))

@@ -129,3 +129,9 @@ def test_languages_joined_at_zero_are_named_and_never_drawn_as_a_finding():
     none = cluster_similarity(np.array([[1, .5, .2], [.5, 1, .4], [.2, .4, 1.]]), langs[:3])
     assert none.untold() == []
     assert not [t for t in dendrogram_figure(none).data if t.name == "not told apart within noise"]
+
+
+def test_the_embedding_module_is_labelled_as_such_not_as_shared_by_all():
+    fig = ranking_figure(["shared", "text_decoder.layers.0.ffn"], [0.2, 0.1], "t", "x")
+    assert list(fig.data[0].y) == ["shared (embeddings)", "text_decoder.layers.0.ffn"]
+    assert list(budget_figure(["shared"], [10], 100).data[0].y) == ["shared (embeddings)"]
