@@ -12,6 +12,7 @@ round-trip exactly; ``diff`` lists what changed per module.
 from __future__ import annotations
 
 import dataclasses
+import re
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -64,7 +65,7 @@ def validate(plan: Any, known_modules: list[str] | None = None, source: str = "p
             lang_set = set(languages)
             repeated = sorted(x for x, n in Counter(languages).items() if n > 1)
             if repeated:
-                faults.append(f"'languages' repeats {repeated}")
+                faults.append(f"'languages' repeats {' '.join(repeated)}")
             if len(languages) < 2:
                 faults.append("'languages' needs at least two languages to share between")
     modules = plan.get("modules")
@@ -103,15 +104,16 @@ def module_faults(name, entry, languages: set[str] | None, known: list[str] | No
         faults.append(f"{where}: a group is empty")
     repeated = sorted(x for x, n in Counter(flat).items() if n > 1)
     if repeated:
-        faults.append(f"{where}: language(s) {repeated} appear in more than one group")
+        faults.append(f"{where}: language(s) {' '.join(repeated)} appear in more than one group")
     if languages is not None:
         unknown = sorted(set(flat) - languages)
         if unknown:
-            faults.append(f"{where}: unknown language(s) {unknown} (the plan's languages are "
-                          f"{sorted(languages)})")
+            faults.append(f"{where}: unknown language(s) {' '.join(unknown)} (the plan's "
+                          f"languages are {' '.join(sorted(languages))})")
         missing = sorted(languages - set(flat))
         if missing:
-            faults.append(f"{where}: groups do not partition the languages; {missing} in no group")
+            faults.append(f"{where}: groups do not partition the languages; {' '.join(missing)} "
+                          "in no group")
     if "evidence" in entry and not isinstance(entry["evidence"], dict):
         faults.append(f"{where}: 'evidence' must be an object of named numbers")
     elif isinstance(entry.get("evidence"), dict):
@@ -417,6 +419,9 @@ def plan_from_rows(rows: list[dict], base: SharingPlan, proposed: SharingPlan | 
         row_faults = module_faults(name, {"groups": groups}, languages, known_modules)
         if not groups:
             row_faults = [f"module {name!r}: no groups; write them as 'spa ita | deu rus'"]
+        elif len(groups) == 1 and not row_faults:
+            row_faults = [f"module {name!r}: one group holding every language is no split; "
+                          "delete the row to share the module"]
         if name in seen:
             row_faults.append(f"module {name!r} is listed twice")
         seen.add(name)
@@ -429,7 +434,34 @@ def plan_from_rows(rows: list[dict], base: SharingPlan, proposed: SharingPlan | 
             ev["extra_params"] = (len(groups) - 1) * int(n_params[name])
         edited = before is None or canonical_groups(before.groups) != canonical_groups(groups)
         modules[name] = ModuleSplit(groups, without_group_figures(ev) if edited else ev, edited)
-    return base.with_modules(modules), faults
+    return _decided_by_hand(base.with_modules(modules), proposed_modules), faults
+
+
+def _decided_by_hand(plan: SharingPlan, proposed: Mapping[str, ModuleSplit]) -> SharingPlan:
+    """``plan`` whose decisions say what the person did: a module split or regrouped by hand,
+    and a proposed split removed, each with what the analysis had said."""
+    if plan.decisions is None:
+        return plan
+    decisions = dict(plan.decisions)
+
+    def analysis(name: str) -> str:
+        said = decisions.get(name, "not analysed")
+        found = _BY_HAND.match(said)
+        return found.group(1) if found else said
+
+    for name, split in plan.modules.items():
+        if split.edited:
+            decisions[name] = (f"split by hand into {len(split.groups)} groups (the analysis: "
+                               f"{analysis(name)})")
+        elif _BY_HAND.match(decisions.get(name, "")):  # back to what the analysis proposed
+            decisions[name] = analysis(name)
+    for name in proposed:
+        if name not in plan.modules:
+            decisions[name] = f"kept shared by hand (the analysis: {analysis(name)})"
+    return dataclasses.replace(plan, decisions=decisions)
+
+
+_BY_HAND = re.compile(r"^(?:split|kept shared) by hand.*?\(the analysis: (.*)\)$", re.S)
 
 
 def plan_csv(plan: SharingPlan) -> str:

@@ -97,6 +97,10 @@ st.dataframe(checks, hide_index=True, width="stretch", key="plan_checks")
 bad = [f for row in faults for f in row]
 for fault in bad:
     st.error(fault)
+faulty = {r.get("module") for r, f in zip(rows, faults) if f}
+if not bad and diff(work, plan):  # a valid edit: the table is redrawn from it, so that its
+    start_from(plan, base)        # figures (gain, support, cost) are the new groups' own
+    st.rerun()
 
 
 def group_picker() -> None:
@@ -136,14 +140,23 @@ with st.expander("Pick languages into groups", expanded=False):
 
 cost = plan.extra_parameters(meta.n_params)
 allowed = int(budget * total)
+over = cost > allowed
 c1, c2, c3 = st.columns(3)
 c1.metric("Modules split", len(plan.modules))
-c2.metric("Extra parameters", f"{cost:,}", f"{cost / total:.1%} of the model", delta_color="off")
-c3.metric("Budget", f"{allowed:,}", f"{budget:.0%}", delta_color="off")
+c2.metric("Extra parameters", f"{cost:,}")
+c2.caption(f"{cost / total:.1%} of the model")
+c3.metric("Budget", f"{allowed:,}")
+c3.caption(f"{budget:.0%} of the model")
 st.progress(min(cost / allowed, 1.0) if allowed else (1.0 if cost else 0.0),
-            text="over the budget" if cost > allowed else "within the budget")
+            text="over the budget" if over else "within the budget")
+if over:
+    st.error(f"Over the budget by {cost - allowed:,} parameters ({cost / total:.1%} of the model "
+             f"against {budget:.0%}). Share a module again, merge groups, or raise the budget.")
+    over_ok = st.checkbox("Save it over the budget anyway", key="plan_over_ok")
+else:
+    over_ok = True
 
-changes = diff(base, plan)
+changes = [c for c in diff(base, plan) if c.module not in faulty]
 st.subheader("Your changes to the proposed plan")
 if changes:
     st.dataframe(pd.DataFrame([{"module": c.module, "change": c.change,
@@ -153,9 +166,13 @@ if changes:
                  key="plan_diff")
 else:
     st.caption("No change from the proposed plan.")
+if faulty:
+    st.caption("Rows with faults are left out of the changes until they check out: "
+               + ", ".join(str(m) for m in sorted(faulty, key=str)) + ".")
 
 row = st.container(horizontal=True)
-if row.button("Save into the run", key="plan_save", type="primary", disabled=bool(bad)):
+if row.button("Save into the run", key="plan_save", type="primary",
+              disabled=bool(bad) or not over_ok):
     save_plan(plan, saved_path, modules)
     st.session_state["plan_work"][str(run)] = plan
     st.success(f"Saved {saved_path}")
@@ -166,3 +183,5 @@ row.download_button("CSV", data=plan_csv(plan), file_name="plan.csv", mime="text
                     key="plan_dl_csv", disabled=bool(bad), on_click="ignore")
 if bad:
     st.caption("Saving and downloads wait until every row checks out.")
+elif not over_ok:
+    st.caption("Saving waits until the plan fits the budget, or you tick the box above.")

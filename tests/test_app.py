@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import ROOT, SMALL, stop_jobs
 from gradlens.evidence import unit_similarity
 from gradlens.paths import PREFETCH_ENV
-from gradlens.plan import new_plan, save_plan
+from gradlens.plan import load_plan, new_plan, save_plan
 from gradlens.store import Run, RunWriter
 
 APP = str(ROOT / "app.py")
@@ -436,7 +436,7 @@ def test_plan_editor_rejects_a_broken_partition_and_saves_a_good_edit(app_runs):
                              "added_rows": [{"module": module, "groups": "spa ita | deu"}]}
     at.run()
     _clean(at)
-    assert any("groups do not partition the languages; ['rus'] in no group" in e.value
+    assert any("groups do not partition the languages; rus in no group" in e.value
                for e in at.error)
     assert at.button(key="plan_save").disabled  # a person cannot save it
     assert all(b.proto.disabled for b in at.get("download_button"))
@@ -614,6 +614,28 @@ def test_languages_picked_into_groups_land_in_the_full_width_table(app_runs):
     assert work.modules[module].edited is True
     assert any(module in str(df.value.to_dict()) for df in at.dataframe)  # the diff lists it
     assert not at.error
+
+
+def test_a_plan_over_the_budget_says_so_and_saves_only_when_asked(app_runs):
+    at = _page("sharing_plan")
+    at.slider(key="plan_budget").set_value(0.0).run()
+    _clean(at)
+    module = Run(app_runs / "small").modules.name[5]
+    at.selectbox(key="plan_pick_module").set_value(module).run()
+    at.number_input(key="plan_pick_n").set_value(2).run()
+    at.multiselect(key=f"plan_pick_{module}_2_0").set_value(["spa", "deu"])
+    at.multiselect(key=f"plan_pick_{module}_2_1").set_value(["ita", "rus"]).run()
+    at.button(key="plan_pick_apply").click().run()
+    _clean(at)
+    assert any(e.value.startswith("Over the budget by") for e in at.error)
+    assert at.button(key="plan_save").disabled
+    at.checkbox(key="plan_over_ok").check().run()
+    assert not at.button(key="plan_save").disabled
+    at.button(key="plan_save").click().run()
+    saved = load_plan(app_runs / "small" / "plan.json")
+    assert saved.modules[module].edited and saved.decisions[module].startswith(
+        "split by hand into 2 groups (the analysis: ")
+    assert not at.get("metric")[1].proto.delta  # no delta arrows on plain figures
 
 
 def test_two_runs_compare_side_by_side(app_runs, tiny_run):
