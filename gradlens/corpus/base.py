@@ -56,6 +56,18 @@ def split_of(key: int | str) -> str:
     return "train" if bucket < 80 else "dev" if bucket < 90 else "test"
 
 
+def spoken_languages(corpus: str, asked: list[str] | None, speaks: list[str]) -> list[str]:
+    """The languages a corpus is asked for (all it ``speaks`` when none are), refusing those it
+    does not speak by name."""
+    from gradlens.errors import ConfigError
+
+    languages = list(asked or speaks)
+    unknown = [code for code in languages if code not in speaks]
+    if unknown:
+        raise ConfigError(f"{corpus} has no language(s) {unknown}; choose from {sorted(speaks)}")
+    return languages
+
+
 def check_split(split: str) -> str:
     from gradlens.errors import ConfigError
 

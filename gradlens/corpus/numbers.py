@@ -12,7 +12,8 @@ from itertools import zip_longest
 
 import numpy as np
 
-from gradlens.corpus.base import SPLITS, Example, check_split, split_of, to_16k
+from gradlens.corpus.base import (SPLITS, Example, check_split, split_of, spoken_languages,
+                                  to_16k)
 from gradlens.corpus.espeak import Espeak
 from gradlens.errors import ConfigError
 from gradlens.languages import LANGUAGES, NUMBER_LANGUAGES, TARGET
@@ -62,12 +63,7 @@ class SpokenNumbers:
 
     def __init__(self, languages: list[str] | None = None, seed: int = 0,
                  reversed_targets: tuple[str, ...] = ()):
-        languages = list(languages or NUMBER_LANGUAGES)
-        unknown = [code for code in languages if code not in NUMBER_LANGUAGES]
-        if unknown:
-            raise ConfigError(f"spoken-numbers has no language(s) {unknown}; "
-                             f"choose from {sorted(NUMBER_LANGUAGES)}")
-        self.languages = languages
+        self.languages = languages = spoken_languages(self.name, languages, NUMBER_LANGUAGES)
         self.seed = seed
         self.kinds = common_kinds(languages)
         self.reversed_targets = tuple(reversed_targets)

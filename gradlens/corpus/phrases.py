@@ -31,9 +31,9 @@ from itertools import zip_longest
 
 import numpy as np
 
-from gradlens.corpus.base import SPLITS, Example, check_split, split_of, to_16k
+from gradlens.corpus.base import (SPLITS, Example, check_split, split_of, spoken_languages,
+                                  to_16k)
 from gradlens.corpus.espeak import Espeak
-from gradlens.errors import ConfigError
 from gradlens.languages import LANGUAGES, PHRASE_LANGUAGES, TARGET
 
 NAME = "cldr-phrases"
@@ -175,12 +175,7 @@ class CldrPhrases:
 
     def __init__(self, languages: list[str] | None = None, seed: int = 0,
                  matched_rates: bool = True):
-        languages = list(languages or PHRASE_LANGUAGES)
-        unknown = [code for code in languages if code not in PHRASE_LANGUAGES]
-        if unknown:
-            raise ConfigError(f"{NAME} has no language(s) {unknown}; "
-                              f"choose from {sorted(PHRASE_LANGUAGES)}")
-        self.languages = languages
+        self.languages = spoken_languages(NAME, languages, PHRASE_LANGUAGES)
         self.seed = seed
         self.matched_rates = matched_rates
         self.name = NAME if matched_rates else NATURAL
