@@ -96,3 +96,21 @@ def test_the_tokenizer_text_holds_no_dev_or_test_number():
     texts = set(corpus.texts())
     held_out = {write_number(n, "cardinal", "eng") for n in numbers("cardinal", "dev")}
     assert texts and not texts & held_out
+
+
+@pytest.mark.integration
+def test_the_espeak_worker_does_not_let_its_folder_shadow_the_standard_library(tmp_path):
+    """The worker runs as a script beside corpus/numbers.py, whose folder Python puts first on
+    the path: the worker's own first lines take it off (a folder with its own numbers.py here)."""
+    import subprocess
+    import sys
+
+    from gradlens.corpus.espeak import WORKER
+
+    (tmp_path / "numbers.py").write_text("raise SystemExit('the folder shadowed the stdlib')\n")
+    head = WORKER.read_text().split("import ctypes")[0]
+    (tmp_path / "worker_head.py").write_text(head + "import numbers\nprint(numbers.__file__)\n")
+    out = subprocess.run([sys.executable, str(tmp_path / "worker_head.py")], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    assert str(tmp_path) not in out.stdout and out.stdout.strip().endswith("numbers.py")

@@ -9,13 +9,19 @@ Protocol: it writes the library's sample rate (int32); then, per request (uint32
 ``{"text", "voice", "rate", "pitch"}``), a reply (uint32 length + int32 error + int16 samples).
 """
 
-import ctypes
-import json
 import os
-import struct
 import sys
 
-import espeakng_loader
+# run as a script, this folder would come first on the path, and its numbers.py would shadow
+# the standard library's numbers module for anything imported below
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
+
+import ctypes  # noqa: E402
+import json  # noqa: E402
+import struct  # noqa: E402
+
+import espeakng_loader  # noqa: E402
 
 lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
 rate = lib.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0)
