@@ -57,7 +57,10 @@ def test_training_lowers_the_loss_and_writes_sacrebleu_scores(tmp_path):
     train(cfg, split_plan(), tmp_path)
     records = read_metrics(tmp_path / "metrics.jsonl")
     losses = [r["loss_st"] for r in records if r["kind"] == "train"]
-    assert len(losses) == 21 and sum(losses[-3:]) / 3 < losses[0] - 2.0
+    # every step in metrics.jsonl (the pages follow it); a log line every log_every steps
+    assert [r["step"] for r in records if r["kind"] == "train"] == list(range(1, 101))
+    assert sum(losses[-3:]) / 3 < losses[0] - 2.0
+    assert (tmp_path / "log.txt").read_text().count("/100 ") == 21  # steps 1, 5, 10, ..., 100
     evals = [r for r in records if r["kind"] == "eval"]
     assert {(r["split"], r["language"]) for r in evals} == {
         (s, x) for s in ("dev", "test") for x in [*LANGS, "all"]}
