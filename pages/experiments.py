@@ -84,8 +84,9 @@ def start_section(run) -> None:
         + (f": about {ui.span(jobs * pending['steps'] / speed)} at the pace of the last finished "
            f"job ({speed:.2f} steps/s), evaluations not counted." if speed else
            "; no job has finished here yet to time it.")
-        + (" **One seed gives no verdict**: the test over seeds needs at least 2, and a "
-           "difference of a few chrF usually 5 or more." if pending["seeds"] < 2 else ""))
+        + (" **One seed gives no verdict**: the test over seeds needs at least 2 (the positive "
+           "control's differences of 1-2 chrF were not resolved by 8)." if pending["seeds"] < 2
+           else ""))
     c1, c2 = st.columns(2)
     if c2.button("Change the settings", key="exp_cancel_pending"):
         st.session_state["exp_pending"] = None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import zlib
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +95,7 @@ class Manifest:
         # item -> its row's index in each language that has it
         self.items: dict[str, dict[str, int]] = self._check_items() if self.paired else {}
         self.item_order = sorted(self.items)
+        self._order: tuple[int | None, np.ndarray | None] = (None, None)
 
     def _check_items(self) -> dict[str, dict[str, int]]:
         """The rows of each item, checked: every row names one, no language says one item
@@ -160,10 +160,13 @@ class Manifest:
         picked = (picked * (size // len(picked) + 1))[:size]  # fewer items than the batch
         return [self.example(*rows[i]) for i in picked]
 
-    @lru_cache(maxsize=4)
     def _step_order(self, step: int) -> np.ndarray:
-        """Step ``step``'s order of all items (indices into ``item_order``)."""
-        return np.random.default_rng([self.seed, step]).permutation(len(self.item_order))
+        """Step ``step``'s order of all items (indices into ``item_order``): drawn once per step
+        for all the languages that ask (the last step's only is kept)."""
+        if self._order[0] != step:
+            self._order = (step, np.random.default_rng([self.seed, step]).permutation(
+                len(self.item_order)))
+        return self._order[1]
 
     def evaluation_set(self, lang: str, split: str, size: int = 0) -> list[Example]:
         """The first ``size`` rows of ``lang`` in file order (all of them for 0); a manifest is
