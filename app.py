@@ -3,6 +3,8 @@
     python -m gradlens app        # or: streamlit run app.py --server.address 127.0.0.1
 """
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -50,9 +52,14 @@ def new_probe_form() -> None:
     with st.expander("Start a new probe run"):
         with st.form("probe_form"):
             name = st.text_input("Run name", key="probe_name", placeholder="e.g. romance-vs-slavic")
-            model = st.selectbox("Model", ["tiny", "medium-random"], key="probe_model",
+            models = list(dict.fromkeys(["tiny", "medium-random", *ui.models_used()]))
+            model = st.selectbox("Model", models, key="probe_model",
+                                 format_func=lambda m: m if m in ("tiny", "medium-random")
+                                 else f"{Path(m).name} (probed by a run here)",
                                  help="tiny runs on CPU in minutes; medium-random is the Medium "
-                                      "architecture with random weights (a GPU is advisable)")
+                                      "architecture with random weights (a GPU is advisable); "
+                                      "below them, the models runs here probed, the demo's "
+                                      "trained model among them")
             corpus = st.selectbox("Corpus", list(EMBEDDED_CORPORA), key="probe_corpus",
                                   format_func=EMBEDDED_CORPORA.get)
             languages = st.multiselect("Languages", list(LANGUAGES), default=["spa", "ita", "deu", "rus"],

@@ -12,13 +12,17 @@ from gradlens.languages import LANGUAGES
 from gradlens.modules import module_label
 
 
+# 32 distinct colours: one per language of a 32-language run, or per family of the embedded
+# corpora (20 families); plotly's default cycle repeats after 10
+PALETTE = list(dict.fromkeys(qualitative.D3 + qualitative.Alphabet + qualitative.Dark24))[:32]
+
+
 def family_colors(families: list[str]) -> dict[str, str]:
     """A stable colour per family, in first-seen order."""
-    palette = qualitative.D3 + qualitative.Set2
     out: dict[str, str] = {}
     for fam in families:
         if fam not in out:
-            out[fam] = palette[len(out) % len(palette)]
+            out[fam] = PALETTE[len(out) % len(PALETTE)]
     return out
 
 
@@ -229,10 +233,12 @@ def lines_figure(x, series: dict[str, list[float]], title: str, xaxis: str, yaxi
     at = {k: ([i + 0.3 * (j - (n - 1) / 2) / max(n - 1, 1) for i in range(len(x))]
               if errors else x) for j, k in enumerate(series)}
     fig = go.Figure([go.Scatter(x=at[k], y=list(v), mode="lines+markers", name=k,
+                                line=dict(color=PALETTE[j % len(PALETTE)]),
+                                marker=dict(color=PALETTE[j % len(PALETTE)]),
                                 error_y=bars(k), text=x if errors else None,
                                 hovertemplate="%{text}: %{y:.3f}<extra>" + k + "</extra>"
                                 if errors else None)
-                     for k, v in series.items()])
+                     for j, (k, v) in enumerate(series.items())])
     if errors:
         fig.update_xaxes(tickvals=list(range(len(x))), ticktext=x)
     if zero_line:

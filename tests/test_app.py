@@ -108,6 +108,17 @@ def test_while_the_demo_builds_the_home_page_does_not_say_there_is_nothing(tmp_p
     assert any("No run is finished yet" in i.value for i in at.info)
 
 
+def test_the_probe_form_offers_the_models_runs_here_probed(app_runs, tiny_run):
+    write_run(tiny_run, app_runs / "on-demo-model", steps=2)
+    with h5py.File(app_runs / "on-demo-model" / "grads.h5", "r+") as f:
+        f.attrs["model"] = "/cache/gradlens/models/tiny-trained-abc"
+    at = _app().run()
+    _clean(at)
+    options = at.selectbox(key="probe_model").options
+    assert options[:2] == ["tiny", "medium-random"]
+    assert "tiny-trained-abc (probed by a run here)" in options
+
+
 def test_the_probe_form_refuses_a_bad_name_with_a_message(app_runs):
     at = _app().run()
     at.text_input(key="probe_name").set_value("../escape")

@@ -135,3 +135,9 @@ def test_the_embedding_module_is_labelled_as_such_not_as_shared_by_all():
     fig = ranking_figure(["shared", "text_decoder.layers.0.ffn"], [0.2, 0.1], "t", "x")
     assert list(fig.data[0].y) == ["shared (embeddings)", "text_decoder.layers.0.ffn"]
     assert list(budget_figure(["shared"], [10], 100).data[0].y) == ["shared (embeddings)"]
+
+
+def test_thirty_two_languages_get_thirty_two_colours():
+    series = {f"l{i}": [1.0, 2.0] for i in range(32)}
+    fig = lines_figure([0, 1], series, "dev chrF per language", "step", "chrF")
+    assert len({t.line.color for t in fig.data}) == 32

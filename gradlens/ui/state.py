@@ -49,6 +49,18 @@ def run_paths() -> list[Path]:
     return sorted(found, key=lambda p: (p / GRADS_FILE).stat().st_mtime, reverse=True)
 
 
+def models_used() -> list[str]:
+    """The models the readable runs probed (a trained demo model's directory among them),
+    newest run first, each once."""
+    found = []
+    for path in run_paths():
+        try:
+            found.append(meta(path).model)
+        except RunError:
+            continue
+    return list(dict.fromkeys(found))
+
+
 def _through_app() -> None:
     """Make sure this page runs inside app.py's navigation.
 
