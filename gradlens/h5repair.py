@@ -55,12 +55,22 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     return c
 
 
-def _verified_superblock(fh, path: Path) -> bytes:
-    """The version 2 or 3 superblock at offset 0 of the open file ``fh``, without its checksum,
-    the checksum verified; ``ValueError`` naming ``path`` otherwise."""
+OLD_STYLE = (0, 1)  # superblock versions of HDF5 1.6-style files: no status flags, no checksum
+
+
+def _head(fh, path: Path) -> bytes:
+    """The first 12 bytes of the open file ``fh``: signature, superblock version, sizes;
+    ``ValueError`` naming ``path`` when it is no HDF5 file."""
     head = fh.read(12)
     if len(head) < 12 or head[:8] != _SIGNATURE:
         raise ValueError(f"{path}: not an HDF5 file (no HDF5 signature at offset 0)")
+    return head
+
+
+def _verified_superblock(fh, path: Path) -> bytes:
+    """The version 2 or 3 superblock at offset 0 of the open file ``fh``, without its checksum,
+    the checksum verified; ``ValueError`` naming ``path`` otherwise."""
+    head = _head(fh, path)
     version, size_offsets = head[8], head[9]
     if version not in (2, 3):
         raise ValueError(f"{path}: superblock version {version}; only versions 2 and 3 are handled")
@@ -73,23 +83,16 @@ def _verified_superblock(fh, path: Path) -> bytes:
     return body
 
 
-def superblock_version(path: str | Path) -> int:
-    """The superblock version of ``path`` (0 and 1: HDF5 1.6-style files, as plain h5py and
-    ``h5repack`` write by default, with neither status flags nor a checksum; 2 and 3: what a
-    probe writes); ``ValueError`` naming the file when it is no HDF5 file."""
-    path = Path(path)
-    with open(path, "rb") as fh:
-        head = fh.read(9)
-    if len(head) < 9 or head[:8] != _SIGNATURE:
-        raise ValueError(f"{path}: not an HDF5 file (no HDF5 signature at offset 0)")
-    return head[8]
-
-
-def superblock(path: str | Path) -> tuple[int, int]:
+def superblock(path: str | Path) -> tuple[int, int] | None:
     """``(status_flags, stored_eof)`` of ``path``'s superblock (read only). ``stored_eof`` is the
-    end-of-file address HDF5 recorded: a file shorter than it was cut."""
+    end-of-file address HDF5 recorded: a file shorter than it was cut. ``None`` for a version 0
+    or 1 superblock (``OLD_STYLE``: what plain h5py and ``h5repack`` write by default), which
+    records neither: such a file holds no SWMR writer, and HDF5 checks its length on opening."""
     path = Path(path)
     with open(path, "rb") as fh:
+        if _head(fh, path)[8] in OLD_STYLE:
+            return None
+        fh.seek(0)
         body = _verified_superblock(fh, path)
     size_offsets = body[9]
     return body[11], int.from_bytes(body[12 + 2 * size_offsets: 12 + 3 * size_offsets], "little")

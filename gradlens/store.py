@@ -21,7 +21,7 @@ import numpy as np
 
 from gradlens import __version__
 from gradlens.errors import GradlensError
-from gradlens.h5repair import clear_status_flags, superblock, superblock_version
+from gradlens.h5repair import clear_status_flags, superblock
 from gradlens.paths import GRADS_FILE
 
 SCHEMA = 1
@@ -270,13 +270,12 @@ def _open_for_reading(path: Path) -> h5py.File:
     live = being_written(path)
     swmr = live
     try:
-        old_style = not live and superblock_version(path) in (0, 1)
-        if not live and not old_style:
-            flags, eof = superblock(path)
+        found = None if live else superblock(path)  # None also for an old-style superblock
     except ValueError as exc:
         reason = str(exc).removeprefix(f"{path}: ")
         raise RunError(f"{path}: not a readable HDF5 file ({reason})") from None
-    if not live and not old_style:
+    if found is not None:
+        flags, eof = found
         size = path.stat().st_size
         if size < eof:
             raise RunError(f"{path}: truncated: the file has {size:,} bytes, its superblock "
