@@ -444,12 +444,16 @@ def aggregate(outputs: dict[str, dict[int, list[dict]]], reference: str = "propo
         comparisons[arm] = {"seeds": seeds}
         for m in METRICS:
             deltas = [scores[reference][s][ALL][m] - scores[arm][s][ALL][m] for s in seeds]
-            low, high = hierarchical_interval(
-                [[r["hyp"] for r in ref[s]] for s in seeds], [[r["hyp"] for r in per[s]] for s in seeds],
-                [[r["ref"] for r in ref[s]] for s in seeds], m)
+            interval = None  # one seed: no interval over seeds to draw
+            if len(seeds) > 1:
+                low, high = hierarchical_interval(
+                    [[r["hyp"] for r in ref[s]] for s in seeds],
+                    [[r["hyp"] for r in per[s]] for s in seeds],
+                    [[r["ref"] for r in ref[s]] for s in seeds], m)
+                interval = {"low": low, "high": high}
             comparisons[arm][m] = {
                 "delta": seed_interval(deltas).as_dict(), "seeds": seed_test(deltas).as_dict(),
-                "interval": {"low": low, "high": high} if len(seeds) > 1 else None,
+                "interval": interval,
                 "pooled_delta": test[m]["delta"], "p_utterances": test[m]["p"]}
     for m in METRICS:
         tested = {arm: c[m]["seeds"]["t_p"] for arm, c in comparisons.items()

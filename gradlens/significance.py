@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -126,8 +127,7 @@ class SeedTest:
     positive: int
 
     def as_dict(self) -> dict:
-        return {"n": self.n, "mean": self.mean, "t_p": self.t_p, "sign_p": self.sign_p,
-                "positive": self.positive}
+        return dataclasses.asdict(self)
 
 
 def seed_test(deltas: list[float]) -> SeedTest:

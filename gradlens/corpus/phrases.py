@@ -141,6 +141,13 @@ def mean_duration(lang: str, rate: int, sample: list[int] | None = None) -> floa
     return float(np.mean(lengths)) / espeak.rate
 
 
+@lru_cache(maxsize=1)
+def _english_duration() -> float:
+    """English's mean duration at the default rate: the reference every language is matched
+    to, spoken once per process (not once per language)."""
+    return mean_duration(TARGET.code, _BASE_RATE)
+
+
 def speaking_rate(lang: str) -> int:
     """The espeak-ng rate (words per minute, 80-450) at which ``lang``'s mean duration over
     ``rate_sample`` matches English at the default rate: duration falls as 1/rate, so two
@@ -156,7 +163,7 @@ def speaking_rate(lang: str) -> int:
         return int(json.loads(path.read_text())["rate"])
     except (OSError, ValueError, KeyError):
         pass
-    target = mean_duration(TARGET.code, _BASE_RATE)
+    target = _english_duration()
     rate = _BASE_RATE
     for _ in range(2):
         rate = int(np.clip(round(rate * mean_duration(lang, rate) / target), 80, 450))
