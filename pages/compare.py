@@ -38,6 +38,9 @@ def unit_controls(run, layers: list[str], tasks: list[str]) -> tuple[str | None,
     return unit, task, measure
 
 
+TOP = 12  # modules each side ranks
+
+
 def shared_axes(sides: list[tuple], unit, task, measure) -> tuple[float, tuple[float, float]]:
     """The ranges every side draws on, so that the sides compare by eye: the tallest tree's
     height, and the span of the top modules' excess divergence intervals. ``sides``: (run,
@@ -48,7 +51,7 @@ def shared_axes(sides: list[tuple], unit, task, measure) -> tuple[float, tuple[f
         if unit is not None:
             top = max(top, float(ui.clustering(run, unit, task, "average", measure,
                                                window).linkage[:, 2].max()))
-        for e in rank_modules(ui.evidence(run, window), "excess_divergence")[:12]:
+        for e in rank_modules(ui.evidence(run, window), "excess_divergence")[:TOP]:
             low, high = min(low, e.divergence.excess_ci[0]), max(high, e.divergence.excess_ci[1])
     pad = 0.05 * (high - low or 1.0)
     return 1.05 * top or 1.0, (low - pad, high + pad)
@@ -70,7 +73,7 @@ def side(run, title: str, caption: str, unit, task, measure, window=None,
         agreement = ui.typology(run, unit, task, measure, window)
         st.caption("URIEL agreement: " + (agreement.unavailable or " · ".join(
             f"{kind} Mantel r {m.r:.2f} ({mantel_text(m)})" for kind, m in agreement.tests.items())))
-    ranked = rank_modules(ui.evidence(run, window), "excess_divergence")[:12]
+    ranked = rank_modules(ui.evidence(run, window), "excess_divergence")[:TOP]
     ranking = ranking_figure(
         [e.module for e in ranked], [e.excess for e in ranked],
         "Excess divergence, top modules (95 % interval)", "excess divergence", line=0.0,

@@ -7,7 +7,7 @@ import streamlit as st
 
 from gradlens import ui
 from gradlens.modules import module_label
-from gradlens.analysis.allocation import RULE, allocate, diverges, extra_cost, priority
+from gradlens.analysis.allocation import RULE, allocate, extra_cost, priority
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import budget_figure, heatmap_figure, ranking_figure
 from gradlens.report import evidence_table, matrix_frame, moving_model_caveat, p_text
@@ -67,9 +67,7 @@ if meta.steps < POWERED_STEPS:
 total = sum(meta.n_params.values())
 budget = ui.budget_slider("div_budget")
 allocation = allocate(evidence, budget, total)
-split = {e.module for e in allocation.modules}
-decision = {e.module: "split" if e.module in split else "candidate" if diverges(e) else "shared"
-            for e in evidence}
+decision = {e.module: allocation.outcome(e) for e in evidence}
 c1, c2 = st.columns(2)
 order = c1.radio("Order", ["excess divergence", "the plan's priority"], horizontal=True,
                  key="div_order", help="The plan takes modules by their split's held-out gain per "
@@ -77,7 +75,7 @@ order = c1.radio("Order", ["excess divergence", "the plan's priority"], horizont
 top = c2.slider("Modules shown", 5, len(evidence), min(20, len(evidence)), key="div_top")
 ranked = (rank_modules(evidence) if order == "excess divergence"
           else sorted(evidence, key=priority, reverse=True))
-shown = ranked[:top] + [e for e in ranked[top:] if e.module in split]  # every split one shown
+shown = ranked[:top] + [e for e in ranked[top:] if decision[e.module] == "split"]  # all split
 rank_fig = ranking_figure(
     [e.module for e in shown], [e.excess for e in shown],
     f"Modules by {order} · excess divergence beyond noise (red: split at this budget; orange: "

@@ -302,3 +302,11 @@ def test_the_evidence_cache_goes_stale_when_the_analysis_code_changes_not_its_wo
     source.write_text(text.replace("ALPHA = 0.05", "ALPHA = 0.01") if "ALPHA = 0.05" in text
                       else text + "\nCHANGED = 1\n")
     assert code_digest(copy) != analysis_digest()
+
+
+def test_an_allocation_names_each_modules_outcome_at_its_budget():
+    ev = with_q_values(evidence({"split.me": ("clustered", 100), "too.big": ("clustered", 10**6),
+                                 "alike": ("shared", 100)}))
+    allocation = allocate(ev, budget=0.01, total_params=10**6)
+    outcomes = {e.module: allocation.outcome(e) for e in ev}
+    assert outcomes == {"split.me": "split", "too.big": "candidate", "alike": "shared"}

@@ -143,6 +143,13 @@ class Allocation:
     skipped_over_budget: list[str]
     decisions: dict[str, str]
 
+    def outcome(self, e: ModuleEvidence, alpha: float = ALPHA) -> str:
+        """``split`` (taken at this budget), ``candidate`` (diverges beyond noise, kept shared:
+        its reason says why) or ``shared``: what the pages colour a module by."""
+        if any(m.module == e.module for m in self.modules):
+            return "split"
+        return "candidate" if diverges(e, alpha) else "shared"
+
     @property
     def fraction(self) -> float:
         """Extra parameters as a fraction of the model."""
