@@ -12,9 +12,17 @@ memory against a flat PCGrad-style projection, side by side in one run.
    CPU every tensor storage is counted as it is allocated and freed (a dispatch mode), so the
    two are exact byte counts of live tensors, not process RSS.
 
+   ``--arm`` runs one memory arm alone in the process, so that a parent can set the peak
+   resident memory of three processes side by side (``bench/medium_cpu.py`` does).
+
     python bench/train_overhead.py --model tiny                   # CPU
     python bench/train_overhead.py --model medium-random          # on a GPU, bf16 autocast
     python bench/train_overhead.py --model medium-random --batch 1 --memory-only   # CPU, ~14 GB
+    python bench/train_overhead.py --model DIR --batch 2 --budget 0.1 --optimizer sgd   # Medium, CPU
+
+``--budget`` splits the Conformer FFNs from the top layer down (layer 11's first, the GDPS
+paper's) up to that share of the parameters. On a 24 GiB machine Medium's two arms fit only with
+``--optimizer sgd``: AdamW's two moment buffers per arm would add about 13 GB.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gradlens.corpus import SpokenNumbers  # noqa: E402
 from gradlens.modules import module_of  # noqa: E402
@@ -42,6 +51,7 @@ from probes.training import train_step  # noqa: E402
 from probes.routing import RoutedModel  # noqa: E402
 from probes.loop import Batcher, loss_of, pick_device  # noqa: E402
 from probes.models import load_model  # noqa: E402
+from record import write_json  # noqa: E402
 
 LANGS = ["spa", "deu"]
 LAMBDA = 0.3
@@ -77,10 +87,23 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def split_plan(model) -> SharingPlan:
-    ffns = sorted({module_of(n) for n, _ in model.named_parameters()
-                   if ".ffn1" in n or ".ffn2" in n})
-    return new_plan("bench", LANGS, splits={k: [["spa"], ["deu"]] for k in ffns})
+def split_plan(model, budget: float | None = None) -> SharingPlan:
+    """Every speech-encoder FFN split in two; or, with ``budget``, the Conformer FFNs from the
+    top layer down (layer 11's on Medium, the module the GDPS paper made language-specific)
+    until their parameters reach ``budget`` of the model's."""
+    sizes: dict[str, int] = {}
+    for n, x in model.named_parameters():
+        if ".ffn1" in n or ".ffn2" in n:
+            sizes[module_of(n)] = sizes.get(module_of(n), 0) + x.numel()
+    ffns = sorted(sizes, key=lambda k: (-int(k.split(".layers.")[1].split(".")[0]), k))
+    if budget is not None:
+        total, chosen = sum(x.numel() for x in model.parameters()), []
+        for key in ffns:
+            if sum(sizes[k] for k in chosen) + sizes[key] > budget * total and chosen:
+                break
+            chosen.append(key)
+        ffns = chosen
+    return new_plan("bench", LANGS, splits={k: [["spa"], ["deu"]] for k in sorted(ffns)})
 
 
 def flat_pcgrad(lm, inputs, st, asr, device) -> int:
@@ -142,12 +165,41 @@ def peak_extra(lm, inputs, st, asr, device) -> dict[str, int]:
             "plain": peaks["plain"], "mgcm_held": held["mgcm"], "flat_held": held["flat"]}
 
 
+def one_arm(lm, inputs, st, asr, device, name: str) -> dict:
+    """Only arm ``name`` of ``peak_extra``, once, in this process: its peak resident memory is
+    then the process's (``ru_maxrss``), which a parent compares across three processes."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if name == "plain":
+        loss_of(lm, inputs, st, device).backward()
+        (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
+    elif name == "mgcm":
+        loss_of(lm, inputs, st, device).backward()
+        with MGCM(lm.model):
+            (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
+    else:
+        flat_pcgrad(lm, inputs, st, asr, device)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"arm": name, "peak_rss_before_bytes": before, "peak_rss_bytes": peak}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="tiny", help="tiny or medium-random (default: tiny)")
     ap.add_argument("--batch", type=int, default=8, help="utterances per step (default: 8)")
     ap.add_argument("--reps", type=int, default=20, help="timed steps per arm (default: 20)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    ap.add_argument("--budget", type=float, default=None, help="split the Conformer FFNs from "
+                    "the top layer down up to this share of the parameters (default: every "
+                    "speech-encoder FFN)")
+    ap.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
+                    help="the step's optimiser (default: adamw; sgd keeps no state, for Medium "
+                    "on a 24 GiB machine)")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--arm", choices=("plain", "mgcm", "flat"), default=None,
+                    help="run only this memory arm, once, and report the process's peak "
+                    "resident memory (a parent compares three such processes)")
     ap.add_argument("--memory-only", action="store_true",
                     help="skip the step timing (which needs a second model and two optimizers)")
     args = ap.parse_args()
@@ -166,6 +218,12 @@ def main() -> None:
 
     # 2. memory first, before the routed copy and optimizer states take room
     inputs, st, asr = data["deu"]
+    if args.arm:
+        figures = one_arm(lm, inputs, st, asr, device, args.arm)
+        print(f"arm {args.arm}: peak resident {figures['peak_rss_bytes'] / 2**20:,.0f} MiB "
+              f"(before the arm {figures['peak_rss_before_bytes'] / 2**20:,.0f} MiB)")
+        write_json(args.json, {"model": args.model, "batch": args.batch, **figures})
+        return
     extra = peak_extra(lm, inputs, st, asr, device)
     grad_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     largest = max({module_of(n): 0 for n, _ in lm.model.named_parameters()}.keys(),
@@ -183,8 +241,11 @@ def main() -> None:
     print(f"    flat PCGrad, both copies    {extra['flat_held'] / 2**20:10.2f} MiB")
     print(f"    MGCM / flat                 {extra['mgcm_held'] / max(extra['flat_held'], 1):10.2%}"
           f"   (largest module: {largest})")
+    figures = {"model": args.model, "device": str(device), "batch": args.batch,
+               "parameters": n_params, "memory": extra, "largest_module": largest}
 
     if args.memory_only:
+        write_json(args.json, figures)
         return
     # 1. routed vs shared step time: the training loop's own step, MGCM off to time routing alone
     cfg = TrainConfig(aux_weight=LAMBDA, mgcm=False)
@@ -193,10 +254,13 @@ def main() -> None:
     routed_lm.model = copy.deepcopy(lm.model)
     arms = {}
     for name, this_lm in (("shared", lm), ("routed", routed_lm)):
-        plan = split_plan(this_lm.model) if name == "routed" else new_plan("bench", LANGS)
+        plan = (split_plan(this_lm.model, args.budget) if name == "routed"
+                else new_plan("bench", LANGS))
         routed = RoutedModel(this_lm.model, plan).to(device)
         params = [p for p in routed.parameters() if p.requires_grad]
-        arms[name] = (this_lm, routed, torch.optim.AdamW(params, lr=1e-4), params)
+        optim = (torch.optim.AdamW(params, lr=1e-4) if args.optimizer == "adamw"
+                 else torch.optim.SGD(params, lr=1e-4))
+        arms[name] = (this_lm, routed, optim, params)
     extra_params = sum(p.numel() for p in arms["routed"][1].parameters()) - n_params
     times = {name: [] for name in arms}
     for rep in range(args.reps + 2):
@@ -214,6 +278,12 @@ def main() -> None:
     print(f"  routed                   {med['routed'] * 1e3:10.1f} ms   "
           f"({len(arms['routed'][1].routes)} modules split in 2, +{extra_params:,} parameters)")
     print(f"  routed / shared          {med['routed'] / med['shared']:10.3f}   (target <= 1.10)")
+    write_json(args.json, {**figures, "optimizer": args.optimizer, "reps": args.reps,
+                           "split": sorted(arms["routed"][1].routes.keys()),
+                           "extra_parameters": extra_params, "shared_s": times["shared"],
+                           "routed_s": times["routed"], "shared_median_s": med["shared"],
+                           "routed_median_s": med["routed"],
+                           "ratio": med["routed"] / med["shared"]})
 
 
 if __name__ == "__main__":

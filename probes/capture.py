@@ -1,21 +1,28 @@
-"""Per-module gradient capture: exact squared norms and the sign-and-fold sketch, on device.
+"""Per-module gradient capture: exact squared norms and the sign-and-fold sketch, as backward
+produces each parameter's gradient.
 
-Every parameter's ``.grad`` is a view into one flat buffer, laid out module by module and
-padded to a multiple of the fold width ``p`` (the largest prime ``<= k`` dividing no parameter
-dimension, so the fold never lines up with weight rows; ``gradlens.sketch`` is the numpy
-reference of the layout and the signs). Backward accumulates straight into the buffer, and the
-capture is a few fused passes over it, whatever the number of modules: sign multiply, fold
-into rows of ``p``, sum the rows of each module (one ``index_add``), and the same for the
-squares, ``CAPTURE_CHUNK`` values at a time so that the float32 temporaries stay at 64 MB
-whatever the model (unchunked, they were the size of the model's gradient: 3.3 GB on Medium).
-Only ``M x k`` numbers leave the device (the last ``k - p`` of each row are zero).
+The layout is ``gradlens.sketch``'s (the numpy reference of the layout and the signs): modules
+one after another in a flat vector, each padded to a multiple of the fold width ``p`` (the
+largest prime ``<= k`` dividing no parameter dimension, so the fold never lines up with weight
+rows), each parameter at its place in its module. No such vector is ever allocated: a
+post-accumulate-grad hook on every large parameter folds its gradient into its module's row the
+moment backward has it (sign multiply, fold into rows of ``p``, sum the rows, add the squares)
+and drops it; the small parameters go in together at the end of backward
+(``GradientSketcher``). So each gradient is read once, nothing is zeroed or accumulated, and a
+probed step holds less gradient memory than a plain one (which keeps all of it). Only
+``M x k`` numbers leave the device (the last ``k - p`` of each folded row are zero). The
+temporaries are one scratch buffer of ``CAPTURE_CHUNK`` values, reused. (On Medium on the CPU,
+the earlier design, a flat gradient buffer zeroed, accumulated into and folded after backward,
+spent a third of a plain step on memory passes and page faults: ``docs/performance.md``.)
 
-Never call ``model.zero_grad()`` (it would replace the views): use ``FlatGradients.zero()``.
+Outside ``capture`` the hooks do nothing, and gradients accumulate as in any training step.
 
     python bench/probe_overhead.py --model tiny
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -24,103 +31,164 @@ from gradlens import sketch as ref
 from gradlens.modules import kind_of, module_of
 from gradlens.store import ModuleTable
 
-_SIGN_CHUNK = 1 << 24
-CAPTURE_CHUNK = 1 << 24  # gradient values per pass of the capture: bounds its temporaries
+_SIGN_CHUNK = 1 << 20
+CAPTURE_CHUNK = 1 << 20  # gradient values folded per pass: the size of the scratch buffer
 
 
 def torch_signs(seed: int, start: int, count: int, device) -> torch.Tensor:
-    """``gradlens.sketch.signs`` computed in torch int64 on ``device`` (bitwise identical)."""
+    """``gradlens.sketch.signs`` computed in torch int64 on ``device`` (bitwise identical), in
+    place on chunks that stay in cache."""
     out = torch.empty(count, dtype=torch.int8, device=device)
+    x = torch.empty(min(count, _SIGN_CHUNK), dtype=torch.int64, device=device)
+    t = torch.empty_like(x)
     for lo in range(0, count, _SIGN_CHUNK):
         hi = min(count, lo + _SIGN_CHUNK)
-        x = torch.arange(start + lo, start + hi, dtype=torch.int64, device=device)
-        x = (x * ref.GOLDEN + (seed & ref.MASK32)) & ref.MASK32
-        x ^= x >> 16
-        x = (x * ref.M1) & ref.MASK32
-        x ^= x >> 13
-        x = (x * ref.M2) & ref.MASK32
-        x ^= x >> 16
-        out[lo:hi] = (1 - 2 * ((x >> 31) & 1)).to(torch.int8)
+        xs, ts = x[: hi - lo], t[: hi - lo]
+        torch.arange(start + lo, start + hi, dtype=torch.int64, device=device, out=xs)
+        xs.mul_(ref.GOLDEN).add_(seed & ref.MASK32).bitwise_and_(ref.MASK32)
+        for shift, factor in ((16, ref.M1), (13, ref.M2), (16, None)):
+            torch.bitwise_right_shift(xs, shift, out=ts)
+            xs.bitwise_xor_(ts)
+            if factor is not None:
+                xs.mul_(factor).bitwise_and_(ref.MASK32)
+        xs.bitwise_right_shift_(31).bitwise_and_(1)                  # the top bit: 1 is minus
+        out[lo:hi] = 1 - 2 * xs
     return out
 
 
-class FlatGradients:
-    """Give every trainable parameter of ``model`` a ``.grad`` that views one flat buffer.
+class GradientSketcher:
+    """Sketch every module's gradient as ``capture`` runs backward.
 
-    ``modules`` is the ``ModuleTable`` of the layout, ``fold`` the fold width ``p``;
-    ``capture()`` returns ``(sketch [M, k], sq_norm [M])`` as float32 tensors on the model's
-    device.
+    ``modules`` is the ``ModuleTable`` of the layout, ``fold`` the fold width ``p``, ``params``
+    the trainable parameters (tied weights once); ``capture(loss)`` runs the backward pass and
+    returns ``(sketch [M, k], sq_norm [M])`` as float32 tensors on the model's device, leaving
+    every ``.grad`` at ``None``.
+
+    A parameter of more than ``SMALL`` values is folded by its hook the moment backward has its
+    gradient, whole rows at a time, and the gradient dropped. The rest (biases, norms, modules
+    stored exactly, a tiny model's weights: a few MB on Medium) keep their gradients to the end
+    of backward and go in together: one multiply and one ``index_add_`` through their
+    precomputed places in the flattened ``[M, k]`` sketch, so that per-call overhead stays far
+    below the arithmetic.
     """
+
+    SMALL = 1 << 16
 
     def __init__(self, model: torch.nn.Module, k: int, seed: int):
         self.k, self.seed = k, seed
-        by_module: dict[str, list[tuple[str, torch.nn.Parameter]]] = {}
+        by_module: dict[str, list[torch.nn.Parameter]] = {}
         for name, param in model.named_parameters():  # tied weights appear once (lm_head=shared)
             if param.requires_grad:
-                by_module.setdefault(module_of(name), []).append((name, param))
+                by_module.setdefault(module_of(name), []).append(param)
+        self.by_module = list(by_module.values())
         names = list(by_module)
-        self.fold = p = ref.fold_width(k, {d for ps in by_module.values() for _, x in ps
-                                           for d in x.shape})
-        n_params = np.array([sum(x.numel() for _, x in by_module[m]) for m in names])
+        self.fold = p = ref.fold_width(k, {d for ps in self.by_module for x in ps for d in x.shape})
+        n_params = np.array([sum(x.numel() for x in ps) for ps in self.by_module])
         self.modules = ModuleTable(name=names, n_params=n_params, kind=[kind_of(m) for m in names],
                                    exact=n_params <= k)
         starts = ref.offsets(n_params, k, p)
-        folded = np.flatnonzero(~self.modules.exact)                 # laid out first
-        exact = np.flatnonzero(self.modules.exact)                    # then one row of k each
-        self.folded_size = int(sum(ref.padded(int(n_params[m]), p) for m in folded))
-        total = self.folded_size + k * len(exact)
-        first = next(iter(by_module.values()))[0][1]
-        device, dtype = first.device, first.dtype
-        self.exact_index = torch.as_tensor(exact, device=device)
-        self.flat = torch.zeros(total, dtype=dtype, device=device)
-        self.params = []
-        for m, start in zip(names, starts):
-            offset = int(start)
-            for _, param in by_module[m]:
-                param.grad = self.flat[offset: offset + param.numel()].view_as(param)
-                self.params.append(param)
-                offset += param.numel()
+        self.folded_size = int(sum(ref.padded(int(n), p) for n in n_params[~self.modules.exact]))
+        self.device = device = self.by_module[0][0].device
         self.signs = torch_signs(seed, 0, self.folded_size, device)
-        rows_per_module = [ref.padded(int(n_params[m]), p) // p for m in folded]
-        self.row_module = torch.repeat_interleave(
-            torch.as_tensor(folded, device=device), torch.tensor(rows_per_module, device=device,
-                                                                 dtype=torch.long))
+        self.params: list[torch.nn.Parameter] = []
+        self._hooks = []
+        self._small: list[torch.nn.Parameter] = []
+        places, signs, small = [], [], np.zeros(len(names), dtype=np.int64)
+        for m, params in enumerate(self.by_module):
+            exact = bool(self.modules.exact[m])
+            offset = 0 if exact else int(starts[m])          # where the parameter's values go
+            for param in params:
+                n = param.numel()
+                if exact or n <= self.SMALL:
+                    place = torch.arange(offset, offset + n, device=device)
+                    places.append(m * k + (place if exact else place % p))
+                    small[m] += n
+                    signs.append(torch.ones(n, device=device) if exact
+                                 else self.signs[offset: offset + n].float())
+                    self._small.append(param)
+                else:
+                    self._hooks.append(param.register_post_accumulate_grad_hook(
+                        functools.partial(self._fold, m, offset)))
+                self.params.append(param)
+                offset += n
+        cat = (lambda xs, dtype: torch.cat(xs) if xs else torch.zeros(0, dtype=dtype, device=device))
+        self._small_place = cat(places, torch.long)
+        ends = np.cumsum(small)
+        self._small_spans = [(m, int(ends[m] - small[m]), int(ends[m])) for m in np.flatnonzero(small)]
+        self._small_signs = cat(signs, torch.float32)
+        self._out: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._scratch = torch.empty(0, dtype=torch.float32, device=device)
 
-    def zero(self) -> None:
-        self.flat.zero_()
-
-    def check_views(self) -> None:
-        """Raise if anything replaced a ``.grad`` view (e.g. ``zero_grad(set_to_none=True)``)."""
-        lo, hi = self.flat.data_ptr(), self.flat.data_ptr() + self.flat.numel() * self.flat.element_size()
-        for p in self.params:
-            if p.grad is None or not lo <= p.grad.data_ptr() < hi:
-                raise RuntimeError("a parameter's .grad no longer views the flat buffer; "
-                                   "use FlatGradients.zero() instead of zero_grad()")
-
-    @torch.no_grad()
-    def capture(self) -> tuple[torch.Tensor, torch.Tensor]:
-        M, k, p = len(self.modules), self.k, self.fold
-        rows = self.flat[: self.folded_size].view(-1, p)
-        signs = self.signs.view(-1, p)
-        exact = self.flat[self.folded_size:].view(-1, k).float()
-        sketch = torch.zeros(M, k, dtype=torch.float32, device=self.flat.device)
-        sq = torch.zeros(M, dtype=torch.float32, device=self.flat.device)
-        head = sketch[:, :p]
-        step = max(1, CAPTURE_CHUNK // p)
-        for lo in range(0, rows.shape[0], step):
-            part, owner = rows[lo: lo + step], self.row_module[lo: lo + step]
-            head.index_add_(0, owner, (part * signs[lo: lo + step]).float())
-            sq.index_add_(0, owner, part.float().square().sum(1))
-        sketch[self.exact_index] = exact
-        sq[self.exact_index] = exact.square().sum(1)
+    def capture(self, loss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``loss.backward()``, sketching every gradient; every ``.grad`` is None after it."""
+        sketch = torch.zeros(len(self.modules), self.k, dtype=torch.float32, device=self.device)
+        sq = torch.zeros(len(self.modules), dtype=torch.float32, device=self.device)
+        rows = max(1, CAPTURE_CHUNK // self.fold)
+        if self._scratch.numel() != rows * self.fold:
+            self._scratch = torch.empty(rows * self.fold, dtype=torch.float32, device=self.device)
+        for param in self.params:
+            param.grad = None
+        self._out = (sketch, sq)
+        try:
+            loss.backward()
+            if self._small:
+                part = torch.cat([(x.grad if x.grad is not None else torch.zeros_like(x))
+                                  .detach().reshape(-1).float() for x in self._small])
+                part *= self._small_signs
+                sketch.view(-1).index_add_(0, self._small_place, part)
+                for m, lo, hi in self._small_spans:                # each module's are together
+                    sq[m] += torch.dot(part[lo:hi], part[lo:hi])
+        finally:
+            self._out = None
+            for param in self.params:  # nothing of this step's gradients outlives it, even
+                param.grad = None      # after a failed backward
         return sketch, sq
 
-    def module_slices(self) -> list[slice]:
-        """Where each module's gradient lies in the flat buffer."""
-        starts = ref.offsets(self.modules.n_params, self.k, self.fold)
-        return [slice(int(s), int(s) + int(n)) for s, n in zip(starts, self.modules.n_params)]
+    def _fold(self, m: int, offset: int, param) -> None:
+        """The hook of a large parameter (backward records nothing in it). Coordinate
+        ``offset + j`` of the flat layout: sign ``signs[offset + j]``, bucket
+        ``(offset + j) mod p`` of module ``m`` (each folded module starts at a multiple of
+        ``p``): a partial first row, whole rows ``scratch``-full at a time, a partial last row."""
+        if self._out is None:
+            return
+        sketch, sq = self._out
+        g = param.grad.detach().reshape(-1)
+        param.grad = None
+        if g.dtype != torch.float32:
+            g = g.float()
+        p, n, row = self.fold, g.numel(), sketch[m]
+        signs = self.signs[offset: offset + n]
+        total = sq[m]                                              # a view: += writes sq
+        first = min(n, (-offset) % p)                              # to the next row boundary
+        if first:
+            part, bucket = g[:first] * signs[:first], offset % p
+            row[bucket: bucket + first] += part
+            total += torch.dot(part, part)
+        j, whole = first, self._scratch.numel()
+        while n - j >= p:
+            end = j + min(whole, (n - j) // p * p)
+            part = self._scratch[: end - j]
+            torch.mul(g[j:end], signs[j:end], out=part)
+            row[:p] += part.view(-1, p).sum(0)
+            total += torch.dot(part, part)                         # signs square to 1
+            j = end
+        if j < n:
+            part = g[j:] * signs[j:]
+            row[: n - j] += part
+            total += torch.dot(part, part)
+
+    def module_grad(self, m: int) -> torch.Tensor:
+        """Module ``m``'s exact flattened gradient after a plain ``backward()`` (zeros where a
+        parameter has none), float32, on the model's device: for tests and references."""
+        return torch.cat([(x.grad if x.grad is not None else torch.zeros_like(x)).detach()
+                          .reshape(-1).float() for x in self.by_module[m]])
 
     def module_grads(self) -> list[np.ndarray]:
-        """The exact flattened gradient of each module (for tests and references), float64."""
-        flat = self.flat.detach().double().cpu().numpy()
-        return [flat[where].copy() for where in self.module_slices()]
+        """Every module's ``module_grad``, as float64 numpy arrays."""
+        return [self.module_grad(m).double().cpu().numpy() for m in range(len(self.modules))]
+
+    def close(self) -> None:
+        """Remove the hooks."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []

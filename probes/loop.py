@@ -25,7 +25,7 @@ from gradlens.corpus import open_corpus
 from gradlens.errors import ConfigError
 from gradlens.probe_config import TASKS, ProbeConfig
 from gradlens.store import RunWriter
-from probes.capture import FlatGradients
+from probes.capture import GradientSketcher
 from probes.models import LoadedModel, load_model
 
 STATE_FILE = "probe_state.pt"
@@ -72,7 +72,7 @@ def loss_of(lm: LoadedModel, inputs: dict, labels: torch.Tensor, device: torch.d
         return lm.model(**inputs, labels=labels).loss
 
 
-def train_segment(lm, batcher, corpus, cfg: ProbeConfig, grads: FlatGradients, optim, step: int,
+def train_segment(lm, batcher, corpus, cfg: ProbeConfig, grads: GradientSketcher, optim, step: int,
                   device) -> None:
     """``cfg.train_steps_between`` AdamW steps on ST + ASR, deterministic for ``(seed, step)``."""
     lm.model.train()
@@ -82,7 +82,7 @@ def train_segment(lm, batcher, corpus, cfg: ProbeConfig, grads: FlatGradients, o
         lang = cfg.languages[int(rng.integers(len(cfg.languages)))]
         examples = corpus.batch(lang, "train", cfg.batch_size, 1_000_000 + step * 1000 + j)
         inputs = batcher.features(examples)
-        grads.zero()
+        optim.zero_grad(set_to_none=True)
         loss = sum(loss_of(lm, inputs, batcher.labels(examples, t), device) for t in cfg.tasks)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(grads.params, 1.0)
@@ -105,7 +105,7 @@ def probe(cfg: ProbeConfig, runs_dir: Path = Path("runs"),
     corpus = open_corpus(cfg.corpus, cfg.languages, cfg.seed)
     lm = load_model(cfg.model, cfg.languages, corpus.texts(), seed=cfg.seed)
     lm.model.to(device).eval()
-    grads = FlatGradients(lm.model, cfg.sketch_dim, cfg.seed)
+    grads = GradientSketcher(lm.model, cfg.sketch_dim, cfg.seed)
     batcher = Batcher(lm, device)
     optim = torch.optim.AdamW(grads.params, lr=cfg.learning_rate) if cfg.train_steps_between else None
 
@@ -134,10 +134,8 @@ def probe(cfg: ProbeConfig, runs_dir: Path = Path("runs"),
                     examples = corpus.batch(lang, "train", cfg.batch_size, step)
                     inputs = batcher.features(examples)
                     for ti, task in enumerate(cfg.tasks):
-                        grads.zero()
                         loss = loss_of(lm, inputs, batcher.labels(examples, task), device)
-                        loss.backward()
-                        s, q = grads.capture()
+                        s, q = grads.capture(loss)
                         sketch[li, ti], sq[li, ti] = s.cpu().numpy(), q.cpu().numpy()
                         losses[li, ti] = float(loss.detach())
                 writer.append(step, sketch, sq, losses)

@@ -6,7 +6,7 @@ import torch
 
 from gradlens import sketch as ref
 from gradlens.corpus import SpokenNumbers
-from probes.capture import FlatGradients, torch_signs
+from probes.capture import GradientSketcher, torch_signs
 from probes.loop import Batcher, loss_of
 from probes.models import load_model
 
@@ -15,23 +15,30 @@ K = 128  # small (norms, 128 parameters, stay exact), so that the sketch really 
 
 @pytest.fixture(scope="module")
 def captured():
-    """Exact per-module gradients and torch sketches of ST and ASR on one real batch."""
+    """Exact per-module gradients (a plain backward) and torch sketches (the same loss through
+    ``capture``) of ST and ASR on one real batch."""
     langs = ["spa", "deu"]
     corpus = SpokenNumbers(langs, seed=0)
     lm = load_model("tiny", langs, corpus.texts(), seed=0)
     lm.model.eval()
-    flat = FlatGradients(lm.model, K, seed=11)
+    sketcher = GradientSketcher(lm.model, K, seed=11)
     batcher = Batcher(lm, torch.device("cpu"))
     examples = corpus.batch("deu", "train", 2, step=0)
     inputs = batcher.features(examples)
     out = {}
     for task in ("st", "asr"):
-        flat.zero()
-        loss_of(lm, inputs, batcher.labels(examples, task), torch.device("cpu")).backward()
-        flat.check_views()
-        sketch, sq = flat.capture()
-        out[task] = (flat.module_grads(), sketch.numpy(), sq.numpy())
-    return flat, out
+        labels = batcher.labels(examples, task)
+        loss_of(lm, inputs, labels, torch.device("cpu")).backward()
+        exact = sketcher.module_grads()
+        sketch, sq = sketcher.capture(loss_of(lm, inputs, labels, torch.device("cpu")))
+        assert all(p.grad is None for p in sketcher.params)  # folded, then dropped
+        out[task] = (exact, sketch.numpy(), sq.numpy())
+    return sketcher, out
+
+
+def loss_with_gradients(params, grads) -> torch.Tensor:
+    """A loss whose gradient is exactly ``grads`` (one tensor per parameter)."""
+    return sum((p * g.to(p.device)).sum() for p, g in zip(params, grads))
 
 
 def test_torch_signs_equal_numpy_signs():
@@ -42,10 +49,10 @@ def test_torch_signs_equal_numpy_signs():
 
 
 def test_capture_matches_reference_and_norms_are_exact(captured):
-    flat, out = captured
-    P = flat.fold
+    sketcher, out = captured
+    P = sketcher.fold
     assert P == 127  # the largest prime <= 128 dividing no dimension of the tiny model
-    starts = ref.offsets(flat.modules.n_params, K, P)
+    starts = ref.offsets(sketcher.modules.n_params, K, P)
     grads, sketch, sq = out["st"]
     for m, (g, start) in enumerate(zip(grads, starts)):
         expected = ref.sketch_module(g, K, seed=11, offset=int(start), fold=P)
@@ -56,21 +63,41 @@ def test_capture_matches_reference_and_norms_are_exact(captured):
             assert not sketch[m][g.size:].any()
         else:
             assert not sketch[m][P:].any()
-    assert flat.modules.exact.any() and not flat.modules.exact.all()
+    assert sketcher.modules.exact.any() and not sketcher.modules.exact.all()
 
 
-def test_the_capture_in_chunks_that_split_modules_gives_the_same_sketch(captured, monkeypatch):
-    """The capture runs ``CAPTURE_CHUNK`` values at a time (its temporaries bounded): chunks
-    that end inside modules, and one chunk, give the same sketch and norms."""
+def test_the_capture_in_chunks_that_split_parameters_gives_the_same_sketch(captured, monkeypatch):
+    """The fold runs ``CAPTURE_CHUNK`` values at a time through one scratch buffer: chunks that
+    end inside parameters, and one chunk, give the same sketch and norms."""
     import probes.capture as capture
 
-    flat, _ = captured
-    whole = flat.capture()                           # the tiny model fits in one chunk
-    monkeypatch.setattr(capture, "CAPTURE_CHUNK", 7 * flat.fold + 3)   # 7 rows a chunk
-    assert flat.folded_size > 20 * capture.CAPTURE_CHUNK
-    chunked = flat.capture()
+    sketcher, _ = captured
+    rng = np.random.default_rng(3)
+    grads = [torch.as_tensor(rng.normal(size=tuple(p.shape)), dtype=torch.float32)
+             for p in sketcher.params]
+    whole = sketcher.capture(loss_with_gradients(sketcher.params, grads))
+    monkeypatch.setattr(capture, "CAPTURE_CHUNK", 7 * sketcher.fold + 3)   # 7 rows a chunk
+    assert max(p.numel() for p in sketcher.params) > 20 * capture.CAPTURE_CHUNK
+    chunked = sketcher.capture(loss_with_gradients(sketcher.params, grads))
     for a, b in zip(whole, chunked):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)  # sums in another order
+    starts = ref.offsets(sketcher.modules.n_params, K, sketcher.fold)
+    module_grads = [np.concatenate([g.double().numpy().ravel() for g in grads[lo: lo + len(ps)]])
+                    for lo, ps in zip(np.cumsum([0] + [len(ps) for ps in sketcher.by_module]),
+                                      sketcher.by_module)]
+    for m, (g, start) in enumerate(zip(module_grads, starts)):
+        expected = ref.sketch_module(g, K, seed=11, offset=int(start), fold=sketcher.fold)
+        np.testing.assert_allclose(chunked[0][m].numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_outside_capture_gradients_accumulate_as_in_training(captured):
+    sketcher, _ = captured
+    grads = [torch.ones(p.shape) for p in sketcher.params]
+    loss_with_gradients(sketcher.params, grads).backward()
+    loss_with_gradients(sketcher.params, grads).backward()
+    assert all(torch.equal(p.grad, 2 * torch.ones(p.shape)) for p in sketcher.params)
+    for p in sketcher.params:
+        p.grad = None
 
 
 def test_the_fold_width_is_a_prime_dividing_no_dimension():
@@ -114,11 +141,11 @@ def test_outlier_columns_stay_within_twice_the_stated_variance(width):
 
 
 def test_unbiased_with_the_stated_variance_on_real_gradients(captured):
-    flat, out = captured
+    sketcher, out = captured
     st, asr = out["st"][0], out["asr"][0]
     big = [m for m, g in enumerate(st) if g.size > 20 * K][:4]
     seeds = range(400)
-    P = flat.fold
+    P = sketcher.fold
     for m in big:
         a, b = st[m], asr[m]
         est = np.array([ref.sketch_module(a, K, s, 0, P) @ ref.sketch_module(b, K, s, 0, P)
@@ -131,10 +158,10 @@ def test_unbiased_with_the_stated_variance_on_real_gradients(captured):
 
 def test_cosine_error_within_the_stated_bound(captured):
     """|cos estimate - cos| stays within 4 sqrt(2/k) for every module, task pair and seed."""
-    flat, out = captured
+    sketcher, out = captured
     st, asr = out["st"][0], out["asr"][0]
     bound = 4 * np.sqrt(2 / K)
-    P = flat.fold
+    P = sketcher.fold
     errors = []
     for m in range(len(st)):
         a, b = st[m], asr[m]
@@ -180,25 +207,24 @@ def test_the_medium_layout_never_lines_up_with_its_rows():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_the_capture_on_cuda_equals_the_capture_on_cpu(captured):
-    """The same gradients in a CUDA model's flat buffer: the same signs (bitwise), sketch and
-    norms, whatever the order CUDA's atomic adds take, and in chunks as at once."""
-    import copy
-
+    """The same gradients in a CUDA copy of the model: the same signs (bitwise), sketch and
+    norms, in chunks as at once."""
     import probes.capture as capture
 
-    flat, _ = captured
+    sketcher, _ = captured
     langs = ["spa", "deu"]
-    corpus = SpokenNumbers(langs, seed=0)
-    gpu_model = copy.deepcopy(load_model("tiny", langs, corpus.texts(), seed=0).model).cuda()
-    gpu = FlatGradients(gpu_model, K, seed=11)
-    assert gpu.fold == flat.fold and gpu.flat.numel() == flat.flat.numel()
-    assert torch.equal(gpu.signs.cpu(), flat.signs)
-    gpu.flat.copy_(flat.flat)
-    for a, b in zip(flat.capture(), gpu.capture()):
-        torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-7)
-    capture.CAPTURE_CHUNK, saved = 5 * flat.fold, capture.CAPTURE_CHUNK
-    try:
-        for a, b in zip(flat.capture(), gpu.capture()):
-            torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-7)
-    finally:
-        capture.CAPTURE_CHUNK = saved
+    model = load_model("tiny", langs, SpokenNumbers(langs, seed=0).texts(), seed=0).model
+    gpu = GradientSketcher(model.cuda(), K, seed=11)
+    assert gpu.fold == sketcher.fold and torch.equal(gpu.signs.cpu(), sketcher.signs)
+    rng = np.random.default_rng(5)
+    grads = [torch.as_tensor(rng.normal(size=tuple(p.shape)), dtype=torch.float32)
+             for p in sketcher.params]
+    for chunk in (capture.CAPTURE_CHUNK, 5 * sketcher.fold):
+        capture.CAPTURE_CHUNK, saved = chunk, capture.CAPTURE_CHUNK
+        try:
+            on_cpu = sketcher.capture(loss_with_gradients(sketcher.params, grads))
+            on_gpu = gpu.capture(loss_with_gradients(gpu.params, grads))
+        finally:
+            capture.CAPTURE_CHUNK = saved
+        for a, b in zip(on_cpu, on_gpu):
+            torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-5)
