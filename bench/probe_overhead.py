@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gradlens.corpus import SpokenNumbers  # noqa: E402
 from gradlens.modules import module_of  # noqa: E402
-from probes.capture import GradientSketcher  # noqa: E402
+from probes.capture import gradient_sketcher  # noqa: E402
 from probes.loop import Batcher, loss_of, pick_device  # noqa: E402
 from probes.models import MEDIUM_CONFIG, TINY_CONFIG, load_model  # noqa: E402
 from record import write_json  # noqa: E402
@@ -89,7 +89,7 @@ def main() -> None:
     corpus = SpokenNumbers(langs, seed=0)
     lm = load_model(args.model, langs, corpus.texts(), seed=0)
     lm.model.to(device).eval()
-    sketcher = GradientSketcher(lm.model, args.k, seed=0)
+    sketcher = gradient_sketcher(lm.model, args.k, seed=0)
     batcher = Batcher(lm, device)
     examples = corpus.batch("spa", "train", args.batch, 0)
     if args.seconds:
@@ -132,17 +132,17 @@ def main() -> None:
     seconds = max(len(ex.audio) for ex in examples) / 16_000
     print(f"batch            {args.batch} utterances of up to {seconds:.1f} s")
     mib = 2 ** 20
-    sign_bytes = sketcher.signs.numel() * sketcher.signs.element_size()
-    # the plain arm ran beside the probe's signs, which a training step without gradlens does
-    # not have: its peak as training runs it leaves them out
-    plain_peak = peaks["plain"] - sign_bytes
+    buffers = sketcher.buffers()
+    standing = sum(buffers.values())
+    # the plain arm ran beside the probe's standing buffers, which a training step without
+    # gradlens does not have: its peak as training runs it leaves them out
+    plain_peak = peaks["plain"] - standing
     kind = "allocated (torch.cuda.max_memory_allocated)" if device.type == "cuda" else "resident (VmHWM)"
     print(f"peak memory      {kind}: plain step {plain_peak / mib:,.0f} MiB (weights, its own "
           f"grads, activations), probed step {peaks['probed'] / mib:,.0f} MiB: "
           f"{peaks['probed'] / plain_peak:.3f}x")
-    print(f"probe buffers    signs {sign_bytes / mib:,.0f} MiB (int8), scratch "
-          f"{sketcher._scratch.numel() * 4 / mib:,.0f} MiB; no gradient buffer: each gradient "
-          f"is folded and dropped as backward makes it")
+    print(f"probe buffers    {type(sketcher).__name__}: " + ", ".join(
+        f"{name} {size / mib:,.0f} MiB" for name, size in buffers.items()))
     storage = {}
     for name, cfg in (("tiny", TINY_CONFIG), ("medium-random", MEDIUM_CONFIG)):
         cfg = {**cfg, "vocab_size": cfg.get("vocab_size", 1216)}
@@ -155,7 +155,8 @@ def main() -> None:
         "probed_median_s": mb, "ratio": mb / ma,
         "ratios_per_rep": [y / x for x, y in zip(a, b)],
         "peak_kind": kind, "plain_peak_bytes": plain_peak, "probed_peak_bytes": peaks["probed"],
-        "peak_ratio": peaks["probed"] / plain_peak, "sign_bytes": sign_bytes,
+        "peak_ratio": peaks["probed"] / plain_peak, "buffers": buffers,
+        "capture": type(sketcher).__name__,
         "storage_bytes_per_unit_k4096_float16": storage})
 
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gradlens.corpus import SpokenNumbers  # noqa: E402
-from probes.capture import GradientSketcher  # noqa: E402
+from probes.capture import gradient_sketcher  # noqa: E402
 from probes.loop import Batcher, loss_of, pick_device  # noqa: E402
 from probes.models import load_model  # noqa: E402
 from record import write_json  # noqa: E402
@@ -65,7 +65,7 @@ def main() -> None:
     corpus = SpokenNumbers(args.languages, seed=0)
     lm = load_model(args.model, args.languages, corpus.texts(), seed=0)
     lm.model.to(device).eval()
-    sketcher = GradientSketcher(lm.model, args.k, seed=0)
+    sketcher = gradient_sketcher(lm.model, args.k, seed=0)
     batcher = Batcher(lm, device)
     batches = []
     for lang in args.languages:

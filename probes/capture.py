@@ -1,21 +1,25 @@
-"""Per-module gradient capture: exact squared norms and the sign-and-fold sketch, as backward
-produces each parameter's gradient.
+"""Per-module gradient capture: exact squared norms and the sign-and-fold sketch, on the device.
 
 The layout is ``gradlens.sketch``'s (the numpy reference of the layout and the signs): modules
 one after another in a flat vector, each padded to a multiple of the fold width ``p`` (the
 largest prime ``<= k`` dividing no parameter dimension, so the fold never lines up with weight
-rows), each parameter at its place in its module. No such vector is ever allocated: a
-post-accumulate-grad hook on every large parameter folds its gradient into its module's row the
-moment backward has it (sign multiply, fold into rows of ``p``, sum the rows, add the squares)
-and drops it; the small parameters go in together at the end of backward
-(``GradientSketcher``). So each gradient is read once, nothing is zeroed or accumulated, and a
-probed step holds less gradient memory than a plain one (which keeps all of it). Only
-``M x k`` numbers leave the device (the last ``k - p`` of each folded row are zero). The
-temporaries are one scratch buffer of ``CAPTURE_CHUNK`` values, reused. (On Medium on the CPU,
-the earlier design, a flat gradient buffer zeroed, accumulated into and folded after backward,
-spent a third of a plain step on memory passes and page faults: ``docs/performance.md``.)
+rows), each parameter at its place in its module (``ModuleLayout``). Two captures fill it, the
+same sketch and norms from either, one for each kind of device (``gradient_sketcher`` picks):
 
-Outside ``capture`` the hooks do nothing, and gradients accumulate as in any training step.
+- ``FlatSketcher`` (CUDA): every ``.grad`` views one flat buffer in the layout; after backward,
+  a few fused passes over it (sign multiply, fold into rows of ``p``, one ``index_add_`` of the
+  rows per pass), whatever the number of modules. On a GPU the kernel launches of a loop over
+  parameters would cost more than the passes (``docs/design.md``).
+- ``HookSketcher`` (CPU): a post-accumulate-grad hook on every large parameter folds its
+  gradient the moment backward has it, through one reused scratch buffer, and drops it; the
+  small parameters go in together at the end. Each gradient is read once, nothing is zeroed or
+  accumulated, and a probed step holds less gradient memory than a plain one. On Medium on the
+  CPU the flat buffer's extra passes (zero, accumulate, fold) and page faults cost a third of a
+  plain step (``docs/performance.md``).
+
+Only ``M x k`` numbers leave the device (the last ``k - p`` of each folded row are zero). Never
+call ``model.zero_grad()`` inside a capture; between captures, training steps use ``.grad`` as
+usual.
 
     python bench/probe_overhead.py --model tiny
 """
@@ -32,7 +36,6 @@ from gradlens.modules import kind_of, module_of
 from gradlens.store import ModuleTable
 
 _SIGN_CHUNK = 1 << 20
-CAPTURE_CHUNK = 1 << 20  # gradient values folded per pass: the size of the scratch buffer
 
 
 def torch_signs(seed: int, start: int, count: int, device) -> torch.Tensor:
@@ -56,13 +59,61 @@ def torch_signs(seed: int, start: int, count: int, device) -> torch.Tensor:
     return out
 
 
-class GradientSketcher:
-    """Sketch every module's gradient as ``capture`` runs backward.
+class ModuleLayout:
+    """The trainable parameters of ``model`` grouped by module, and their layout.
 
-    ``modules`` is the ``ModuleTable`` of the layout, ``fold`` the fold width ``p``, ``params``
-    the trainable parameters (tied weights once); ``capture(loss)`` runs the backward pass and
-    returns ``(sketch [M, k], sq_norm [M])`` as float32 tensors on the model's device, leaving
-    every ``.grad`` at ``None``.
+    ``modules`` is the ``ModuleTable``, ``fold`` the fold width ``p``, ``params`` the trainable
+    parameters (tied weights once) in layout order, ``by_module[m]`` module ``m``'s, ``starts[m]``
+    where module ``m`` starts in the flat layout, ``signs`` the int8 signs of its folded part.
+    """
+
+    def __init__(self, model: torch.nn.Module, k: int, seed: int):
+        self.k, self.seed = k, seed
+        by_module: dict[str, list[torch.nn.Parameter]] = {}
+        for name, param in model.named_parameters():  # tied weights appear once (lm_head=shared)
+            if param.requires_grad:
+                by_module.setdefault(module_of(name), []).append(param)
+        self.by_module = list(by_module.values())
+        names = list(by_module)
+        self.fold = ref.fold_width(k, {d for ps in self.by_module for x in ps for d in x.shape})
+        n_params = np.array([sum(x.numel() for x in ps) for ps in self.by_module])
+        self.modules = ModuleTable(name=names, n_params=n_params, kind=[kind_of(m) for m in names],
+                                   exact=n_params <= k)
+        self.starts = ref.offsets(n_params, k, self.fold)
+        self.folded_size = int(sum(ref.padded(int(n), self.fold)
+                                   for n in n_params[~self.modules.exact]))
+        self.device = self.by_module[0][0].device
+        self.signs = torch_signs(seed, 0, self.folded_size, self.device)
+        self.params = [x for ps in self.by_module for x in ps]
+
+    def module_grad(self, m: int) -> torch.Tensor:
+        """Module ``m``'s exact flattened gradient after a plain ``backward()`` (zeros where a
+        parameter has none), float32, on the model's device: for tests and references."""
+        return torch.cat([(x.grad if x.grad is not None else torch.zeros_like(x)).detach()
+                          .reshape(-1).float() for x in self.by_module[m]])
+
+    def module_grads(self) -> list[np.ndarray]:
+        """Every module's ``module_grad``, as float64 numpy arrays."""
+        return [self.module_grad(m).double().cpu().numpy() for m in range(len(self.modules))]
+
+    def buffers(self) -> dict[str, int]:
+        """Bytes of what the capture keeps between steps, by name."""
+        return {"signs (int8)": self.signs.nbytes}
+
+
+def gradient_sketcher(model: torch.nn.Module, k: int, seed: int):
+    """The capture that suits the model's device: ``FlatSketcher`` on CUDA, where kernel
+    launches cost more than memory passes; ``HookSketcher`` on the CPU, where the passes cost
+    more than the calls. Both give the same sketch and norms."""
+    device = next(p.device for p in model.parameters())
+    return (FlatSketcher if device.type == "cuda" else HookSketcher)(model, k, seed)
+
+
+class HookSketcher(ModuleLayout):
+    """Sketch every module's gradient as ``capture`` runs backward (the CPU's capture).
+
+    ``capture(loss)`` runs the backward pass and returns ``(sketch [M, k], sq_norm [M])`` as
+    float32 tensors on the model's device, leaving every ``.grad`` at ``None``.
 
     A parameter of more than ``SMALL`` values is folded by its hook the moment backward has its
     gradient, whole rows at a time, and the gradient dropped. The rest (biases, norms, modules
@@ -73,30 +124,17 @@ class GradientSketcher:
     """
 
     SMALL = 1 << 16
+    chunk = 1 << 20  # gradient values folded per call: the scratch buffer, which stays in cache
 
     def __init__(self, model: torch.nn.Module, k: int, seed: int):
-        self.k, self.seed = k, seed
-        by_module: dict[str, list[torch.nn.Parameter]] = {}
-        for name, param in model.named_parameters():  # tied weights appear once (lm_head=shared)
-            if param.requires_grad:
-                by_module.setdefault(module_of(name), []).append(param)
-        self.by_module = list(by_module.values())
-        names = list(by_module)
-        self.fold = p = ref.fold_width(k, {d for ps in self.by_module for x in ps for d in x.shape})
-        n_params = np.array([sum(x.numel() for x in ps) for ps in self.by_module])
-        self.modules = ModuleTable(name=names, n_params=n_params, kind=[kind_of(m) for m in names],
-                                   exact=n_params <= k)
-        starts = ref.offsets(n_params, k, p)
-        self.folded_size = int(sum(ref.padded(int(n), p) for n in n_params[~self.modules.exact]))
-        self.device = device = self.by_module[0][0].device
-        self.signs = torch_signs(seed, 0, self.folded_size, device)
-        self.params: list[torch.nn.Parameter] = []
+        super().__init__(model, k, seed)
+        device, p = self.device, self.fold
         self._hooks = []
         self._small: list[torch.nn.Parameter] = []
-        places, signs, small = [], [], np.zeros(len(names), dtype=np.int64)
+        places, signs, small = [], [], np.zeros(len(self.modules), dtype=np.int64)
         for m, params in enumerate(self.by_module):
             exact = bool(self.modules.exact[m])
-            offset = 0 if exact else int(starts[m])          # where the parameter's values go
+            offset = 0 if exact else int(self.starts[m])     # where the parameter's values go
             for param in params:
                 n = param.numel()
                 if exact or n <= self.SMALL:
@@ -109,7 +147,6 @@ class GradientSketcher:
                 else:
                     self._hooks.append(param.register_post_accumulate_grad_hook(
                         functools.partial(self._fold, m, offset)))
-                self.params.append(param)
                 offset += n
         cat = (lambda xs, dtype: torch.cat(xs) if xs else torch.zeros(0, dtype=dtype, device=device))
         self._small_place = cat(places, torch.long)
@@ -117,13 +154,19 @@ class GradientSketcher:
         self._small_spans = [(m, int(ends[m] - small[m]), int(ends[m])) for m in np.flatnonzero(small)]
         self._small_signs = cat(signs, torch.float32)
         self._out: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._scratch = torch.empty(0, dtype=torch.float32, device=device)
+        self._scratch = torch.empty(max(1, self.chunk // p) * p, dtype=torch.float32,
+                                    device=device)
+
+    def buffers(self) -> dict[str, int]:
+        return {**super().buffers(), "scratch": self._scratch.nbytes,
+                "places of the small parameters": self._small_place.nbytes
+                + self._small_signs.nbytes}
 
     def capture(self, loss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``loss.backward()``, sketching every gradient; every ``.grad`` is None after it."""
         sketch = torch.zeros(len(self.modules), self.k, dtype=torch.float32, device=self.device)
         sq = torch.zeros(len(self.modules), dtype=torch.float32, device=self.device)
-        rows = max(1, CAPTURE_CHUNK // self.fold)
+        rows = max(1, self.chunk // self.fold)
         if self._scratch.numel() != rows * self.fold:
             self._scratch = torch.empty(rows * self.fold, dtype=torch.float32, device=self.device)
         for param in self.params:
@@ -177,18 +220,78 @@ class GradientSketcher:
             row[: n - j] += part
             total += torch.dot(part, part)
 
-    def module_grad(self, m: int) -> torch.Tensor:
-        """Module ``m``'s exact flattened gradient after a plain ``backward()`` (zeros where a
-        parameter has none), float32, on the model's device: for tests and references."""
-        return torch.cat([(x.grad if x.grad is not None else torch.zeros_like(x)).detach()
-                          .reshape(-1).float() for x in self.by_module[m]])
-
-    def module_grads(self) -> list[np.ndarray]:
-        """Every module's ``module_grad``, as float64 numpy arrays."""
-        return [self.module_grad(m).double().cpu().numpy() for m in range(len(self.modules))]
-
     def close(self) -> None:
         """Remove the hooks."""
         for hook in self._hooks:
             hook.remove()
         self._hooks = []
+
+
+class FlatSketcher(ModuleLayout):
+    """The capture for CUDA: every ``.grad`` views one flat buffer in the layout, and the sketch
+    and squared norms are a few fused passes over it after backward, ``CAPTURE_CHUNK`` values at
+    a time (whatever the number of modules: one ``index_add_`` per pass), so that the kernel
+    launches do not grow with the parameters (``docs/design.md``).
+
+    ``capture(loss)`` re-attaches the views, zeroes the buffer, runs the backward pass and
+    folds; the views stay until something replaces them (a training step's
+    ``zero_grad(set_to_none=True)``; the next capture attaches them again).
+    """
+
+    chunk = 1 << 24  # gradient values per pass: its float32 temporaries stay at 64 MB
+
+    def __init__(self, model: torch.nn.Module, k: int, seed: int):
+        super().__init__(model, k, seed)
+        p, device = self.fold, self.device
+        folded = np.flatnonzero(~self.modules.exact)                 # laid out first
+        exact = np.flatnonzero(self.modules.exact)                    # then one row of k each
+        total = self.folded_size + k * len(exact)
+        self.exact_index = torch.as_tensor(exact, device=device)
+        self.flat = torch.zeros(total, dtype=self.params[0].dtype, device=device)
+        self._views = []
+        for m, start in enumerate(self.starts):
+            offset = int(start)
+            for param in self.by_module[m]:
+                self._views.append(self.flat[offset: offset + param.numel()].view_as(param))
+                offset += param.numel()
+        rows_per_module = [ref.padded(int(self.modules.n_params[m]), p) // p for m in folded]
+        self.row_module = torch.repeat_interleave(
+            torch.as_tensor(folded, device=device),
+            torch.tensor(rows_per_module, device=device, dtype=torch.long))
+
+    def capture(self, loss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for param, view in zip(self.params, self._views):
+            param.grad = view
+        self.flat.zero_()
+        loss.backward()
+        lo, hi = self.flat.data_ptr(), self.flat.data_ptr() + self.flat.nbytes
+        if any(not lo <= param.grad.data_ptr() < hi for param in self.params):
+            raise RuntimeError("a parameter's .grad stopped viewing the flat buffer during "
+                               "backward")
+        return self.fold_buffer()
+
+    @torch.no_grad()
+    def fold_buffer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sketch and squared norms of what the buffer holds now."""
+        M, k, p = len(self.modules), self.k, self.fold
+        rows = self.flat[: self.folded_size].view(-1, p)
+        signs = self.signs.view(-1, p)
+        exact = self.flat[self.folded_size:].view(-1, k).float()
+        sketch = torch.zeros(M, k, dtype=torch.float32, device=self.flat.device)
+        sq = torch.zeros(M, dtype=torch.float32, device=self.flat.device)
+        head = sketch[:, :p]
+        step = max(1, self.chunk // p)
+        for lo in range(0, rows.shape[0], step):
+            part, owner = rows[lo: lo + step], self.row_module[lo: lo + step]
+            head.index_add_(0, owner, (part * signs[lo: lo + step]).float())
+            sq.index_add_(0, owner, part.float().square().sum(1))
+        sketch[self.exact_index] = exact
+        sq[self.exact_index] = exact.square().sum(1)
+        return sketch, sq
+
+    def buffers(self) -> dict[str, int]:
+        return {**super().buffers(), "flat gradient buffer": self.flat.nbytes,
+                "row owners": self.row_module.nbytes}
+
+    def close(self) -> None:
+        """Nothing to remove (no hooks)."""

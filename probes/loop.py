@@ -25,7 +25,7 @@ from gradlens.corpus import open_corpus
 from gradlens.errors import ConfigError
 from gradlens.probe_config import TASKS, ProbeConfig
 from gradlens.store import RunWriter
-from probes.capture import GradientSketcher
+from probes.capture import ModuleLayout, gradient_sketcher
 from probes.models import LoadedModel, load_model
 
 STATE_FILE = "probe_state.pt"
@@ -72,7 +72,7 @@ def loss_of(lm: LoadedModel, inputs: dict, labels: torch.Tensor, device: torch.d
         return lm.model(**inputs, labels=labels).loss
 
 
-def train_segment(lm, batcher, corpus, cfg: ProbeConfig, grads: GradientSketcher, optim, step: int,
+def train_segment(lm, batcher, corpus, cfg: ProbeConfig, grads: ModuleLayout, optim, step: int,
                   device) -> None:
     """``cfg.train_steps_between`` AdamW steps on ST + ASR, deterministic for ``(seed, step)``."""
     lm.model.train()
@@ -105,7 +105,7 @@ def probe(cfg: ProbeConfig, runs_dir: Path = Path("runs"),
     corpus = open_corpus(cfg.corpus, cfg.languages, cfg.seed)
     lm = load_model(cfg.model, cfg.languages, corpus.texts(), seed=cfg.seed)
     lm.model.to(device).eval()
-    grads = GradientSketcher(lm.model, cfg.sketch_dim, cfg.seed)
+    grads = gradient_sketcher(lm.model, cfg.sketch_dim, cfg.seed)
     batcher = Batcher(lm, device)
     optim = torch.optim.AdamW(grads.params, lr=cfg.learning_rate) if cfg.train_steps_between else None
 

@@ -6,39 +6,55 @@ import torch
 
 from gradlens import sketch as ref
 from gradlens.corpus import SpokenNumbers
-from probes.capture import GradientSketcher, torch_signs
+from probes.capture import FlatSketcher, HookSketcher, gradient_sketcher, torch_signs
 from probes.loop import Batcher, loss_of
 from probes.models import load_model
 
 K = 128  # small (norms, 128 parameters, stay exact), so that the sketch really compresses the tiny model's modules
 
 
+CAPTURES = (HookSketcher, FlatSketcher)
+
+
 @pytest.fixture(scope="module")
 def captured():
-    """Exact per-module gradients (a plain backward) and torch sketches (the same loss through
-    ``capture``) of ST and ASR on one real batch."""
+    """Exact per-module gradients (a plain backward) and each capture's torch sketches (the same
+    loss through ``capture``) of ST and ASR on one real batch."""
     langs = ["spa", "deu"]
     corpus = SpokenNumbers(langs, seed=0)
     lm = load_model("tiny", langs, corpus.texts(), seed=0)
     lm.model.eval()
-    sketcher = GradientSketcher(lm.model, K, seed=11)
+    sketchers = {cls: cls(lm.model, K, seed=11) for cls in CAPTURES}  # both on one model
     batcher = Batcher(lm, torch.device("cpu"))
     examples = corpus.batch("deu", "train", 2, step=0)
     inputs = batcher.features(examples)
-    out = {}
+    out = {cls: {} for cls in CAPTURES}
     for task in ("st", "asr"):
         labels = batcher.labels(examples, task)
         loss_of(lm, inputs, labels, torch.device("cpu")).backward()
-        exact = sketcher.module_grads()
-        sketch, sq = sketcher.capture(loss_of(lm, inputs, labels, torch.device("cpu")))
-        assert all(p.grad is None for p in sketcher.params)  # folded, then dropped
-        out[task] = (exact, sketch.numpy(), sq.numpy())
-    return sketcher, out
+        exact = sketchers[HookSketcher].module_grads()
+        for cls, sketcher in sketchers.items():
+            sketch, sq = sketcher.capture(loss_of(lm, inputs, labels, torch.device("cpu")))
+            out[cls][task] = (exact, sketch.numpy(), sq.numpy())
+    return sketchers[HookSketcher], out[HookSketcher], sketchers, out
 
 
 def loss_with_gradients(params, grads) -> torch.Tensor:
     """A loss whose gradient is exactly ``grads`` (one tensor per parameter)."""
     return sum((p * g.to(p.device)).sum() for p, g in zip(params, grads))
+
+
+def random_gradients(sketcher, seed: int) -> list[torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    return [torch.as_tensor(rng.normal(size=tuple(p.shape)), dtype=torch.float32)
+            for p in sketcher.params]
+
+
+def by_module(sketcher, grads) -> list[np.ndarray]:
+    """Per-parameter tensors -> each module's flattened gradient, float64."""
+    bounds = np.cumsum([0] + [len(ps) for ps in sketcher.by_module])
+    return [np.concatenate([g.double().numpy().ravel() for g in grads[lo:hi]])
+            for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def test_torch_signs_equal_numpy_signs():
@@ -48,12 +64,14 @@ def test_torch_signs_equal_numpy_signs():
     assert abs(s.mean()) < 0.02  # balanced
 
 
-def test_capture_matches_reference_and_norms_are_exact(captured):
-    sketcher, out = captured
+@pytest.mark.parametrize("cls", CAPTURES, ids=lambda c: c.__name__)
+def test_capture_matches_reference_and_norms_are_exact(captured, cls):
+    *_, sketchers, out = captured
+    sketcher = sketchers[cls]
     P = sketcher.fold
     assert P == 127  # the largest prime <= 128 dividing no dimension of the tiny model
     starts = ref.offsets(sketcher.modules.n_params, K, P)
-    grads, sketch, sq = out["st"]
+    grads, sketch, sq = out[cls]["st"]
     for m, (g, start) in enumerate(zip(grads, starts)):
         expected = ref.sketch_module(g, K, seed=11, offset=int(start), fold=P)
         np.testing.assert_allclose(sketch[m], expected, rtol=1e-4, atol=1e-6 * np.abs(g).max())
@@ -66,38 +84,45 @@ def test_capture_matches_reference_and_norms_are_exact(captured):
     assert sketcher.modules.exact.any() and not sketcher.modules.exact.all()
 
 
-def test_the_capture_in_chunks_that_split_parameters_gives_the_same_sketch(captured, monkeypatch):
-    """The fold runs ``CAPTURE_CHUNK`` values at a time through one scratch buffer: chunks that
-    end inside parameters, and one chunk, give the same sketch and norms."""
-    import probes.capture as capture
+def test_the_hook_capture_drops_every_gradient_and_leaves_training_alone(captured):
+    """After ``capture`` no ``.grad`` is left (a probed step holds no gradient memory); outside
+    it, gradients accumulate as in any training step."""
+    sketcher, *_ = captured
+    sketcher.capture(loss_with_gradients(sketcher.params, random_gradients(sketcher, 1)))
+    assert all(p.grad is None for p in sketcher.params)
+    ones = [torch.ones(p.shape) for p in sketcher.params]
+    loss_with_gradients(sketcher.params, ones).backward()
+    loss_with_gradients(sketcher.params, ones).backward()
+    assert all(torch.equal(p.grad, 2 * torch.ones(p.shape)) for p in sketcher.params)
+    for p in sketcher.params:
+        p.grad = None
 
-    sketcher, _ = captured
-    rng = np.random.default_rng(3)
-    grads = [torch.as_tensor(rng.normal(size=tuple(p.shape)), dtype=torch.float32)
-             for p in sketcher.params]
+
+@pytest.mark.parametrize("cls", CAPTURES, ids=lambda c: c.__name__)
+def test_the_capture_in_chunks_that_split_parameters_gives_the_same_sketch(captured, cls,
+                                                                          monkeypatch):
+    """Each capture folds ``chunk`` values per call (its temporaries bounded): chunks that end
+    inside parameters and modules, and one chunk, give the same sketch and norms."""
+    *_, sketchers, _ = captured
+    sketcher = sketchers[cls]
+    grads = random_gradients(sketcher, 3)
     whole = sketcher.capture(loss_with_gradients(sketcher.params, grads))
-    monkeypatch.setattr(capture, "CAPTURE_CHUNK", 7 * sketcher.fold + 3)   # 7 rows a chunk
-    assert max(p.numel() for p in sketcher.params) > 20 * capture.CAPTURE_CHUNK
+    monkeypatch.setattr(sketcher, "chunk", 7 * sketcher.fold + 3)   # 7 rows a chunk
+    assert max(p.numel() for p in sketcher.params) > 20 * sketcher.chunk
     chunked = sketcher.capture(loss_with_gradients(sketcher.params, grads))
     for a, b in zip(whole, chunked):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)  # sums in another order
     starts = ref.offsets(sketcher.modules.n_params, K, sketcher.fold)
-    module_grads = [np.concatenate([g.double().numpy().ravel() for g in grads[lo: lo + len(ps)]])
-                    for lo, ps in zip(np.cumsum([0] + [len(ps) for ps in sketcher.by_module]),
-                                      sketcher.by_module)]
-    for m, (g, start) in enumerate(zip(module_grads, starts)):
+    for m, (g, start) in enumerate(zip(by_module(sketcher, grads), starts)):
         expected = ref.sketch_module(g, K, seed=11, offset=int(start), fold=sketcher.fold)
         np.testing.assert_allclose(chunked[0][m].numpy(), expected, rtol=1e-4, atol=1e-4)
-
-
-def test_outside_capture_gradients_accumulate_as_in_training(captured):
-    sketcher, _ = captured
-    grads = [torch.ones(p.shape) for p in sketcher.params]
-    loss_with_gradients(sketcher.params, grads).backward()
-    loss_with_gradients(sketcher.params, grads).backward()
-    assert all(torch.equal(p.grad, 2 * torch.ones(p.shape)) for p in sketcher.params)
     for p in sketcher.params:
         p.grad = None
+
+
+def test_the_device_picks_the_capture():
+    model = torch.nn.Linear(300, 2)
+    assert type(gradient_sketcher(model, 128, seed=0)) is HookSketcher
 
 
 def test_the_fold_width_is_a_prime_dividing_no_dimension():
@@ -141,7 +166,7 @@ def test_outlier_columns_stay_within_twice_the_stated_variance(width):
 
 
 def test_unbiased_with_the_stated_variance_on_real_gradients(captured):
-    sketcher, out = captured
+    sketcher, out, *_ = captured
     st, asr = out["st"][0], out["asr"][0]
     big = [m for m, g in enumerate(st) if g.size > 20 * K][:4]
     seeds = range(400)
@@ -158,7 +183,7 @@ def test_unbiased_with_the_stated_variance_on_real_gradients(captured):
 
 def test_cosine_error_within_the_stated_bound(captured):
     """|cos estimate - cos| stays within 4 sqrt(2/k) for every module, task pair and seed."""
-    sketcher, out = captured
+    sketcher, out, *_ = captured
     st, asr = out["st"][0], out["asr"][0]
     bound = 4 * np.sqrt(2 / K)
     P = sketcher.fold
@@ -207,24 +232,18 @@ def test_the_medium_layout_never_lines_up_with_its_rows():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_the_capture_on_cuda_equals_the_capture_on_cpu(captured):
-    """The same gradients in a CUDA copy of the model: the same signs (bitwise), sketch and
-    norms, in chunks as at once."""
-    import probes.capture as capture
-
-    sketcher, _ = captured
+    """The same gradients in a CUDA copy of the model: the CUDA capture (the flat buffer) gives
+    the same signs (bitwise), sketch and norms as the CPU's (the hooks), in chunks as at once."""
+    sketcher, *_ = captured
     langs = ["spa", "deu"]
     model = load_model("tiny", langs, SpokenNumbers(langs, seed=0).texts(), seed=0).model
-    gpu = GradientSketcher(model.cuda(), K, seed=11)
+    gpu = gradient_sketcher(model.cuda(), K, seed=11)
+    assert type(gpu) is FlatSketcher
     assert gpu.fold == sketcher.fold and torch.equal(gpu.signs.cpu(), sketcher.signs)
-    rng = np.random.default_rng(5)
-    grads = [torch.as_tensor(rng.normal(size=tuple(p.shape)), dtype=torch.float32)
-             for p in sketcher.params]
-    for chunk in (capture.CAPTURE_CHUNK, 5 * sketcher.fold):
-        capture.CAPTURE_CHUNK, saved = chunk, capture.CAPTURE_CHUNK
-        try:
-            on_cpu = sketcher.capture(loss_with_gradients(sketcher.params, grads))
-            on_gpu = gpu.capture(loss_with_gradients(gpu.params, grads))
-        finally:
-            capture.CAPTURE_CHUNK = saved
+    grads = random_gradients(sketcher, 5)
+    on_cpu = sketcher.capture(loss_with_gradients(sketcher.params, grads))
+    for chunk in (gpu.chunk, 5 * sketcher.fold):
+        gpu.chunk = chunk
+        on_gpu = gpu.capture(loss_with_gradients(gpu.params, grads))
         for a, b in zip(on_cpu, on_gpu):
-            torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-4)
