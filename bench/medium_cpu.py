@@ -105,15 +105,18 @@ def pages(runs: Path, out: Path) -> None:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1200).run()
         if page != "home":
             at.switch_page(f"pages/{page}.py").run()
-        row = {"exceptions": [str(e.value)[:300] for e in at.exception]}
+        row = {"exceptions": [str(e.value)[:300] for e in at.exception],
+               "charts": len(at.get("plotly_chart")), "tables": len(at.dataframe),
+               "warnings": [w.value[:200] for w in at.warning]}
         if page == "dendrograms" and not at.exception:
             at.radio(key="dend_granularity").set_value("module").run()
             row["module_granularity_units"] = len(at.selectbox(key="dend_unit_module").options)
             row["exceptions"] += [str(e.value)[:300] for e in at.exception]
         row["seconds"] = time.perf_counter() - t0
         figures[page] = row
-        print(f"page {page:13s} {row['seconds']:7.1f} s  "
-              f"{'ok' if not row['exceptions'] else row['exceptions']}", flush=True)
+        print(f"page {page:13s} {row['seconds']:7.1f} s  {row['charts']} charts, "
+              f"{row['tables']} tables  {'ok' if not row['exceptions'] else row['exceptions']}",
+              flush=True)
     out.write_text(json.dumps(figures, indent=1))
 
 
@@ -166,12 +169,12 @@ def main() -> int:
                              "--k", "4096", "--batch", "2", "--seconds", "1.4", "--reps",
                              str(args.reps), "--warmup", "1", "--device", "cpu", "--json",
                              str(js)], logs / "overhead.log")
-            row.update(json.loads(js.read_text()))
+            row = {**json.loads(js.read_text()), **row}      # the stage's own time wins
         elif name == "fidelity":
             row = run_stage([py, str(BENCH / "sketch_fidelity.py"), "--model", str(model),
                              "--k", "4096", "--batch", "2", "--device", "cpu", "--languages",
                              *LANGUAGES, "--json", str(js)], logs / "fidelity.log")
-            row.update(json.loads(js.read_text()))
+            row = {**json.loads(js.read_text()), **row}      # the stage's own time wins
         elif name == "analysis":
             row = {"analyze": run_stage([py, "-m", "gradlens", "analyze", str(run)],
                                         logs / "analyze.log"),
@@ -186,7 +189,7 @@ def main() -> int:
             row = run_stage([py, str(BENCH / "train_overhead.py"), "--model", str(model),
                              "--batch", "2", "--reps", "4", "--budget", "0.1", "--optimizer",
                              "sgd", "--device", "cpu", "--json", str(js)], logs / "train.log")
-            row.update(json.loads(js.read_text()))
+            row = {**json.loads(js.read_text()), **row}      # the stage's own time wins
         else:  # memory
             row = {}
             for arm in ("plain", "mgcm", "flat"):

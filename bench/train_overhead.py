@@ -273,7 +273,8 @@ def main() -> None:
             if rep >= 2:  # warm-up steps are not timed
                 times[name].append(time.perf_counter() - t0)
     med = {name: statistics.median(v) for name, v in times.items()}
-    print(f"\ntraining step (ST + λ·ASR, clip, AdamW), median of {args.reps}, languages alternating:")
+    print(f"\ntraining step (ST + λ·ASR, clip, {args.optimizer}), median of {args.reps}, "
+          "languages alternating:")
     print(f"  shared                   {med['shared'] * 1e3:10.1f} ms")
     print(f"  routed                   {med['routed'] * 1e3:10.1f} ms   "
           f"({len(arms['routed'][1].routes)} modules split in 2, +{extra_params:,} parameters)")

@@ -11,11 +11,11 @@ same sketch and norms from either, one for each kind of device (``gradient_sketc
   rows per pass), whatever the number of modules. On a GPU the kernel launches of a loop over
   parameters would cost more than the passes (``docs/design.md``).
 - ``HookSketcher`` (CPU): a post-accumulate-grad hook on every large parameter folds its
-  gradient the moment backward has it, through one reused scratch buffer, and drops it; the
-  small parameters go in together at the end. Each gradient is read once, nothing is zeroed or
-  accumulated, and a probed step holds less gradient memory than a plain one. On Medium on the
-  CPU the flat buffer's extra passes (zero, accumulate, fold) and page faults cost a third of a
-  plain step (``docs/performance.md``).
+  gradient the moment backward has it, through one reused scratch buffer; the small parameters
+  go in together at the end, and every gradient is dropped after backward. Each gradient is
+  read once, nothing is zeroed or accumulated, and a probed step holds the memory of a plain
+  one. On Medium on the CPU the flat buffer's extra passes (zero, accumulate, fold) and page
+  faults cost a third of a plain step (``docs/performance.md``).
 
 Only ``M x k`` numbers leave the device (the last ``k - p`` of each folded row are zero). Never
 call ``model.zero_grad()`` inside a capture; between captures, training steps use ``.grad`` as
@@ -27,6 +27,7 @@ usual.
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 import torch
@@ -116,7 +117,7 @@ class HookSketcher(ModuleLayout):
     float32 tensors on the model's device, leaving every ``.grad`` at ``None``.
 
     A parameter of more than ``SMALL`` values is folded by its hook the moment backward has its
-    gradient, whole rows at a time, and the gradient dropped. The rest (biases, norms, modules
+    gradient, whole rows at a time. The rest (biases, norms, modules
     stored exactly, a tiny model's weights: a few MB on Medium) keep their gradients to the end
     of backward and go in together: one multiply and one ``index_add_`` through their
     precomputed places in the flattened ``[M, k]`` sketch, so that per-call overhead stays far
@@ -154,6 +155,7 @@ class HookSketcher(ModuleLayout):
         self._small_spans = [(m, int(ends[m] - small[m]), int(ends[m])) for m in np.flatnonzero(small)]
         self._small_signs = cat(signs, torch.float32)
         self._out: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.fold_seconds = 0.0  # the last capture's own time: hooks and the small parameters
         self._scratch = torch.empty(max(1, self.chunk // p) * p, dtype=torch.float32,
                                     device=device)
 
@@ -172,8 +174,10 @@ class HookSketcher(ModuleLayout):
         for param in self.params:
             param.grad = None
         self._out = (sketch, sq)
+        self.fold_seconds = 0.0
         try:
             loss.backward()
+            t0 = time.perf_counter()
             if self._small:
                 part = torch.cat([(x.grad if x.grad is not None else torch.zeros_like(x))
                                   .detach().reshape(-1).float() for x in self._small])
@@ -181,6 +185,7 @@ class HookSketcher(ModuleLayout):
                 sketch.view(-1).index_add_(0, self._small_place, part)
                 for m, lo, hi in self._small_spans:                # each module's are together
                     sq[m] += torch.dot(part[lo:hi], part[lo:hi])
+            self.fold_seconds += time.perf_counter() - t0
         finally:
             self._out = None
             for param in self.params:  # nothing of this step's gradients outlives it, even
@@ -194,9 +199,11 @@ class HookSketcher(ModuleLayout):
         ``p``): a partial first row, whole rows ``scratch``-full at a time, a partial last row."""
         if self._out is None:
             return
+        t0 = time.perf_counter()
         sketch, sq = self._out
+        # the gradient stays until backward ends: freed at once, its pages would go back to
+        # the system and the allocations that follow fault them in again (slower than the fold)
         g = param.grad.detach().reshape(-1)
-        param.grad = None
         if g.dtype != torch.float32:
             g = g.float()
         p, n, row = self.fold, g.numel(), sketch[m]
@@ -219,6 +226,7 @@ class HookSketcher(ModuleLayout):
             part = g[j:] * signs[j:]
             row[: n - j] += part
             total += torch.dot(part, part)
+        self.fold_seconds += time.perf_counter() - t0
 
     def close(self) -> None:
         """Remove the hooks."""
