@@ -41,7 +41,7 @@ from gradlens.arms import ARMS, build_arms, extra_of
 from gradlens.atomic import write_text
 from gradlens.errors import GradlensError
 from gradlens.metrics import METRICS as METRICS_FILE
-from gradlens.metrics import last_step, read_metrics, score_curves
+from gradlens.metrics import fell_below_start, last_step, read_metrics, score_curves
 from gradlens.plan import SharingPlan, canonical_groups, load_plan, save_plan
 from gradlens.significance import (METRICS, corpus_scores, hierarchical_interval, holm,
                                    paired_test, seed_interval, seed_test)
@@ -347,6 +347,16 @@ def dev_chrf(records: list[dict]) -> list[tuple[int, float]]:
     return [(int(s), float(v)) for s, v in zip(steps, series.get(ALL, [])) if v is not None]
 
 
+def below_start(spec: dict) -> list[tuple[str, float, float]]:
+    """(job, start chrF, latest chrF) of every job whose latest test evaluation is more than
+    ``metrics.FAR_BELOW`` points under its starting model's: training that made the model
+    worse, whatever the arms' comparison says."""
+    from gradlens.paths import runs_dir
+
+    return [(jid, *fell) for _arm, _seed, jid in jobs_of(spec)
+            if (fell := fell_below_start(read_metrics(runs_dir() / jid / METRICS_FILE)))]
+
+
 def latest_dev(records: list[dict]) -> tuple[int, float] | None:
     """The step and dev chrF (all languages) of the latest evaluation: an intermediate score
     while the job runs."""
@@ -363,9 +373,10 @@ def progress(rows: list[dict]) -> tuple[int, int]:
 
 # -- scoring ----------------------------------------------------------------------------------
 def selected_step(records: list[dict]) -> int | None:
-    """The evaluation step with the best dev chrF over all languages (the later on a tie);
-    None before any dev evaluation."""
-    dev = dev_chrf(records)
+    """The evaluation step after training began with the best dev chrF over all languages (the
+    later on a tie); None before any such evaluation. The starting model (step 0) is the
+    baseline, never an arm's result: the arms are compared as trained."""
+    dev = [(s, v) for s, v in dev_chrf(records) if s > 0]
     return max(dev, key=lambda sc: (sc[1], sc[0]))[0] if dev else None
 
 

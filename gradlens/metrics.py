@@ -87,12 +87,35 @@ def score_curves(records: list[dict], split: str, metric: str) -> tuple[list[int
 
 
 def final_scores(records: list[dict], split: str = "test") -> dict[str, dict[str, float]]:
-    """BLEU and chrF per language at the last evaluation of ``split`` (empty before one)."""
-    evals = [r for r in records if r["kind"] == "eval" and r["split"] == split]
+    """BLEU, chrF and the utterance count ``n`` per language at the last evaluation of
+    ``split`` after training began (empty before one: step 0, the starting model, is never a
+    job's result)."""
+    evals = [r for r in records if r["kind"] == "eval" and r["split"] == split and r["step"] > 0]
     if not evals:
         return {}
     last = max(r["step"] for r in evals)
-    return {r["language"]: {m: r[m] for m in SCORES} for r in evals if r["step"] == last}
+    return {r["language"]: {m: r[m] for m in (*SCORES, "n") if m in r}
+            for r in evals if r["step"] == last}
+
+
+def start_scores(records: list[dict], split: str = "test") -> dict[str, dict[str, float]]:
+    """The starting model's BLEU, chrF and ``n`` per language (the step-0 evaluation; empty if
+    the job did not make one)."""
+    return {r["language"]: {m: r[m] for m in (*SCORES, "n") if m in r} for r in records
+            if r["kind"] == "eval" and r["split"] == split and r["step"] == 0}
+
+
+FAR_BELOW = 5.0  # chrF points over all languages: "the training made the model worse"
+
+
+def fell_below_start(records: list[dict], split: str = "test") -> tuple[float, float] | None:
+    """(start, latest) chrF over all languages when the latest evaluation is more than
+    ``FAR_BELOW`` points under the starting model's; else None."""
+    start = start_scores(records, split).get("all")
+    latest = final_scores(records, split).get("all")
+    if start and latest and latest["chrf"] < start["chrf"] - FAR_BELOW:
+        return start["chrf"], latest["chrf"]
+    return None
 
 
 def compare(finals: dict[str, dict[str, dict[str, float]]], metric: str) -> pd.DataFrame:

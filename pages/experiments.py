@@ -144,6 +144,14 @@ def results_section(directory, rows: list[dict]) -> None:
         st.warning(f"Intermediate: {res['jobs_done']} of {res['jobs']} jobs have finished; the "
                    "figures below cover those only.")
     spec = ex.read_spec(directory)
+    worse = ex.below_start(spec)
+    if worse:
+        st.warning(f"{len(worse)} of {len(ex.jobs_of(spec))} jobs ended far below the model they "
+                   f"started from (test chrF, all languages: "
+                   + "; ".join(f"{jid} {a:.1f} → {b:.1f}" for jid, a, b in worse[:4])
+                   + ("; …" if len(worse) > 4 else "") + "). Training made the model worse, so a "
+                   "comparison of the arms says little about sharing: fewer steps, a lower "
+                   "learning rate or a longer warm-up first.")
     st.markdown(f"**{ex.primary_conclusion(res)}**")
     names = list(res["arms"])
     cols = st.columns(2)

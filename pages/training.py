@@ -7,7 +7,8 @@ import streamlit as st
 from gradlens import ui
 from gradlens.jobs import (BACKENDS, JobError, allowed_ray_addresses, cancel, logs, plan_kind,
                            submit)
-from gradlens.metrics import compare, final_scores, last_step, loss_curves, pace, score_curves
+from gradlens.metrics import (FAR_BELOW, compare, fell_below_start, final_scores, last_step,
+                              loss_curves, pace, score_curves, start_scores)
 from gradlens.paths import PLAN_FILE
 from gradlens.plan import PlanError, load_plan
 from gradlens.plots import grouped_bars_figure, lines_figure
@@ -80,8 +81,10 @@ def jobs_section() -> None:
     for job in jobs:
         records = ui.job_records(job)
         final = final_scores(records, "test").get("all", {})
+        start = start_scores(records, "test").get("all", {})
         rows.append({"job": job.id, "state": job.state, "plan": job.kind, "backend": job.backend,
                      "step": f"{last_step(records)} / {job.config.get('steps', '?')}",
+                     "test chrF at start": start.get("chrf"),
                      "test BLEU": final.get("bleu"), "test chrF": final.get("chrf"),
                      "scores": "" if not final else "final" if job.state == "succeeded"
                      else "intermediate (last evaluation)",
@@ -126,6 +129,20 @@ def follow(job_id: str) -> None:
                 st.success(f"{job.id}: {job.state}")
             except JobError as exc:
                 st.error(str(exc))
+    fell = fell_below_start(records)
+    if fell:
+        st.warning(f"Test chrF fell from {fell[0]:.1f} (the starting model, step 0) to "
+                   f"{fell[1]:.1f}, more than {FAR_BELOW:.0f} points: this training made the "
+                   "model worse. Fewer steps, a lower learning rate or a longer warm-up.")
+    sizes = {split: final_scores(records, split) or start_scores(records, split)
+             for split in ("dev", "test")}
+    sizes = {split: next((s["n"] for lang, s in per.items() if lang != "all" and "n" in s), None)
+             for split, per in sizes.items()}
+    if any(sizes.values()):
+        st.caption("Scored on " + ", ".join(f"{n} {split}" for split, n in sizes.items() if n)
+                   + " utterances per language: with so few, a language's score moves by "
+                   "several points from one evaluation to the next by chance; read the "
+                   "all-languages line, and an experiment's seeds, before one language.")
     steps, losses = loss_curves(records)
     if steps:
         st.plotly_chart(lines_figure(steps, losses, "Training loss", "step", "loss"),

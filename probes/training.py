@@ -5,8 +5,9 @@ probability ``∝ n_l^(1/T)``, deterministically from the seed and the step), so
 through its group's copies of every split module. The loss is ``ST + λ·ASR``; with ``mgcm`` the
 auxiliary gradient is projected module by module during its backward pass
 (``probes.mgcm``). AdamW, linear warm-up then linear decay, gradient clipping, bf16
-autocast on CUDA. Every ``eval_every`` steps (and at the end) ``generate`` translates the dev
-and test sets and sacrebleu scores BLEU and chrF per language.
+autocast on CUDA. At step 0 (the starting model, the baseline), every ``eval_every`` steps and at
+the end, ``generate`` translates the dev and test sets and sacrebleu scores BLEU and chrF per
+language.
 
 A job directory holds ``metrics.jsonl`` (one JSON object per logged step or evaluation),
 ``log.txt``, ``hyps/<split>-<step>.jsonl`` (what was scored) and ``checkpoint/`` (the routed
@@ -309,6 +310,12 @@ def train(cfg: TrainConfig, plan: SharingPlan, out: str | Path,
         missing = [split for split, c in eval_sets.items() if c is None]
         if missing:
             log(f"no {' or '.join(missing)} manifest given: {', '.join(missing)} not evaluated")
+    if world.main and start == 0 and cfg.eval_at_start:
+        for r in evaluate(routed, lm, batcher, eval_sets, cfg, 0, out, device, log):
+            metrics.write(r)
+            if r["language"] == "all":
+                log(f"eval step 0 (the starting model): {r['split']} BLEU {r['bleu']:.1f} "
+                    f"chrF {r['chrf']:.1f} on {r['n']} utterances")
     probs = sampling_probabilities({x: corpus.sizes()[x] for x in languages}, cfg.temperature)
     def batch(step: int):
         lang = language_at(step, probs, cfg.seed, world.rank)

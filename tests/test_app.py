@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SMALL, stop_jobs
 from gradlens.evidence import unit_similarity
+from gradlens.metrics import read_metrics
 from gradlens.modules import module_label
 from gradlens.paths import PREFETCH_ENV
 from gradlens.plan import load_plan, new_plan, save_plan
@@ -425,6 +426,18 @@ def test_training_page_starts_follows_cancels_and_compares_jobs(app_runs):
     assert len({c.proto.id for c in charts}) == 5  # five figures, not one drawn five times
     bleu = at.dataframe[1].value
     assert list(bleu.index) == [*SMALL["languages"], "all"] and len(bleu.columns) == 2
+    assert table["test chrF at start"].notna().all()  # every job scored its starting model
+    assert any("utterances per language" in c.value for c in at.caption)
+    assert not any("made the model worse" in w.value for w in at.warning)
+    # a job whose latest test score lies far under its starting model's is flagged as such
+    followed = next(j for j in refresh() if j.id == at.selectbox(key="train_follow").value)
+    start = next(r for r in read_metrics(followed.dir() / "metrics.jsonl")
+                 if r["kind"] == "eval" and r["step"] == 0 and r["split"] == "test"
+                 and r["language"] == "all")
+    with open(followed.dir() / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({**start, "step": 99, "chrf": start["chrf"] - 6}) + "\n")
+    at.run()
+    assert any("made the model worse" in w.value for w in at.warning)
 
     at.number_input(key="train_steps").set_value(400)
     _click(at, "Train this plan")

@@ -285,6 +285,10 @@ def test_the_checkpoint_is_the_best_dev_evaluation():
           for split, step, c in (("dev", 100, 40.0), ("test", 100, 99.0), ("dev", 200, 44.0),
                                  ("dev", 300, 44.0), ("test", 300, 10.0))]
     assert selected_step(ev) == 300  # ties go to the later step; test never decides
+    start = {"kind": "eval", "step": 0, "split": "dev", "language": "all", "bleu": 90.0,
+             "chrf": 99.0, "n": 16}
+    assert selected_step([start, *ev]) == 300  # the starting model is never the arm's result
+    assert selected_step([start]) is None
     assert selected_step([r for r in ev if r["split"] == "test"]) is None
 
 
@@ -399,3 +403,17 @@ def test_a_verdict_needs_the_seed_level_test_and_the_interval_to_agree():
     assert conclusion(res, "chrf") == ("chrf: Proposed is better than shared; no difference is "
                                        "shown against random-groups (intermediate: not every job "
                                        "has finished).")
+
+
+def test_jobs_that_ended_far_below_their_starting_model_are_named(tmp_path, monkeypatch):
+    from gradlens.experiment import below_start
+
+    monkeypatch.setenv("GRADLENS_RUNS", str(tmp_path))
+    spec = {"seeds": [0], "arms": {"proposed": {}, "shared": {}},
+            "jobs": {"proposed": {"0": "job-a"}, "shared": {"0": "job-b"}}}
+    for job, final in (("job-a", 30.0), ("job-b", 38.0)):
+        (tmp_path / job).mkdir()
+        rows = [{"kind": "eval", "step": step, "split": "test", "language": "all", "bleu": 1.0,
+                 "chrf": chrf, "n": 32} for step, chrf in ((0, 40.0), (50, final))]
+        (tmp_path / job / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert below_start(spec) == [("job-a", 40.0, 30.0)]  # job-b is within 5 chrF points

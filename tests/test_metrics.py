@@ -14,3 +14,22 @@ def test_pace_is_the_recent_steps_per_second_and_the_time_left_at_it():
     assert rate == pytest.approx(2.0)  # the last 20 steps, not the slow start
     assert left == pytest.approx(70 / 2.0)
     assert pace([], total=100) is None
+
+
+def _eval(step, split, chrf, lang="all", n=16):
+    return {"kind": "eval", "step": step, "split": split, "language": lang, "bleu": chrf / 2,
+            "chrf": chrf, "n": n}
+
+
+def test_the_starting_model_is_the_baseline_never_a_jobs_result():
+    from gradlens.metrics import fell_below_start, final_scores, start_scores
+
+    records = [_eval(0, "test", 40.0), _eval(0, "test", 41.0, "spa")]
+    assert final_scores(records) == {}                    # nothing trained has been scored yet
+    assert start_scores(records)["all"] == {"bleu": 20.0, "chrf": 40.0, "n": 16}
+    assert fell_below_start(records) is None
+    records += [_eval(100, "test", 36.0), _eval(200, "test", 34.9)]
+    assert final_scores(records)["all"]["chrf"] == 34.9
+    assert fell_below_start(records) == (40.0, 34.9)      # more than 5 points under the start
+    records.append(_eval(300, "test", 35.5))
+    assert fell_below_start(records) is None              # within 5 points: not flagged

@@ -1,6 +1,7 @@
 """Training on the real tiny SeamlessM4T and the spoken-numbers corpus: the loss goes down, the
 scores are sacrebleu's, and a run killed mid-way resumes to exactly the uninterrupted result."""
 
+import itertools
 import json
 import signal
 import subprocess
@@ -62,18 +63,20 @@ def test_training_lowers_the_loss_and_writes_sacrebleu_scores(tmp_path):
     assert sum(losses[-3:]) / 3 < losses[0] - 2.0
     assert (tmp_path / "log.txt").read_text().count("/100 ") == 21  # steps 1, 5, 10, ..., 100
     evals = [r for r in records if r["kind"] == "eval"]
-    assert {(r["split"], r["language"]) for r in evals} == {
-        (s, x) for s in ("dev", "test") for x in [*LANGS, "all"]}
-    for split in ("dev", "test"):
-        rows = [json.loads(x) for x in (tmp_path / "hyps" / f"{split}-000100.jsonl").open()]
-        assert len(rows) == 8 and any(r["hyp"] for r in rows)
+    # the starting model (step 0, the baseline) and the trained one, each split and language
+    assert sorted((r["step"], r["split"], r["language"]) for r in evals) == sorted(
+        (step, s, x) for step in (0, 100) for s in ("dev", "test") for x in [*LANGS, "all"])
+    for step, split in itertools.product((0, 100), ("dev", "test")):
+        rows = [json.loads(x) for x in (tmp_path / "hyps" / f"{split}-{step:06d}.jsonl").open()]
+        assert len(rows) == 8
         for lang in [*LANGS, "all"]:
             mine = [r for r in rows if lang in ("all", r["language"])]
             hyps, refs = [r["hyp"] for r in mine], [[r["ref"] for r in mine]]
-            (rec,) = [r for r in evals if r["split"] == split and r["language"] == lang]
+            (rec,) = [r for r in evals if (r["step"], r["split"], r["language"]) == (step, split, lang)]
             assert rec["bleu"] == sacrebleu.corpus_bleu(hyps, refs).score
             assert rec["chrf"] == sacrebleu.corpus_chrf(hyps, refs).score
-    assert any(r["chrf"] > 0 for r in evals)
+    assert any(r["chrf"] > 0 for r in evals if r["step"] == 100)
+    assert "eval step 0 (the starting model)" in (tmp_path / "log.txt").read_text()
 
 
 def entry(spec, out):

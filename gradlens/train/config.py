@@ -33,6 +33,9 @@ class TrainConfig:
     aux_weight: float = field(default=0.3, metadata={"help": "λ of the auxiliary ASR loss (0: ST only)"})
     mgcm: bool = field(default=True, metadata={"help": "project conflicting ASR gradients per module"})
     eval_every: int = field(default=100, metadata={"help": "evaluate every this many steps"})
+    eval_at_start: bool = field(default=True, metadata={
+        "help": "evaluate the starting model at step 0: the baseline every later score is read "
+                "against (never chosen as a job's result)"})
     eval_size: int = field(default=16, metadata={"help": "utterances per language and split "
                                                           "(0: the whole split)"})
     eval_batch_size: int = field(default=32, metadata={"help": "utterances per generate call"})
