@@ -94,11 +94,12 @@ TARGETS = [
 ]
 
 
-def rows() -> list[str]:
+def rows(only: str | None = None) -> list[str]:
+    """The table's lines; ``only``: the rows from that JSON file alone."""
     out = ["| target | figure | goal | bench | date |", "| --- | --- | --- | --- | --- |"]
     for target, name, part, figure, goal, bench in TARGETS:
         path = RESULTS / name
-        if not path.exists():
+        if (only and name != only) or not path.exists():
             continue
         data = json.loads(path.read_text())
         try:

@@ -230,26 +230,9 @@ def summary(stages: dict) -> None:
     for name, row in stages.items():
         if "seconds" in row:
             print(f"{name:10s} {row['seconds']:9.0f}  {row['peak_rss_bytes'] / gib:6.1f} GiB")
-    if "probe" in stages:
-        p = stages["probe"]
-        print(f"probe: {p['modules']} modules, {p['bytes_per_unit'] / 1e6:.3f} MB per (step, "
-              f"language, task) (target < 1 MB), audio {p['audio_seconds_mean']:.1f} s mean")
-    if "overhead" in stages:
-        o = stages["overhead"]
-        print(f"overhead: probed / plain {o['ratio']:.3f} (target 1.10); peak memory "
-              f"{o['peak_ratio']:.3f}x (target 1.2)")
-    if "fidelity" in stages:
-        f = stages["fidelity"]
-        print(f"fidelity: median cosine error {f['cosine_error_median']:.4f} (target 0.012), "
-              f"within 2 sd {f['within_2sd']:.1%}")
-    if "train" in stages:
-        t = stages["train"]
-        print(f"routed / shared step {t['ratio']:.3f} (target 1.10), {len(t['split'])} modules split")
-    if "memory" in stages:
-        m = stages["memory"]
-        print(f"MGCM extra peak RSS {m['mgcm_extra_bytes'] / 2**20:,.0f} MiB, flat PCGrad "
-              f"{m['flat_extra_bytes'] / 2**20:,.0f} MiB: {m['mgcm_over_flat']:.1%} (target 5 %)")
+    from figures import rows
 
+    print("\n".join(rows(only="medium_cpu.json")))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -95,12 +95,6 @@ def groups(modules: list[str], granularity: str) -> dict[str, list[int]]:
     return out
 
 
-def layer_index(key: str) -> int | None:
-    """The number N of a ``...layers.N`` key, or None."""
-    match = re.search(r"\.layers\.(\d+)$", key)
-    return int(match.group(1)) if match else None
-
-
 def module_label(name: str) -> str:
     """A module's name as the pages show it: ``shared`` is SeamlessM4T's embedding module (and
     its tied output head), not "shared by all languages", the word's meaning everywhere else."""
