@@ -149,10 +149,8 @@ def alignment_verdict(alignment: Alignment) -> str:
             "units (docs/results.md §1e).")
 
 
-SILHOUETTE_IS_NO_TEST = (
-    "A silhouette is no test of a grouping: the best grouping of simulated languages with no "
-    "groups at all scores a median 0.5–1.0 (docs/results.md §1d); the clades' bootstrap support "
-    "is the test.")
+SILHOUETTE_IS_NO_TEST = ("a silhouette is no test of a grouping (simulated languages with no "
+                         "groups score 0.5–1.0; docs/results.md §1d)")
 
 
 def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: Agreement,
@@ -164,24 +162,21 @@ def tree_verdict(clustering: Clustering, grouping: LanguageGrouping, typology: A
     silhouette = grouping.silhouettes_.get(g)
     parts = []
     if not clades_testable(kind, len(clustering.languages)):
-        parts.append(f"**This tree's clades are not tested**: the paired similarity is corrected "
-                     f"for each language's own noise by a model of one response common to all "
-                     f"languages, which {len(clustering.languages)} languages cannot check (at 4, "
-                     f"a fifth of simulated runs with no structure showed a 'supported' clade). "
-                     f"Read the tree as a picture, or probe at least {COMMON_MIN_LANGUAGES} "
-                     f"languages; the mean similarity's clades are tested.")
+        parts.append(f"**This tree's clades are not tested**: the paired similarity's noise "
+                     f"correction cannot be checked with {len(clustering.languages)} languages "
+                     f"(it needs {COMMON_MIN_LANGUAGES}). Read it as a picture; the mean "
+                     f"similarity's clades are tested.")
     elif clustering.support is None:
         parts.append("No bootstrap support could be computed for this tree.")
     elif clades:
         parts.append(f"Clades with bootstrap support of at least {SUPPORTED:.0%}: "
                      + "; ".join("{" + ", ".join(c) + "}" for c in clades) + ".")
     else:
-        parts.append(f"**No grouping of these languages is supported**: no clade appears in "
-                     f"{SUPPORTED:.0%} of the trees built from resampled steps, so this tree "
-                     "does not say which languages belong together.")
+        parts.append(f"**No grouping of these languages is supported**: no clade is in "
+                     f"{SUPPORTED:.0%} of the trees from resampled steps.")
     if silhouette is not None:
-        parts.append(f"Best grouping by silhouette: {g} groups (silhouette {silhouette:.2f}). "
-                     f"{SILHOUETTE_IS_NO_TEST}")
+        parts.append(f"Best silhouette: {g} groups ({silhouette:.2f}), but "
+                     f"{SILHOUETTE_IS_NO_TEST}.")
     if typology.tests:
         parts.append("Mantel test against URIEL: " + ", ".join(
             f"{k} r = {m.r:.2f}, {mantel_text(m)}" for k, m in typology.tests.items())

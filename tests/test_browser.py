@@ -64,3 +64,26 @@ def test_a_served_page_watches_no_files_and_offers_no_deploy(tiny_run, tmp_path,
         wait_rendered(page)
         assert inotify_watchers(url.pid) == 0
         assert page.get_by_text("Deploy", exact=True).count() == 0  # no Streamlit cloud button
+
+
+def test_the_pages_show_each_decision_and_no_unexplained_zero_branch(app_url):
+    """Issue 37 in a real browser: the Divergence page shows each module's decision and its
+    reason beside its bar (the bars' hover); the Dendrograms page never draws
+    a branch joined at 0 without the note that those languages cannot be told apart."""
+    with browser_page() as page:
+        page.goto(f"{app_url}/divergence")
+        wait_rendered(page)
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')]
+            .some(p => JSON.stringify(p.data.map(t => t.customdata || [])).includes('kept shared')
+                       || JSON.stringify(p.data.map(t => t.customdata || [])).includes('split into'))""",
+                               timeout=60_000)  # the bars carry each module's reason
+
+        page.goto(f"{app_url}/dendrograms")
+        wait_rendered(page)
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        traces = page.evaluate("""() => document.querySelector('.js-plotly-plot').data
+            .map(t => t.name || '')""")
+        joined = "not told apart within noise" in traces
+        assert joined == ("Joined at 0 (grey bars on the tree)" in page.inner_text("body"))
+        assert page.locator('[data-testid="stException"]').count() == 0
