@@ -149,6 +149,22 @@ def seed_test(deltas: list[float]) -> SeedTest:
     return SeedTest(int(x.size), float(x.mean()), t_p, sign_p, int((x > 0).sum()))
 
 
+def utterance_interval(hyps: list[str], refs: list[str], metric: str, level: float = 0.95,
+                       draws: int = 1000, seed: int = 0) -> Interval:
+    """The corpus ``metric`` of one system with a bootstrap interval over its utterances (corpus
+    scores recomputed from resampled sufficient statistics, as sacrebleu does): how far the score
+    moves with which utterances were scored, not with the training seed."""
+    m = _metric(metric)
+    stats = _stats(m, hyps, refs)
+    rng = np.random.default_rng(seed)
+    out = np.array([m._compute_score_from_stats(
+        np.bincount(rng.integers(len(stats), size=len(stats)), minlength=len(stats)) @ stats).score
+        for _ in range(draws)])
+    tail = (1 - level) / 2
+    return Interval(m._compute_score_from_stats(stats.sum(0)).score,
+                    float(np.quantile(out, tail)), float(np.quantile(out, 1 - tail)), len(hyps))
+
+
 def hierarchical_interval(reference: list[list[str]], other: list[list[str]],
                           refs: list[list[str]], metric: str, level: float = 0.95,
                           draws: int = 1000, seed: int = 0) -> tuple[float, float]:

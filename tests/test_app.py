@@ -428,6 +428,8 @@ def test_training_page_starts_follows_cancels_and_compares_jobs(app_runs):
     assert list(bleu.index) == [*SMALL["languages"], "all"] and len(bleu.columns) == 2
     assert table["test chrF at start"].notna().all()  # every job scored its starting model
     assert any("utterances per language" in c.value for c in at.caption)
+    assert any(c.value.startswith("Test at step 4, all languages: BLEU") and "bootstrap" in c.value
+               for c in at.caption)
     assert not any("made the model worse" in w.value for w in at.warning)
     # a job whose latest test score lies far under its starting model's is flagged as such
     followed = next(j for j in refresh() if j.id == at.selectbox(key="train_follow").value)

@@ -33,3 +33,17 @@ def test_the_starting_model_is_the_baseline_never_a_jobs_result():
     assert fell_below_start(records) == (40.0, 34.9)      # more than 5 points under the start
     records.append(_eval(300, "test", 35.5))
     assert fell_below_start(records) is None              # within 5 points: not flagged
+
+
+def test_a_score_over_few_utterances_comes_with_a_wide_interval():
+    import sacrebleu
+
+    from gradlens.significance import utterance_interval
+
+    refs = [f"the number {i} and {i + 1}" for i in range(64)]
+    hyps = [r if i % 3 else r.replace("and", "or") for i, r in enumerate(refs)]
+    whole = utterance_interval(hyps, refs, "chrf", draws=300)
+    assert whole.mean == sacrebleu.corpus_chrf(hyps, [refs]).score and whole.n == 64
+    assert whole.low < whole.mean < whole.high
+    few = utterance_interval(hyps[:8], refs[:8], "chrf", draws=300)
+    assert few.high - few.low > whole.high - whole.low   # 8 utterances say less than 64
