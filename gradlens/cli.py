@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
 
 from gradlens.errors import ConfigError, GradlensError
-from gradlens.paths import runs_dir
+from gradlens.paths import AGREEMENT_FILE, runs_dir
 
 
 def _add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
@@ -121,11 +122,24 @@ def cmd_plan(args) -> int:
     from gradlens.report import moving_model_caveat
     from gradlens.store import Run
 
+    def propose(path):
+        with Run(path) as run:
+            evidence = _evidence(run, args.rank, args.groups)
+            total = int(run.modules.n_params.sum())
+            return run, total, propose_plan(evidence, args.budget, total, run.model,
+                                            run.languages, str(run.path.parent), args.alpha)
+
     with Run(args.run) as run:
-        evidence = _evidence(run, args.rank, args.groups)
-        total = int(run.modules.n_params.sum())
-        plan = propose_plan(evidence, args.budget, total, run.model, run.languages,
-                            str(run.path.parent), args.alpha)
+        model, languages = run.model, sorted(run.languages)
+    for path in args.against or []:
+        with Run(path) as other:
+            if other.model != model or sorted(other.languages) != languages:
+                raise ConfigError(
+                    f"--against {path}: it probes {other.model} on "
+                    f"{' '.join(sorted(other.languages))}, and {args.run} probes {model} on "
+                    f"{' '.join(languages)}; only probes of the same model and languages compare")
+    run, total, plan = propose(args.run)
+    with Run(args.run) as run:
         extra = plan.extra_parameters(dict(zip(run.modules.name, run.modules.n_params)))
         out = Path(args.out) if args.out else run.path.parent / PLAN_FILE
         save_plan(plan, out, list(run.modules.name))
@@ -144,6 +158,17 @@ def cmd_plan(args) -> int:
     if caveat:
         print(f"CAVEAT: {caveat}")
     print(f"wrote {out}")
+    if args.against:
+        from gradlens.analysis.stability import plan_agreement
+        from gradlens.atomic import write_text
+
+        agreement = plan_agreement([plan, *(propose(path)[2] for path in args.against)])
+        where = out.parent / AGREEMENT_FILE
+        write_text(where, json.dumps({"runs": [str(args.run), *map(str, args.against)],
+                                      **agreement.as_dict()}, indent=1))
+        print(f"agreement with {len(args.against)} other probe(s) of the model: "
+              f"{agreement.summary()}")
+        print(f"wrote {where}")
     return 0
 
 
@@ -494,6 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--permutations", type=int, default=999,
                            help="Mantel test permutations (default: 999)")
         else:
+            p.add_argument("--against", nargs="+", default=None, metavar="RUN",
+                           help="other probe runs of the same model (other seeds): propose a "
+                                "plan from each with the same settings and report how well the "
+                                f"plans agree, into {AGREEMENT_FILE} beside the plan")
             p.add_argument("--budget", type=float, default=0.1,
                            help="extra parameters allowed, as a fraction of the model (default: 0.1)")
             p.add_argument("--alpha", type=float, default=0.05,

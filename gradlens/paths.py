@@ -14,6 +14,7 @@ PREFETCH_ENV = "GRADLENS_PREFETCH"  # "0": the app makes nothing ahead (a shared
 
 GRADS_FILE = "grads.h5"  # a run's gradients (schema in docs/design.md)
 PLAN_FILE = "plan.json"  # a run's saved sharing plan, and a job's copy of what it trains
+AGREEMENT_FILE = "plan-agreement.json"  # how the plan agrees with plans from other probes
 TRAIN_CONFIG = "train.json"  # a job's TrainConfig
 LOG = "log.txt"  # a job's log
 METRICS = "metrics.jsonl"  # a job's losses and scores

@@ -48,6 +48,20 @@ if work is None:
             st.error(f"The saved plan cannot be used: {exc}. Starting from the proposed plan.")
     st.session_state["plan_work"][str(run)] = work
     st.session_state["plan_base"][str(run)] = base = proposed
+agreement = ui.plan_agreement(run)
+if agreement is None:
+    st.caption("Would another probe of this model propose the same plan? Probe it again with "
+               "other seeds, then `python -m gradlens plan RUN --against RUN2 RUN3` reports how "
+               "well the plans agree, here and in the run's `plan-agreement.json`.")
+else:
+    ari = agreement["mean_ari"]
+    st.info(f"Against {len(agreement['runs']) - 1} other probe(s) of this model (saved by "
+            f"`gradlens plan --against`): the modules split agree by Jaccard "
+            f"{agreement['mean_jaccard']:.2f} (1: the same modules)"
+            + (", and no module is split in two plans, so their groups do not compare."
+               if ari is None else f"; the groups of modules split in both by adjusted Rand "
+               f"index {ari:.2f} (1: the same groups, 0: as alike as chance).")
+            + f" Plans split {', '.join(str(len(s)) for s in agreement['splits'])} module(s).")
 pending = st.session_state.get(f"plan_editor_{version}") or {}
 edited = bool(diff(base, work)) or any(pending.get(k) for k in ("edited_rows", "added_rows",
                                                                  "deleted_rows"))

@@ -805,3 +805,15 @@ def test_a_run_trained_between_its_probe_steps_is_read_with_its_caveat(app_runs,
         assert ("own pace" in caveat) == (page in ("divergence", "sharing_plan", "dendrograms"))
         assert ("CCA" in caveat) == (page == "alignment")
         assert ("agreement with URIEL" in caveat) == (page == "dendrograms")
+
+def test_the_plan_page_says_how_well_plans_from_other_probes_agree(app_runs):
+    at = _page("sharing_plan")
+    _clean(at)
+    assert any("--against RUN2 RUN3" in c.value for c in at.caption)  # how to find out
+    (app_runs / "small" / "plan-agreement.json").write_text(json.dumps(
+        {"runs": ["a", "b", "c"], "splits": [["m.1"], ["m.1", "m.2"], []], "mean_jaccard": 0.5,
+         "mean_ari": 0.25, "pairs": []}))
+    at = _page("sharing_plan")
+    _clean(at)
+    shown = next(i.value for i in at.info if "other probe(s)" in i.value)
+    assert "Against 2 other probe(s)" in shown and "Jaccard 0.50" in shown and "index 0.25" in shown

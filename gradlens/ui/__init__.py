@@ -11,11 +11,11 @@ from gradlens.ui.cache import (clustering, drift, evidence, grouping, meta, modu
                                warm_first_visit)
 from gradlens.ui.jobs import job, job_records, jobs, training_pace
 from gradlens.ui.state import (budget_slider, current_run, init_state, models_used, needs_steps,
-                               run_paths)
+                               plan_agreement, run_paths)
 from gradlens.ui.widgets import downloads, png_available, span, timing
 
 __all__ = ["RunError", "budget_slider", "clustering", "current_run", "downloads", "drift",
            "evidence", "grouping", "init_state", "job", "job_records", "jobs", "meta",
-           "models_used", "module_evidence", "needs_steps", "png_available", "prefetch_trees",
+           "models_used", "module_evidence", "needs_steps", "plan_agreement", "png_available", "prefetch_trees",
            "run_paths", "runs_dir", "shown_if_damaged", "span", "strongest_unit", "summary",
            "timing", "training_pace", "typology", "warm_first_visit"]

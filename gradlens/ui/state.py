@@ -49,6 +49,20 @@ def run_paths() -> list[Path]:
     return sorted(found, key=lambda p: (p / GRADS_FILE).stat().st_mtime, reverse=True)
 
 
+def plan_agreement(run: Path) -> dict | None:
+    """What ``gradlens plan RUN --against ...`` saved of the plan's agreement with plans from
+    other probes of the model; None when nothing was saved or it cannot be read."""
+    import json
+
+    from gradlens.paths import AGREEMENT_FILE
+
+    try:
+        found = json.loads((run / AGREEMENT_FILE).read_text(encoding="utf-8"))
+        return found if {"runs", "splits", "mean_jaccard", "mean_ari"} <= found.keys() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def models_used() -> list[str]:
     """The models the readable runs probed (a trained demo model's directory among them),
     newest run first, each once."""
