@@ -35,27 +35,20 @@ def test_info_reports_the_run(tiny_run, capsys):
     assert f"steps done {SMALL['steps']} of {SMALL['steps']}" in out and "MB" in out
 
 
-def test_a_plan_is_set_against_plans_from_other_probes_of_the_model(tiny_run, tmp_path, capsys):
+def test_a_plan_is_set_against_plans_from_other_probes_of_the_model(tmp_path, capsys):
     import json
-    import shutil
 
-    again = tmp_path / "again"
-    shutil.copytree(tiny_run, again, ignore=shutil.ignore_patterns("*.lock", "*.pt", "plan*"))
+    from conftest import random_run
+
+    first, again = random_run(tmp_path / "first"), random_run(tmp_path / "again")
     out = tmp_path / "plan.json"
-    assert main(["plan", str(tiny_run), "--out", str(out), "--against", str(again)]) == 0
+    assert main(["plan", str(first), "--out", str(out), "--against", str(again)]) == 0
     agreement = json.loads((tmp_path / "plan-agreement.json").read_text())
-    assert agreement["runs"] == [str(tiny_run), str(again)]
-    assert agreement["mean_jaccard"] == 1.0          # the same probe twice: the same plan
+    assert agreement["runs"] == [str(first), str(again)]
+    assert agreement["mean_jaccard"] == 1.0          # the same sketches twice: the same plan
     assert len(agreement["pairs"]) == 1 and "agree by Jaccard 1.00" in capsys.readouterr().out
-    from gradlens.store import Run, RunWriter
-
-    other = tmp_path / "other" / "grads.h5"
-    with Run(tiny_run) as src, RunWriter(other, languages=["spa", "ita"], tasks=src.tasks,
-                                         modules=src.modules, sketch_dim=src.sketch_dim,
-                                         sketch_seed=0, model=src.model, model_config={},
-                                         probe_config={"steps": 1}):
-        pass
-    assert main(["plan", str(tiny_run), "--out", str(out), "--against", str(other)]) == 2
+    other = random_run(tmp_path / "other", languages=("spa", "ita", "deu"))
+    assert main(["plan", str(first), "--out", str(out), "--against", str(other)]) == 2
     assert "only probes of the same model and languages compare" in capsys.readouterr().err
 
 
