@@ -98,6 +98,8 @@ def main() -> None:
     inputs, labels = batcher.features(examples), batcher.labels(examples, "st")
 
     def plain() -> float:
+        for p in sketcher.params:  # a plain step starts with no grads (CUDA's capture leaves
+            p.grad = None          # its buffer's views attached; dropping them frees nothing)
         sync(device)
         t0 = time.perf_counter()
         loss_of(lm, inputs, labels, device).backward()

@@ -90,6 +90,8 @@ def main() -> None:
     # i's gradient is kept, and every j >= i is recomputed and multiplied with it
     exact_gram = np.zeros((len(table), L, L))
     for i in range(L):
+        for p in sketcher.params:  # CUDA's capture leaves its buffer's views attached
+            p.grad = None
         loss(i).backward()
         bar.update()
         kept = [sketcher.module_grad(m) for m in folded]

@@ -120,8 +120,12 @@ def test_the_capture_in_chunks_that_split_parameters_gives_the_same_sketch(captu
         p.grad = None
 
 
-def test_the_device_picks_the_capture():
-    model = torch.nn.Linear(300, 2)
+def test_the_model_and_its_device_pick_the_capture(monkeypatch):
+    import probes.capture as capture
+
+    model = torch.nn.Linear(300, 2)                      # 602 values: calls cost more
+    assert type(gradient_sketcher(model, 128, seed=0)) is FlatSketcher
+    monkeypatch.setattr(capture, "HOOKS_FROM", 600)      # as if large: memory passes cost more
     assert type(gradient_sketcher(model, 128, seed=0)) is HookSketcher
 
 
