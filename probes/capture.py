@@ -6,16 +6,17 @@ largest prime ``<= k`` dividing no parameter dimension, so the fold never lines 
 rows), each parameter at its place in its module (``ModuleLayout``). Two captures fill it, the
 same sketch and norms from either (``gradient_sketcher`` picks):
 
-- ``FlatSketcher`` (CUDA, and small models on the CPU): every ``.grad`` views one flat buffer in the layout; after backward,
-  a few fused passes over it (sign multiply, fold into rows of ``p``, one ``index_add_`` of the
-  rows per pass), whatever the number of modules. On a GPU the kernel launches of a loop over
-  parameters would cost more than the passes (``docs/design.md``).
-- ``HookSketcher`` (large models on the CPU): a post-accumulate-grad hook on every large parameter folds its
-  gradient the moment backward has it, through one reused scratch buffer; the small parameters
-  go in together at the end, and every gradient is dropped after backward. Each gradient is
-  read once, nothing is zeroed or accumulated, and a probed step holds the memory of a plain
-  one. On Medium on the CPU the flat buffer's extra passes (zero, accumulate, fold) and page
-  faults cost a third of a plain step (``docs/performance.md``).
+- ``FlatSketcher`` (CUDA, and small models on the CPU): every ``.grad`` views one flat buffer
+  in the layout; after backward, a few fused passes over it (sign multiply, fold into rows of
+  ``p``, one ``index_add_`` of the rows per pass), whatever the number of modules. On a GPU the
+  kernel launches of a loop over parameters would cost more than the passes, and on a small
+  model the calls would (``docs/design.md``).
+- ``HookSketcher`` (large models on the CPU): a post-accumulate-grad hook on every large
+  parameter folds its gradient the moment backward has it, through one reused scratch buffer;
+  the small parameters go in together at the end, and every gradient is dropped after
+  backward. Each gradient is read once, nothing is zeroed or accumulated, and a probed step
+  holds the memory of a plain one. On Medium on the CPU the flat buffer's extra passes (zero,
+  accumulate, fold) and page faults cost a third of a plain step (``docs/performance.md``).
 
 Only ``M x k`` numbers leave the device (the last ``k - p`` of each folded row are zero). Never
 call ``model.zero_grad()`` inside a capture; between captures, training steps use ``.grad`` as
@@ -109,7 +110,7 @@ def gradient_sketcher(model: torch.nn.Module, k: int, seed: int):
     """The capture that suits the model: ``HookSketcher`` for a large model on the CPU, where
     each memory pass over the gradient costs more than the calls; ``FlatSketcher`` on CUDA,
     where kernel launches cost more than passes, and for a small model on the CPU, where
-    per-call overhead does (tiny: 1.03x a plain step against the hooks' 1.10-1.18; Medium:
+    per-call overhead does (tiny: 1.04x a plain step against the hooks' 1.10-1.18; Medium:
     the hooks' 1.13 against 1.37). Both give the same sketch and norms."""
     params = [p for p in model.parameters() if p.requires_grad]
     large = sum(p.numel() for p in params) >= HOOKS_FROM
@@ -118,7 +119,7 @@ def gradient_sketcher(model: torch.nn.Module, k: int, seed: int):
 
 
 class HookSketcher(ModuleLayout):
-    """Sketch every module's gradient as ``capture`` runs backward (the CPU's capture).
+    """Sketch every module's gradient as ``capture`` runs backward (large models on the CPU).
 
     ``capture(loss)`` runs the backward pass and returns ``(sketch [M, k], sq_norm [M])`` as
     float32 tensors on the model's device, leaving every ``.grad`` at ``None``.
@@ -156,11 +157,14 @@ class HookSketcher(ModuleLayout):
                     self._hooks.append(param.register_post_accumulate_grad_hook(
                         functools.partial(self._fold, m, offset)))
                 offset += n
-        cat = (lambda xs, dtype: torch.cat(xs) if xs else torch.zeros(0, dtype=dtype, device=device))
+        def cat(xs, dtype):
+            return torch.cat(xs) if xs else torch.zeros(0, dtype=dtype, device=device)
+
         self._small_place = cat(places, torch.long)
-        ends = np.cumsum(small)
-        self._small_spans = [(m, int(ends[m] - small[m]), int(ends[m])) for m in np.flatnonzero(small)]
         self._small_signs = cat(signs, torch.float32)
+        ends = np.cumsum(small)
+        self._small_spans = [(m, int(ends[m] - small[m]), int(ends[m]))
+                             for m in np.flatnonzero(small)]
         self._out: tuple[torch.Tensor, torch.Tensor] | None = None
         self.fold_seconds = 0.0  # the last capture's own time: hooks and the small parameters
         self._scratch = torch.empty(max(1, self.chunk // p) * p, dtype=torch.float32,
