@@ -87,3 +87,21 @@ def test_the_pages_show_each_decision_and_no_unexplained_zero_branch(app_url):
         joined = "not told apart within noise" in traces
         assert joined == ("Joined at 0 (grey bars on the tree)" in page.inner_text("body"))
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_while_the_demo_builds_the_home_page_says_so_and_not_that_there_is_nothing(tmp_path):
+    """Issue 37 item 4 in a real browser: the demo's build in progress (its log and a live
+    process id) is what the Runs page shows, not "No runs yet … make the demo run"."""
+    import os
+
+    runs = tmp_path / "runs"
+    (runs / "demo").mkdir(parents=True)
+    (runs / "demo" / "probe.log").write_text("step 200/400 deu loss 2.1\r")
+    (runs / "demo" / "probe.pid").write_text(str(os.getpid()))  # a live process
+    with served_app(runs, tmp_path / "app.log") as url, browser_page() as page:
+        page.goto(url)
+        wait_rendered(page)
+        page.get_by_text("step 200 of 400", exact=False).first.wait_for(timeout=60_000)
+        body = page.inner_text("body")
+        assert "No run is finished yet" in body and "Make the demo run" not in body
+        assert page.locator('[data-testid="stException"]').count() == 0
