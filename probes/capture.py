@@ -15,8 +15,9 @@ same sketch and norms from either (``gradient_sketcher`` picks):
   parameter folds its gradient the moment backward has it, through one reused scratch buffer;
   the small parameters go in together at the end, and every gradient is dropped after
   backward. Each gradient is read once, nothing is zeroed or accumulated, and a probed step
-  holds the memory of a plain one. On Medium on the CPU the flat buffer's extra passes (zero,
-  accumulate, fold) and page faults cost a third of a plain step (``docs/performance.md``).
+  holds the memory of a plain one. On a large model on the CPU the flat buffer's extra passes
+  (zero, accumulate, fold) and their page faults cost more than the calls
+  (``docs/performance.md``, Medium on the CPU).
 
 Only ``M x k`` numbers leave the device (the last ``k - p`` of each folded row are zero). Never
 call ``model.zero_grad()`` inside a capture; between captures, training steps use ``.grad`` as
@@ -110,8 +111,8 @@ def gradient_sketcher(model: torch.nn.Module, k: int, seed: int):
     """The capture that suits the model: ``HookSketcher`` for a large model on the CPU, where
     each memory pass over the gradient costs more than the calls; ``FlatSketcher`` on CUDA,
     where kernel launches cost more than passes, and for a small model on the CPU, where
-    per-call overhead does (tiny: 1.04x a plain step against the hooks' 1.10-1.18; Medium:
-    the hooks' 1.13 against 1.37). Both give the same sketch and norms."""
+    per-call overhead does (both measured side by side in ``docs/performance.md``). Both give
+    the same sketch and norms."""
     params = [p for p in model.parameters() if p.requires_grad]
     large = sum(p.numel() for p in params) >= HOOKS_FROM
     cpu = params[0].device.type == "cpu"
@@ -247,10 +248,10 @@ class HookSketcher(ModuleLayout):
 
 
 class FlatSketcher(ModuleLayout):
-    """The capture for CUDA: every ``.grad`` views one flat buffer in the layout, and the sketch
-    and squared norms are a few fused passes over it after backward, ``CAPTURE_CHUNK`` values at
-    a time (whatever the number of modules: one ``index_add_`` per pass), so that the kernel
-    launches do not grow with the parameters (``docs/design.md``).
+    """The capture for CUDA and small CPU models: every ``.grad`` views one flat buffer in the
+    layout, and the sketch and squared norms are a few fused passes over it after backward,
+    ``chunk`` values at a time (whatever the number of modules: one ``index_add_`` per pass), so
+    that the calls do not grow with the parameters (``docs/design.md``).
 
     ``capture(loss)`` re-attaches the views, zeroes the buffer, runs the backward pass and
     folds; the views stay until something replaces them (a training step's
