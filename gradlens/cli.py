@@ -122,24 +122,23 @@ def cmd_plan(args) -> int:
     from gradlens.report import moving_model_caveat
     from gradlens.store import Run
 
-    def propose(path):
-        with Run(path) as run:
-            evidence = _evidence(run, args.rank, args.groups)
-            total = int(run.modules.n_params.sum())
-            return run, total, propose_plan(evidence, args.budget, total, run.model,
-                                            run.languages, str(run.path.parent), args.alpha)
+    def propose(run):
+        evidence = _evidence(run, args.rank, args.groups)
+        return propose_plan(evidence, args.budget, int(run.modules.n_params.sum()), run.model,
+                            run.languages, str(run.path.parent), args.alpha)
 
     with Run(args.run) as run:
         model, languages = run.model, sorted(run.languages)
-    for path in args.against or []:
-        with Run(path) as other:
-            if other.model != model or sorted(other.languages) != languages:
-                raise ConfigError(
-                    f"--against {path}: it probes {other.model} on "
-                    f"{' '.join(sorted(other.languages))}, and {args.run} probes {model} on "
-                    f"{' '.join(languages)}; only probes of the same model and languages compare")
-    run, total, plan = propose(args.run)
-    with Run(args.run) as run:
+        for path in args.against or []:  # refused before any evidence is computed
+            with Run(path) as other:
+                if other.model != model or sorted(other.languages) != languages:
+                    raise ConfigError(
+                        f"--against {path}: it probes {other.model} on "
+                        f"{' '.join(sorted(other.languages))}, and {args.run} probes {model} on "
+                        f"{' '.join(languages)}; only probes of the same model and languages "
+                        "compare")
+        plan = propose(run)
+        total = int(run.modules.n_params.sum())
         extra = plan.extra_parameters(dict(zip(run.modules.name, run.modules.n_params)))
         out = Path(args.out) if args.out else run.path.parent / PLAN_FILE
         save_plan(plan, out, list(run.modules.name))
@@ -162,7 +161,11 @@ def cmd_plan(args) -> int:
         from gradlens.analysis.stability import plan_agreement
         from gradlens.atomic import write_text
 
-        agreement = plan_agreement([plan, *(propose(path)[2] for path in args.against)])
+        others = []
+        for path in args.against:
+            with Run(path) as other:
+                others.append(propose(other))
+        agreement = plan_agreement([plan, *others])
         where = out.parent / AGREEMENT_FILE
         write_text(where, json.dumps({"runs": [str(args.run), *map(str, args.against)],
                                       **agreement.as_dict()}, indent=1))
