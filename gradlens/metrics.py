@@ -86,16 +86,19 @@ def score_curves(records: list[dict], split: str, metric: str) -> tuple[list[int
     return steps, {lang: [at.get((s, lang)) for s in steps] for lang in languages}
 
 
+def final_step(records: list[dict], split: str = "test") -> int | None:
+    """The step of the last evaluation of ``split`` after training began (None before one:
+    step 0, the starting model, is never a job's result)."""
+    return max((r["step"] for r in records if r["kind"] == "eval" and r["split"] == split
+                and r["step"] > 0), default=None)
+
+
 def final_scores(records: list[dict], split: str = "test") -> dict[str, dict[str, float]]:
-    """BLEU, chrF and the utterance count ``n`` per language at the last evaluation of
-    ``split`` after training began (empty before one: step 0, the starting model, is never a
-    job's result)."""
-    evals = [r for r in records if r["kind"] == "eval" and r["split"] == split and r["step"] > 0]
-    if not evals:
-        return {}
-    last = max(r["step"] for r in evals)
-    return {r["language"]: {m: r[m] for m in (*SCORES, "n") if m in r}
-            for r in evals if r["step"] == last}
+    """BLEU, chrF and the utterance count ``n`` per language at ``final_step`` (empty before
+    one)."""
+    last = final_step(records, split)
+    return {r["language"]: {m: r[m] for m in (*SCORES, "n") if m in r} for r in records
+            if r["kind"] == "eval" and r["split"] == split and r["step"] == last}
 
 
 def start_scores(records: list[dict], split: str = "test") -> dict[str, dict[str, float]]:

@@ -7,8 +7,8 @@ import streamlit as st
 from gradlens import ui
 from gradlens.jobs import (BACKENDS, JobError, allowed_ray_addresses, cancel, logs, plan_kind,
                            submit)
-from gradlens.metrics import (FAR_BELOW, compare, fell_below_start, final_scores, last_step,
-                              loss_curves, pace, score_curves, start_scores)
+from gradlens.metrics import (FAR_BELOW, compare, fell_below_start, final_scores, final_step,
+                              last_step, loss_curves, pace, score_curves, start_scores)
 from gradlens.paths import PLAN_FILE
 from gradlens.plan import PlanError, load_plan
 from gradlens.plots import grouped_bars_figure, lines_figure
@@ -99,23 +99,6 @@ def jobs_section() -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="train_jobs")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def test_intervals(job_dir: str, step: int) -> dict:
-    """BLEU and chrF over all languages of a job's test hypotheses at ``step``, each with its
-    bootstrap interval over the utterances (a step's hypotheses never change once written)."""
-    from pathlib import Path
-
-    from gradlens.experiment import ExperimentError, test_rows
-    from gradlens.significance import METRICS, utterance_interval
-
-    try:
-        rows = test_rows(Path(job_dir), step)
-    except ExperimentError:
-        return {}
-    hyps, refs = [r["hyp"] for r in rows], [r["ref"] for r in rows]
-    return {m: utterance_interval(hyps, refs, m) for m in METRICS}
-
-
 def follow(job_id: str) -> None:
     """One job's curves, log and cancel button; reruns alone every 2 s while the job is active."""
     job = ui.job(job_id)
@@ -155,11 +138,10 @@ def follow(job_id: str) -> None:
              for split in ("dev", "test")}
     sizes = {split: next((s["n"] for lang, s in per.items() if lang != "all" and "n" in s), None)
              for split, per in sizes.items()}
-    final = [r["step"] for r in records if r["kind"] == "eval" and r["split"] == "test"
-             and r["step"] > 0]
-    spread = test_intervals(str(job.dir()), max(final)) if final else {}
+    last = final_step(records)
+    spread = ui.test_intervals(str(job.dir()), last) if last else {}
     if spread:
-        st.caption(f"Test at step {max(final)}, all languages: " + ", ".join(
+        st.caption(f"Test at step {last}, all languages: " + ", ".join(
             f"{'BLEU' if m == 'bleu' else 'chrF'} {i.mean:.1f} [{i.low:.1f}, {i.high:.1f}]"
             for m, i in spread.items())
             + f" (95 % bootstrap intervals over its {spread['chrf'].n} utterances: how far the "

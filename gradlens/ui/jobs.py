@@ -35,6 +35,24 @@ def job_records(job) -> list[dict]:
     return read_metrics(job.dir() / METRICS)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def test_intervals(job_dir: str, step: int) -> dict:
+    """BLEU and chrF over all languages of a job's test hypotheses at ``step``, each with its
+    bootstrap interval over the utterances (a step's hypotheses never change once written;
+    empty when they are gone)."""
+    from pathlib import Path
+
+    from gradlens.experiment import ExperimentError, test_rows
+    from gradlens.significance import METRICS, utterance_interval
+
+    try:
+        rows = test_rows(Path(job_dir), step)
+    except ExperimentError:
+        return {}
+    hyps, refs = [r["hyp"] for r in rows], [r["ref"] for r in rows]
+    return {m: utterance_interval(hyps, refs, m) for m in METRICS}
+
+
 def training_pace() -> float | None:
     """Steps per second of the job that finished last on this machine (its training steps,
     evaluations not counted): the pace an estimate of new work is made at; None before any."""
