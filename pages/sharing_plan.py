@@ -7,6 +7,7 @@ import streamlit as st
 from gradlens import ui
 from gradlens.modules import module_label
 from gradlens.analysis.allocation import evidence_fields, propose_plan
+from gradlens.analysis.stability import agreement_text
 from gradlens.paths import PLAN_FILE
 from gradlens.plan import (EVIDENCE_COLUMNS, PlanError, SharingPlan, diff, dumps, format_groups,
                            load_plan, plan_csv, plan_from_rows, plan_rows, save_plan,
@@ -54,14 +55,8 @@ if agreement is None:
                "other seeds, then `python -m gradlens plan RUN --against RUN2 RUN3` reports how "
                "well the plans agree, here and in the run's `plan-agreement.json`.")
 else:
-    ari = agreement["mean_ari"]
     st.info(f"Against {len(agreement['runs']) - 1} other probe(s) of this model (saved by "
-            f"`gradlens plan --against`): the modules split agree by Jaccard "
-            f"{agreement['mean_jaccard']:.2f} (1: the same modules)"
-            + (", and no module is split in two plans, so their groups do not compare."
-               if ari is None else f"; the groups of modules split in both by adjusted Rand "
-               f"index {ari:.2f} (1: the same groups, 0: as alike as chance).")
-            + f" Plans split {', '.join(str(len(s)) for s in agreement['splits'])} module(s).")
+            f"`gradlens plan --against`): {agreement_text(agreement)}.")
 pending = st.session_state.get(f"plan_editor_{version}") or {}
 edited = bool(diff(base, work)) or any(pending.get(k) for k in ("edited_rows", "added_rows",
                                                                  "deleted_rows"))

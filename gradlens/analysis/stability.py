@@ -42,19 +42,24 @@ class PlanAgreement:
         return float(np.mean(values)) if values else None
 
     def summary(self) -> str:
-        ari = self.mean_ari
-        return (f"{len(self.splits)} plans split " + ", ".join(str(len(s)) for s in self.splits)
-                + f" module(s); split modules agree by Jaccard {self.mean_jaccard:.2f} (mean over "
-                f"{len(self.pairs)} pair(s))"
-                + ("; no module is split in two plans, so their groups cannot be compared"
-                   if ari is None else f"; groups of modules split in both, adjusted Rand "
-                   f"index {ari:.2f}"))
+        return agreement_text(self.as_dict())
 
     def as_dict(self) -> dict:
         return {"splits": self.splits, "mean_jaccard": self.mean_jaccard,
                 "mean_ari": self.mean_ari,
                 "pairs": [{"first": p.first, "second": p.second, "jaccard": p.jaccard,
                            "both": p.both, "ari": p.ari} for p in self.pairs]}
+
+
+def agreement_text(agreement: dict) -> str:
+    """One sentence of a ``PlanAgreement.as_dict()`` (or the file the CLI saves of it)."""
+    splits, ari = agreement["splits"], agreement["mean_ari"]
+    return (f"{len(splits)} plans split " + ", ".join(str(len(s)) for s in splits)
+            + f" module(s); split modules agree by Jaccard {agreement['mean_jaccard']:.2f} "
+            f"(1: the same modules; mean over {len(splits) * (len(splits) - 1) // 2} pair(s))"
+            + ("; no module is split in two plans, so their groups cannot be compared"
+               if ari is None else f"; groups of modules split in both, adjusted Rand index "
+               f"{ari:.2f} (1: the same groups, 0: as alike as chance)"))
 
 
 def _labels(groups: list[list[str]], languages: list[str]) -> list[int]:
