@@ -128,37 +128,41 @@ def flat_pcgrad(lm, inputs, st, asr, device) -> int:
     return g_st.nbytes + g_aux.nbytes  # the copies it holds besides .grad
 
 
+def plain_backward(lm, inputs, st, asr, device) -> int:
+    """ST, then λ·ASR, accumulated as they come; holds nothing besides ``.grad``."""
+    loss_of(lm, inputs, st, device).backward()
+    (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
+    return 0
+
+
+def mgcm_backward(lm, inputs, st, asr, device) -> int:
+    """ST, then λ·ASR projected module by module (MGCM); the bytes it held at its most."""
+    loss_of(lm, inputs, st, device).backward()
+    with MGCM(lm.model) as m:
+        (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
+    return m.peak_held_bytes
+
+
+# each arm runs one ST + λ·ASR backward and returns the gradient bytes it holds besides .grad
+MEMORY_ARMS = {"plain": plain_backward, "mgcm": mgcm_backward, "flat": flat_pcgrad}
+
+
 def peak_extra(lm, inputs, st, asr, device) -> dict[str, int]:
     """Peak bytes of one ST + ASR backward per arm, minus the plain arm's; and the gradient
     bytes each projection holds besides ``.grad`` at its most."""
-    held = {}
-    def plain():
-        loss_of(lm, inputs, st, device).backward()
-        (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
-
-    def mgcm():
-        loss_of(lm, inputs, st, device).backward()
-        with MGCM(lm.model) as m:
-            (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
-        held["mgcm"] = m.peak_held_bytes
-
-    def flat():
-        held["flat"] = flat_pcgrad(lm, inputs, st, asr, device)
-
-    arms = {"plain": plain, "mgcm": mgcm, "flat": flat}
-    peaks = {}
-    for name, arm in arms.items():
+    held, peaks = {}, {}
+    for name, arm in MEMORY_ARMS.items():
         lm.model.zero_grad(set_to_none=True)
         if device.type == "cuda":
             sync(device)
             torch.cuda.reset_peak_memory_stats(device)
             base = torch.cuda.memory_allocated(device)
-            arm()
+            held[name] = arm(lm, inputs, st, asr, device)
             sync(device)
             peaks[name] = torch.cuda.max_memory_allocated(device) - base
         else:
             with LiveBytes() as live:
-                arm()
+                held[name] = arm(lm, inputs, st, asr, device)
             peaks[name] = live.peak
     lm.model.zero_grad(set_to_none=True)
     return {"mgcm": peaks["mgcm"] - peaks["plain"], "flat": peaks["flat"] - peaks["plain"],
@@ -171,15 +175,7 @@ def one_arm(lm, inputs, st, asr, device, name: str) -> dict:
     import resource
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    if name == "plain":
-        loss_of(lm, inputs, st, device).backward()
-        (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
-    elif name == "mgcm":
-        loss_of(lm, inputs, st, device).backward()
-        with MGCM(lm.model):
-            (LAMBDA * loss_of(lm, inputs, asr, device)).backward()
-    else:
-        flat_pcgrad(lm, inputs, st, asr, device)
+    MEMORY_ARMS[name](lm, inputs, st, asr, device)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"arm": name, "peak_rss_before_bytes": before, "peak_rss_bytes": peak}
 
@@ -197,7 +193,7 @@ def main() -> None:
                     help="the step's optimiser (default: adamw; sgd keeps no state, for Medium "
                     "on a 24 GiB machine)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    ap.add_argument("--arm", choices=("plain", "mgcm", "flat"), default=None,
+    ap.add_argument("--arm", choices=list(MEMORY_ARMS), default=None,
                     help="run only this memory arm, once, and report the process's peak "
                     "resident memory (a parent compares three such processes)")
     ap.add_argument("--memory-only", action="store_true",
