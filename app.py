@@ -131,6 +131,7 @@ nav = st.navigation([
     st.Page("pages/sharing_plan.py", title="Sharing plan", icon=":material/edit_note:"),
     st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
+    st.Page("pages/validation.py", title="Validation", icon=":material/fact_check:"),
     st.Page("pages/compare.py", title="Compare runs", icon=":material/compare:"),
 ])
 nav.run()

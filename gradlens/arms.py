@@ -58,6 +58,18 @@ def typology_partition(languages: list[str], n_groups: int, distance: np.ndarray
     return sorted(groups, key=lambda g: languages.index(g[0]))
 
 
+def loss_partition(languages: list[str], losses: list[float], sizes: list[int]) -> list[list[str]]:
+    """The languages ordered by their loss (lowest first) and cut into groups of ``sizes``, in
+    that order: who shares follows how well the model already does each language, the
+    grouping a split would find if the gradients said only that."""
+    if sum(sizes) != len(languages) or len(losses) != len(languages):
+        raise ValueError(f"group sizes {sizes} and {len(losses)} losses for {len(languages)} "
+                         "languages")
+    order = [languages[i] for i in np.argsort(np.asarray(losses, float), kind="stable")]
+    cuts = np.cumsum([0, *sizes])
+    return [sorted(order[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
 def _module_seed(seed: int, arm: str, key: str) -> list[int]:
     return [seed, *arm.encode(), *key.encode()]
 

@@ -1,4 +1,5 @@
-"""The gradlens command line: probe, info, analyze, plan, train, experiment, jobs, demo, app.
+"""The gradlens command line: probe, info, analyze, plan, train, experiment, validate, jobs, demo,
+app.
 
     python -m gradlens probe --languages spa deu fin --steps 10
     python -m gradlens info runs/<id>
@@ -6,6 +7,7 @@
     python -m gradlens plan runs/<id> --budget 0.1 # the proposed sharing plan, runs/<id>/plan.json
     python -m gradlens train --plan runs/<id>/plan.json    # a training job; follows it
     python -m gradlens experiment runs/<id> --seeds 3     # the plan against its baselines
+    python -m gradlens validate runs/<id> --modules 10    # does the predicted gain predict?
     python -m gradlens jobs                        # jobs and their states; jobs logs|cancel ID
     python -m gradlens demo --control               # the positive control run, runs/control
     python -m gradlens app          # makes the demo run if there is none, then serves the app
@@ -24,11 +26,14 @@ from gradlens.errors import ConfigError, GradlensError
 from gradlens.paths import AGREEMENT_FILE, runs_dir
 
 
-def _add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+def _add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = (),
+                         defaults: dict | None = None) -> None:
+    """A flag per field of ``cls``; ``defaults`` overrides some of the fields' defaults."""
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        default = (defaults or {}).get(f.name, default)
         flag = "--" + f.name.replace("_", "-")
         helptext = f"{f.metadata.get('help', '')} (default: {default})"
         if isinstance(default, list):
@@ -289,7 +294,7 @@ def cmd_experiment(args) -> int:
     print(f"submitted {len(started)} job(s); the others have succeeded or are running")
     if args.detach:
         return 0
-    all_done = _follow_experiment(directory)
+    all_done = _follow_jobs(directory.name, lambda: ex.status(directory))
     if all_done is None:
         return 130
     results = ex.collect(directory, args.trials)
@@ -302,20 +307,21 @@ def cmd_experiment(args) -> int:
     return 0 if results["complete"] else 1
 
 
-def _follow_experiment(directory: Path) -> bool | None:
-    """A progress bar over every job's steps until none is queued or running; whether all of
-    them succeeded (None when Ctrl-C stopped following: the jobs go on)."""
+def _follow_jobs(label: str, rows_of) -> bool | None:
+    """A progress bar over the steps of every job ``rows_of()`` lists (an experiment's or a
+    validation's ``status``) until none is queued or running; whether all of them succeeded
+    (None when Ctrl-C stopped following: the jobs go on)."""
     import time
 
     from tqdm import tqdm
 
     from gradlens import experiment as ex
 
-    rows = ex.status(directory)
+    rows = rows_of()
     try:
-        with tqdm(total=ex.progress(rows)[1], desc=directory.name, unit="step") as bar:
+        with tqdm(total=ex.progress(rows)[1], desc=label, unit="step") as bar:
             while True:
-                rows = ex.status(directory)
+                rows = rows_of()
                 bar.n = ex.progress(rows)[0]
                 states = [r["state"] for r in rows]
                 bar.set_postfix(done=f"{states.count('succeeded')}/{len(rows)} jobs",
@@ -332,6 +338,61 @@ def _follow_experiment(directory: Path) -> bool | None:
         if r["state"] != "succeeded":
             print(f"  {r['job']}: {r['state']}" + (f" ({r['reason']})" if r["reason"] else ""))
     return all(r["state"] == "succeeded" for r in rows)
+
+
+def cmd_validate(args) -> int:
+    from gradlens import validation as va
+    from gradlens.store import Run
+    from gradlens.train.config import TrainConfig
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    with Run(args.run) as run:
+        corpus = args.corpus or run.probe_config.get("corpus", "spoken-numbers")
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                         if f.name not in ("seed", "corpus")}, corpus=corpus)
+    directory, spec, notes = va.prepare(Path(args.run), args.modules, args.groupings.split(","),
+                                        list(range(args.seeds)), cfg, args.budget, args.alpha,
+                                        args.name)
+    for note in notes:
+        print(f"gradlens: {note}", file=sys.stderr)
+    print(f"validation {directory.name}: {len(spec['modules'])} modules × "
+          f"{len(spec['groupings'])} groupings and the shared fine-tune, × {args.seeds} seed(s), "
+          f"{cfg.steps} steps each, in {directory}")
+    for i, m in enumerate(spec["modules"]):
+        gain = m["predictors"]["gain"]
+        print(f"  m{i:02d} {m['module']:45s} predicted gain {gain:.3g}"
+              + ("  (in the plan)" if m["in_plan"] else ""))
+    started = va.launch(directory, args.backend, args.ray_address)
+    print(f"submitted {len(started)} job(s); the others have succeeded or are running")
+    if args.detach:
+        return 0
+    all_done = _follow_jobs(directory.name, lambda: va.status(directory))
+    if all_done is None:
+        return 130
+    results = va.collect(directory)
+    print(format_validation(results))
+    print(f"wrote {directory / va.RESULTS} and {directory / va.TABLE}")
+    if not all_done:
+        print("not every job succeeded: the figures cover those that did; run the same command "
+              "again to resume the others", file=sys.stderr)
+    return 0 if results["complete"] else 1
+
+
+def format_validation(results: dict) -> str:
+    """The answer first, then each predictor's rank correlation and each grouping's benefit."""
+    from gradlens.analysis.validation import RankCorrelation, prediction_verdict
+    from gradlens.validation import PREDICTORS
+
+    lines = [results["answer"], f"{results['jobs_done']} of {results['jobs']} jobs done; "
+             "benefit = dev ST loss of the shared fine-tune minus the split one's (positive: "
+             "the split helped)"]
+    for p, what in PREDICTORS.items():
+        lines.append("  " + prediction_verdict(what, RankCorrelation(**results["correlations"][p])))
+    for g, b in results["benefit"].items():
+        iv = f" [{b['low']:+.4f}, {b['high']:+.4f}]" if b["low"] is not None else ""
+        lines.append(f"  {g:9s} groups: mean benefit {b['mean']:+.4f}{iv} over {b['n']} modules")
+    return "\n".join(lines)
 
 
 def seed_p(comparison: dict) -> str:
@@ -533,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "divergence test needs for it to be split (default: 0.05)")
     from gradlens.jobs import BACKENDS
     from gradlens.train.config import TrainConfig
+    from gradlens.validation import DEFAULTS as VALIDATE_DEFAULTS
 
     p = sub.add_parser("train", help="start a training job from a sharing plan and follow it")
     p.add_argument("--plan", required=True, help="plan.json (or .yaml) inside the runs directory")
@@ -580,6 +642,30 @@ def build_parser() -> argparse.ArgumentParser:
                    "the run probed)")
     _add_dataclass_flags(p, TrainConfig, skip=("seed", "corpus"))
     p.set_defaults(func=cmd_experiment)
+    p = sub.add_parser("validate", help="does the predicted gain predict the benefit? "
+                       "fine-tune modules spanning the predicted gain, each split alone into "
+                       "each grouping, against the shared fine-tune, and correlate")
+    p.add_argument("run", help="run directory whose evidence is checked")
+    p.add_argument("--modules", type=int, default=10, help="modules to fine-tune split, from the "
+                   "top of the plan down the predicted gain (default: 10)")
+    p.add_argument("--groupings", default="proposed,random,typology,loss",
+                   help="comma-separated groupings, 'proposed' among them (default: "
+                   "proposed,random,typology,loss)")
+    p.add_argument("--seeds", type=int, default=2, help="seeds of every fine-tune (default: 2)")
+    p.add_argument("--budget", type=float, default=0.1, help="the plan whose modules come first "
+                   "(default: 0.1)")
+    p.add_argument("--alpha", type=float, default=0.05, help="its false discovery rate "
+                   "(default: 0.05)")
+    p.add_argument("--name", default=None, help="validation name (default: from the run and "
+                   "design, so the same command resumes)")
+    p.add_argument("--backend", choices=BACKENDS, default="local", help="where jobs run "
+                   "(default: local, one at a time)")
+    p.add_argument("--ray-address", default=None, help="Ray dashboard address (default: $RAY_ADDRESS)")
+    p.add_argument("--detach", action="store_true", help="submit and return without following")
+    p.add_argument("--corpus", default=None, help="corpus the jobs train on (default: the one "
+                   "the run probed)")
+    _add_dataclass_flags(p, TrainConfig, skip=("seed", "corpus"), defaults=VALIDATE_DEFAULTS)
+    p.set_defaults(func=cmd_validate)
     p = sub.add_parser("jobs", help="list training jobs, show a job's log, or cancel it")
     p.add_argument("action", nargs="?", choices=("list", "logs", "cancel"), default="list")
     p.add_argument("job", nargs="?", default=None, help="job id (for logs and cancel)")

@@ -142,6 +142,8 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
     if declared.baseline not in wanted or declared.baseline == "proposed":
         raise ExperimentError(f"primary baseline {declared.baseline!r}: choose one of the arms "
                               f"compared with the proposed plan, {[a for a in wanted if a != 'proposed']}")
+    from gradlens.train.config import comparable
+
     cfg = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
     old = read_spec(directory) if is_experiment(directory) else None
     if old is None and declared.looks and len(seeds) != declared.looks[0]:
@@ -149,8 +151,10 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
                               f"seeds, not {len(seeds)}")
     extension = None
     if old is not None:
-        if ((design_of(SharingPlan.from_dict(old["plan"])), old["config"], sorted(old["arms"]))
-                != (design_of(plan), cfg, sorted(wanted)) or not set(old["seeds"]) <= set(seeds)):
+        if ((design_of(SharingPlan.from_dict(old["plan"])), comparable(old["config"]),
+             sorted(old["arms"]))
+                != (design_of(plan), comparable(cfg), sorted(wanted))
+                or not set(old["seeds"]) <= set(seeds)):
             raise ExperimentError(f"{directory / SPEC}: an experiment with another plan, config "
                                   f"or arms, or with seeds {old['seeds']} not all among "
                                   f"{seeds}, exists here; pick another name")
@@ -210,7 +214,10 @@ def default_name(run_name: str, plan: SharingPlan, seeds: list[int], config, arm
     command resumes it."""
     import hashlib
 
-    digest = hashlib.sha256(json.dumps([design_of(plan), seeds, dataclasses.asdict(config), arms],
+    from gradlens.train.config import comparable
+
+    digest = hashlib.sha256(json.dumps([design_of(plan), seeds,
+                                        comparable(dataclasses.asdict(config)), arms],
                                        sort_keys=True).encode()).hexdigest()[:8]
     return f"exp-{run_name}-{digest}"[:48]
 
@@ -292,15 +299,23 @@ def current_jobs(spec: dict) -> list[tuple[str, int, str, object]]:
 
 def launch(directory: Path, backend: str = "local", ray_address: str | None = None) -> list[str]:
     """Submit every job that has not succeeded and is not running; return the ids submitted."""
+    return launch_jobs(directory, read_spec(directory), SPEC, backend, ray_address)
+
+
+def launch_jobs(directory: Path, spec: dict, spec_file: str, backend: str = "local",
+                ray_address: str | None = None) -> list[str]:
+    """Submit every job of ``spec`` (an experiment's or a validation's: its ``seeds``,
+    ``arms``, ``jobs`` and ``config``, each plan in ``plans/<arm>-s<seed>.json``, the spec in
+    ``spec_file``) that has not succeeded and is not running; return the ids submitted."""
     from gradlens.jobs import submit
     from gradlens.train.config import TrainConfig
 
-    spec = read_spec(directory)
     started = []
     for arm, seed, jid, job in current_jobs(spec):
         if job is not None and (job.active or job.state == "succeeded"):
             continue
-        cfg = TrainConfig.from_dict({**spec["config"], "seed": seed}, str(Path(directory) / SPEC))
+        cfg = TrainConfig.from_dict({**spec["config"], "seed": seed},
+                                    str(Path(directory) / spec_file))
         submit(Path(directory) / PLANS / f"{arm}-s{seed}.json", cfg, backend, name=jid,
                ray_address=ray_address)
         started.append(jid)
@@ -309,12 +324,16 @@ def launch(directory: Path, backend: str = "local", ray_address: str | None = No
 
 def status(directory: Path) -> list[dict]:
     """One row per job: arm, seed, job, state (``not submitted`` before it is), steps done."""
+    return job_rows(read_spec(directory))
+
+
+def job_rows(spec: dict) -> list[dict]:
+    """``status``'s rows for any spec with seeds, arms and jobs (a validation's too)."""
     from gradlens.launch import log_tail
     from gradlens.paths import runs_dir
     from gradlens.train.config import LOG
 
     rows = []
-    spec = read_spec(directory)
     for arm, seed, jid, job in current_jobs(spec):
         state, reason = (job.state, job.reason) if job is not None else ("not submitted", "")
         records = read_metrics(runs_dir() / jid / METRICS_FILE)

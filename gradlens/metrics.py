@@ -2,7 +2,8 @@
 
 Records are ``{"kind": "train", "step", "loss", "loss_st", "loss_asr", "lr", ...}`` per logged
 step and ``{"kind": "eval", "step", "split", "language", "bleu", "chrf", "n"}`` per language
-(and ``"all"``) and split at each evaluation.
+(and ``"all"``) and split at each evaluation; with a dev loss asked for,
+``{"kind": "dev_loss", "step", "language", "n", "loss_st"}`` per language at each evaluation.
 
     python -c "from gradlens.metrics import read_metrics, final_scores; print(final_scores(read_metrics('runs/<job>/metrics.jsonl')))"
 """
@@ -106,6 +107,17 @@ def start_scores(records: list[dict], split: str = "test") -> dict[str, dict[str
     the job did not make one)."""
     return {r["language"]: {m: r[m] for m in (*SCORES, "n") if m in r} for r in records
             if r["kind"] == "eval" and r["split"] == split and r["step"] == 0}
+
+
+def final_dev_losses(records: list[dict]) -> tuple[int, dict[str, float]] | None:
+    """The step of the last dev-loss evaluation after training began and each language's ST
+    loss there; None before one."""
+    last = max((r["step"] for r in records if r["kind"] == "dev_loss" and r["step"] > 0),
+               default=None)
+    if last is None:
+        return None
+    return last, {r["language"]: r["loss_st"] for r in records
+                  if r["kind"] == "dev_loss" and r["step"] == last}
 
 
 FAR_BELOW = 5.0  # chrF points over all languages: "the training made the model worse"

@@ -318,3 +318,34 @@ def small_multiples_figure(clusterings: dict[str, Clustering], columns: int = 4)
     fig.update_layout(height=(260 if len(all_langs) <= 12 else 290) * rows + 60,
                       margin=dict(l=40, r=20, t=60, b=20), legend=dict(title="family"))
     return fig
+
+
+def validation_figure(modules: list[dict], predictor: str, label: str, title: str) -> go.Figure:
+    """Predicted against realised: one point per module at its ``predictor`` (x) and its
+    proposed groups' benefit (y; ``validation.summarise``'s modules), the plan's modules in the
+    first colour; every other grouping's benefit of the same module as an open marker above it,
+    so a prediction that is right for the wrong groups shows. Hover names the module."""
+    fig = go.Figure()
+    groupings = list(dict.fromkeys(g for m in modules for g in m["benefit"]))
+    for j, g in enumerate(groupings):
+        for in_plan in ((True, False) if g == "proposed" else (None,)):
+            mine = [m for m in modules if g in m["benefit"] and m["predictors"][predictor] is not None
+                    and (in_plan is None or m["in_plan"] == in_plan)]
+            if not mine:
+                continue
+            name = (f"proposed groups ({'in' if in_plan else 'not in'} the plan)"
+                    if g == "proposed" else f"{g} groups")
+            fig.add_trace(go.Scatter(
+                x=[m["predictors"][predictor] for m in mine],
+                y=[m["benefit"][g]["mean"] for m in mine], mode="markers", name=name,
+                text=[module_label(m["module"]) for m in mine],
+                marker=dict(size=11 if g == "proposed" else 8,
+                            symbol="circle" if g == "proposed" else "circle-open",
+                            color=PALETTE[0 if in_plan else 1 if g == "proposed" else j + 2]),
+                hovertemplate="%{text}<br>" + label + " %{x:.3g}<br>benefit %{y:.4f}<extra>"
+                              + name + "</extra>"))
+    fig.add_hline(y=0, line_dash="dash", line_color="#555")
+    fig.update_layout(title=title, xaxis_title=label, height=440,
+                      yaxis_title="realised benefit: dev ST loss, shared − split",
+                      legend=dict(orientation="h", y=-0.2))
+    return fig

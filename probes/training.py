@@ -7,7 +7,8 @@ auxiliary gradient is projected module by module during its backward pass
 (``probes.mgcm``). AdamW, linear warm-up then linear decay, gradient clipping, bf16
 autocast on CUDA. At step 0 (the starting model, the baseline), every ``eval_every`` steps and at
 the end, ``generate`` translates the dev and test sets and sacrebleu scores BLEU and chrF per
-language.
+language (``translate_eval``), and with ``dev_loss_size`` each language's teacher-forced ST loss
+on fixed dev utterances is recorded (what ``gradlens validate`` reads).
 
 A job directory holds ``metrics.jsonl`` (one JSON object per logged step or evaluation),
 ``log.txt``, ``hyps/<split>-<step>.jsonl`` (what was scored) and ``checkpoint/`` (the routed
@@ -36,6 +37,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from gradlens.errors import ConfigError
 from gradlens.metrics import METRICS, Metrics
 from gradlens.plan import SharingPlan
 from gradlens.train.config import LOG, TrainConfig, read_spec
@@ -232,6 +234,29 @@ def evaluate(routed: RoutedModel, lm, batcher, sets: dict, cfg: TrainConfig, ste
     return records
 
 
+def dev_losses(routed: RoutedModel, lm, batcher, examples: dict[str, list], cfg: TrainConfig,
+               step: int, device: torch.device) -> list[dict]:
+    """The teacher-forced ST loss of each language on its fixed dev utterances ``examples``
+    (the mean over utterances of each batch's token-mean loss): what a validation job reads,
+    far less noisy per utterance than a translation's score."""
+    from probes.loop import loss_of
+
+    routed.eval()
+    records = []
+    with torch.no_grad():
+        for lang, mine in examples.items():
+            routed.set_language(lang)
+            total = 0.0
+            for lo in range(0, len(mine), cfg.eval_batch_size):
+                chunk = mine[lo: lo + cfg.eval_batch_size]
+                loss = loss_of(lm, batcher.features(chunk), batcher.labels(chunk, "st"), device)
+                total += float(loss) * len(chunk)
+            records.append({"kind": "dev_loss", "step": step, "language": lang, "n": len(mine),
+                            "loss_st": total / len(mine)})
+    routed.train()
+    return records
+
+
 def train_step(lm, routed: RoutedModel, batcher, optim, params: list, lang: str, examples,
                cfg: TrainConfig, device: torch.device, world: World = World()) -> dict:
     """One optimizer step on one language's batch: ST, then λ·ASR (through MGCM when asked),
@@ -310,10 +335,27 @@ def train(cfg: TrainConfig, plan: SharingPlan, out: str | Path,
         missing = [split for split, c in eval_sets.items() if c is None]
         if missing:
             log(f"no {' or '.join(missing)} manifest given: {', '.join(missing)} not evaluated")
-    if world.main and start == 0 and cfg.eval_at_start:
-        for r in evaluate(routed, lm, batcher, eval_sets, cfg, 0, out, device, log):
+    if cfg.dev_loss_size and eval_sets["dev"] is None:
+        raise ConfigError("dev_loss_size: the dev loss needs a dev split; give a dev manifest")
+    dev_set = ({lang: eval_sets["dev"].evaluation_set(lang, "dev", cfg.dev_loss_size)
+                for lang in languages} if cfg.dev_loss_size and world.main else {})
+
+    def evaluation(step: int) -> list[dict]:
+        """Every record an evaluation at ``step`` makes (translations and the dev loss, as
+        configured), each written to the metrics as it is made."""
+        made = evaluate(routed, lm, batcher, eval_sets, cfg, step, out, device, log) \
+            if cfg.translate_eval else []
+        if dev_set:
+            log(f"dev loss at step {step}: {len(dev_set)} languages × "
+                f"{cfg.dev_loss_size} utterances")
+            made += dev_losses(routed, lm, batcher, dev_set, cfg, step, device)
+        for r in made:
             metrics.write(r)
-            if r["language"] == "all":
+        return made
+
+    if world.main and start == 0 and cfg.eval_at_start:
+        for r in evaluation(0):
+            if r["kind"] == "eval" and r["language"] == "all":
                 log(f"eval step 0 (the starting model): {r['split']} BLEU {r['bleu']:.1f} "
                     f"chrF {r['chrf']:.1f} on {r['n']} utterances")
     probs = sampling_probabilities({x: corpus.sizes()[x] for x in languages}, cfg.temperature)
@@ -341,12 +383,13 @@ def train(cfg: TrainConfig, plan: SharingPlan, out: str | Path,
                     f"(st {record['loss_st']:.3f}, asr {record['loss_asr']:.3f}) "
                     f"lr {record['lr']:.2e} conflicts {record['conflicts']}")
             if world.main and (done % cfg.eval_every == 0 or done == cfg.steps):
-                last_eval = evaluate(routed, lm, batcher, eval_sets, cfg, done, out, device, log)
-                for r in last_eval:
-                    metrics.write(r)
-                log("eval step %d: " % done + ", ".join(
-                    f"{r['split']} BLEU {r['bleu']:.1f} chrF {r['chrf']:.1f}"
-                    for r in last_eval if r["language"] == "all"))
+                last_eval = evaluation(done)
+                said = [f"{r['split']} BLEU {r['bleu']:.1f} chrF {r['chrf']:.1f}"
+                        for r in last_eval if r["kind"] == "eval" and r["language"] == "all"]
+                losses = [r["loss_st"] for r in last_eval if r["kind"] == "dev_loss"]
+                if losses:
+                    said.append(f"dev ST loss {np.mean(losses):.4f} (mean over languages)")
+                log(f"eval step {done}: " + ", ".join(said))
             if world.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
                 save_checkpoint(out, routed, optim, sched, done)
             if world.size > 1:

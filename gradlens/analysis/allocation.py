@@ -100,7 +100,8 @@ def priority(e: ModuleEvidence) -> float:
     return max(gain[1], 0.0) * (1.0 - (e.cca_excess or 0.0)) / cost
 
 
-def _q(e: ModuleEvidence) -> float:
+def q_of(e: ModuleEvidence) -> float:
+    """The q-value among the modules analysed together (the p-value of a unit analysed alone)."""
     return e.divergence.p_value if e.q_value is None else e.q_value
 
 
@@ -108,15 +109,15 @@ def diverges(e: ModuleEvidence, alpha: float = ALPHA) -> bool:
     """Whether ``e``'s languages diverge beyond noise: q < ``alpha`` (p for a unit analysed
     alone) and the excess divergence's interval above 0. The one rule the plan, the summary
     and the pages apply."""
-    return _q(e) < alpha and e.divergence.excess_ci[0] > 0
+    return q_of(e) < alpha and e.divergence.excess_ci[0] > 0
 
 
 def shared_reason(e: ModuleEvidence, alpha: float) -> str | None:
     """Why ``e`` cannot be a candidate, or ``None`` when it is one."""
     d = e.divergence
     lo, hi = d.excess_ci
-    figures = f"excess divergence {d.excess:.3f} [{lo:.3f}, {hi:.3f}], q = {_q(e):.3g}"
-    if _q(e) >= alpha:
+    figures = f"excess divergence {d.excess:.3f} [{lo:.3f}, {hi:.3f}], q = {q_of(e):.3g}"
+    if q_of(e) >= alpha:
         return f"kept shared: no divergence beyond noise ({figures})"
     if lo <= 0:
         return f"kept shared: the divergence's interval reaches 0 ({figures})"
@@ -173,7 +174,7 @@ def allocate(evidence: list[ModuleEvidence], budget: float, total_params: int,
     for e in candidates:
         d = e.divergence
         figures = (f"excess divergence {d.excess:.3f} [{d.excess_ci[0]:.3f}, "
-                   f"{d.excess_ci[1]:.3f}], q = {_q(e):.3g}, {gain_text(e)}, "
+                   f"{d.excess_ci[1]:.3f}], q = {q_of(e):.3g}, {gain_text(e)}, "
                    f"costs {extra_cost(e):,}")
         if spent + extra_cost(e) <= budget_params:
             chosen.append(e)

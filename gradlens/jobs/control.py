@@ -96,7 +96,7 @@ def submit(plan_path: str | Path, config, backend: str | Backend = "local",
     Submitting a job that failed or was cancelled, with the same plan and config, resumes it; a
     job that succeeded is never touched again.
     """
-    from gradlens.train.config import CONFIG, PLAN, write_spec
+    from gradlens.train.config import CONFIG, PLAN, comparable, write_spec
 
     root = runs_dir()
     registry = Registry(root)
@@ -111,7 +111,7 @@ def submit(plan_path: str | Path, config, backend: str | Backend = "local",
         plan.check(known, str(source))
     if shared:
         plan = new_plan(plan.model, plan.languages, plan.source_run)
-    cfg = dataclasses.asdict(config)
+    cfg = comparable(dataclasses.asdict(config))
     job_id = name or default_name(plan, cfg, source)
     directory = run_dir_for(job_id)  # refuses names that could leave the runs directory
     address = ray_address or os.environ.get("RAY_ADDRESS")
@@ -132,7 +132,7 @@ def submit(plan_path: str | Path, config, backend: str | Backend = "local",
                 raise JobError(f"job {job_id} has already succeeded; its record stays as it is "
                                "(pass --name to train this plan again as a new job)")
             if (directory / CONFIG).exists() and (directory / PLAN).exists():
-                same = (json.loads((directory / CONFIG).read_text()) == cfg
+                same = (comparable(json.loads((directory / CONFIG).read_text())) == cfg
                         and load_plan(directory / PLAN).modules == plan.modules)
             else:  # its directory was removed: start afresh
                 same = True

@@ -39,6 +39,12 @@ class TrainConfig:
     eval_size: int = field(default=16, metadata={"help": "utterances per language and split "
                                                           "(0: the whole split)"})
     eval_batch_size: int = field(default=32, metadata={"help": "utterances per generate call"})
+    translate_eval: bool = field(default=True, metadata={
+        "help": "translate the dev and test sets at each evaluation and score BLEU/chrF (off: "
+                "a validation job, which reads only the dev loss)"})
+    dev_loss_size: int = field(default=0, metadata={
+        "help": "utterances per language of the dev split whose teacher-forced ST loss each "
+                "evaluation records (0: none)"})
     max_new_tokens: int = field(default=24, metadata={"help": "longest generated translation"})
     checkpoint_every: int = field(default=100, metadata={"help": "checkpoint every this many steps"})
     log_every: int = field(default=10, metadata={"help": "write a log line every this many "
@@ -60,7 +66,7 @@ class TrainConfig:
         for name in ("steps", "batch_size", "eval_every", "eval_batch_size", "checkpoint_every",
                      "log_every"):
             number(name, int, lambda v: v >= 1, "an integer ≥ 1")
-        for name in ("warmup_steps", "eval_size", "max_new_tokens", "seed"):
+        for name in ("warmup_steps", "eval_size", "max_new_tokens", "seed", "dev_loss_size"):
             number(name, int, lambda v: v >= 0, "an integer ≥ 0")
         for name in ("learning_rate", "temperature"):
             number(name, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
@@ -68,8 +74,10 @@ class TrainConfig:
             number(name, float, lambda v: math.isfinite(v) and v >= 0, "a finite number ≥ 0")
         # one rule wherever a job is made (CLI, app, experiments): the warm-up fits in the run
         self.warmup_steps = min(self.warmup_steps, self.steps)
-        if not isinstance(self.mgcm, bool):
-            raise ConfigError(f"training config: mgcm must be true or false, got {self.mgcm!r}")
+        for name in ("mgcm", "eval_at_start", "translate_eval"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"training config: {name} must be true or false, got "
+                                  f"{getattr(self, name)!r}")
         for name in ("corpus", "dev", "test", "device"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"training config: {name} must be a string, got "
@@ -85,6 +93,18 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"{source}: unknown field(s) {unknown}; known: {sorted(names)}")
         return cls(**d)
+
+
+# fields added after jobs and experiments were first recorded, with their defaults: a recorded
+# config without one had it at its default, so it names, compares and resumes as before
+LATER_FIELDS = {"translate_eval": True, "dev_loss_size": 0}
+
+
+def comparable(config: dict) -> dict:
+    """A config as jobs and experiments are named and compared by: ``LATER_FIELDS`` at their
+    default left out, so a job or experiment recorded before they existed still resumes."""
+    return {k: v for k, v in config.items()
+            if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
 
 # -- the entry point --------------------------------------------------------------------------
