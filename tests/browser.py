@@ -22,7 +22,8 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 PAGES = {"": "gradlens", "dendrograms": "Language dendrograms",
          "divergence": "Self and cross divergence", "alignment": "Subspace alignment",
          "conflicts": "ST–ASR gradient conflict", "sharing_plan": "Sharing plan",
-         "training": "Training", "experiments": "Experiments", "compare": "Compare runs"}
+         "training": "Training", "experiments": "Experiments", "validation": "Validation",
+         "compare": "Compare runs"}
 
 
 def chromium_path() -> str | None:

@@ -114,3 +114,22 @@ def test_the_espeak_worker_does_not_let_its_folder_shadow_the_standard_library(t
                          text=True)
     assert out.returncode == 0, out.stderr
     assert str(tmp_path) not in out.stdout and out.stdout.strip().endswith("numbers.py")
+
+
+def test_speech_is_kept_once_spoken_and_a_torn_file_is_spoken_again(tmp_path, monkeypatch):
+    from gradlens.corpus.base import to_16k
+    from gradlens.corpus.espeak import SPEECH_CACHE, Espeak, speech
+
+    monkeypatch.setenv("GRADLENS_CACHE", str(tmp_path))
+    fresh = speech("veintitrés", "es", 170, 40)
+    espeak = Espeak.get()
+    assert np.array_equal(fresh, to_16k(espeak.speak("veintitrés", "es", rate=170, pitch=40),
+                                        espeak.rate))
+    (kept,) = (tmp_path / SPEECH_CACHE).rglob("*.npy")
+    assert np.array_equal(np.load(kept), fresh)
+    assert np.array_equal(speech("veintitrés", "es", 170, 40), fresh)  # read back
+    kept.write_bytes(kept.read_bytes()[:60])  # a kill mid-write elsewhere
+    assert np.array_equal(speech("veintitrés", "es", 170, 40), fresh)
+    assert np.array_equal(np.load(kept), fresh)
+    speech("veintitrés", "es", 171, 40)  # another rate: another utterance, another file
+    assert len(list((tmp_path / SPEECH_CACHE).rglob("*.npy"))) == 2

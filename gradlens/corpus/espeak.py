@@ -1,5 +1,6 @@
 """The espeak-ng C library from the ``espeakng-loader`` wheel, spoken through a forking worker
-process (``espeak_worker.py`` says why a fork per utterance).
+process (``espeak_worker.py`` says why a fork per utterance), and ``speech``: an utterance at
+16 kHz, synthesised once per machine and kept in gradlens' cache.
 
     python -c "from gradlens.corpus.espeak import Espeak; print(len(Espeak.get().speak('hola', 'es')))"
 """
@@ -61,3 +62,37 @@ class Espeak:
             what = f"no voice {voice!r}" if err < 1000 else f"error {err - 1000}"
             raise ValueError(f"espeak-ng could not speak {text!r}: {what}")
         return np.frombuffer(reply[4:], dtype=np.int16).copy()
+
+
+SPEECH_CACHE = "speech"
+
+
+def speech(text: str, voice: str, rate: int, pitch: int) -> np.ndarray:
+    """``text`` spoken by ``voice`` at ``rate`` and ``pitch``, resampled to 16 kHz float32
+    (``base.to_16k``), kept in ``<cache>/speech/`` (about 100 kB a second of audio; delete the
+    folder to reclaim it). The embedded corpora speak the same utterances again and again:
+    every job of an experiment or a validation with one seed sees the same batches, and every
+    job of a run the same dev set. Resampling costs more than speaking, so both are kept. The
+    key holds the espeak-ng data's version, so another build speaks afresh."""
+    import hashlib
+    from importlib import metadata
+
+    from gradlens.corpus.base import to_16k
+    from gradlens.paths import cache_dir
+
+    key = json.dumps([metadata.version("espeakng-loader"), text, voice, int(rate), int(pitch)])
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    path = cache_dir() / SPEECH_CACHE / digest[:2] / f"{digest}.npy"
+    try:
+        return np.load(path)
+    except (OSError, ValueError):  # not there yet, or torn by a kill: speak it again
+        pass
+    espeak = Espeak.get()
+    audio = to_16k(espeak.speak(text, voice, rate=rate, pitch=pitch), espeak.rate)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, audio)
+    os.replace(tmp, path)
+    return audio
+

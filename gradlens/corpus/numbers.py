@@ -12,9 +12,8 @@ from itertools import zip_longest
 
 import numpy as np
 
-from gradlens.corpus.base import (SPLITS, Example, check_split, split_of, spoken_languages,
-                                  to_16k)
-from gradlens.corpus.espeak import Espeak
+from gradlens.corpus.base import SPLITS, Example, check_split, split_of, spoken_languages
+from gradlens.corpus.espeak import speech
 from gradlens.errors import ConfigError
 from gradlens.languages import LANGUAGES, NUMBER_LANGUAGES, TARGET
 from gradlens.probe_config import DEMO_LANGUAGES
@@ -85,14 +84,13 @@ class SpokenNumbers:
         rng = np.random.default_rng([seed, zlib.crc32(f"{lang}/{kind}/{n}".encode())])
         rate, pitch = int(rng.integers(140, 211)), int(rng.integers(30, 71))
         text = write_number(n, kind, lang)
-        raw = Espeak.get().speak(text, spec.voice, rate=rate, pitch=pitch)
         return Example(
             id=f"{lang}-{kind}-{n}",
             src_lang=lang,
             tgt_lang=TARGET.code,
             transcript=text,
             translation=self.translation(n, kind, lang),
-            audio=to_16k(raw, Espeak.get().rate),
+            audio=speech(text, spec.voice, rate, pitch),
             item=f"{kind}-{n}",
         )
 

@@ -31,9 +31,8 @@ from itertools import zip_longest
 
 import numpy as np
 
-from gradlens.corpus.base import (SPLITS, Example, check_split, split_of, spoken_languages,
-                                  to_16k)
-from gradlens.corpus.espeak import Espeak
+from gradlens.corpus.base import SPLITS, Example, check_split, split_of, spoken_languages
+from gradlens.corpus.espeak import Espeak, speech
 from gradlens.languages import LANGUAGES, PHRASE_LANGUAGES, TARGET
 
 NAME = "cldr-phrases"
@@ -202,11 +201,10 @@ class CldrPhrases:
         rng = np.random.default_rng([seed, zlib.crc32(f"{lang}/cldr/{item}".encode())])
         rate = int(np.clip(round(self.rate(lang) * rng.uniform(0.87, 1.15)), 80, 450))
         text = phrase(item, spec.locale)
-        espeak = Espeak.get()
-        raw = espeak.speak(text, spec.voice, rate=rate, pitch=int(rng.integers(30, 71)))
+        audio = speech(text, spec.voice, rate, int(rng.integers(30, 71)))
         return Example(id=f"{lang}-cldr-{item}", src_lang=lang, tgt_lang=TARGET.code,
                        transcript=text, translation=phrase(item, TARGET.locale),
-                       audio=to_16k(raw, espeak.rate), item=f"cldr-{item}")
+                       audio=audio, item=f"cldr-{item}")
 
     def items(self, split: str, size: int, step: int) -> list[int]:
         """The items of batch ``step``: the same for every language (paired)."""
