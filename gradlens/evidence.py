@@ -23,6 +23,7 @@ import numpy as np
 from gradlens.analysis.alignment import Alignment
 from gradlens.analysis.divergence import Conflict, Divergence, TaskDivergence
 from gradlens.analysis.drift import Drift, window_drift
+from gradlens.analysis.nuisance import NuisanceTest
 from gradlens.analysis.evidence import (SIMILARITIES, ModuleEvidence, boot_similarities,
                                         has_similarity, module_evidence, null_similarities,
                                         similarity_of, sketch_null_similarity,
@@ -79,13 +80,30 @@ def step_windows(done: np.ndarray, n: int) -> list[np.ndarray]:
     return [w for w in np.array_split(done, n)]
 
 
+def run_nuisances(run: Run, steps=None) -> dict[str, np.ndarray]:
+    """Each nuisance covariate per language over the done (or given) steps: the mean audio
+    seconds of its batches (where the probe recorded them) and its mean loss on the primary
+    task (``analysis.nuisance``)."""
+    from gradlens.analysis.evidence import task_indices
+
+    out = {}
+    duration = run.duration(steps)
+    if duration is not None and len(duration) and np.isfinite(duration).all():
+        out["duration"] = duration.mean(axis=0).astype(np.float64)
+    loss = run.loss(steps)
+    if len(loss):
+        out["loss"] = loss[:, :, task_indices(run.tasks)[0]].mean(axis=0).astype(np.float64)
+    return out
+
+
 def unit_evidence(run: Run, key: str, rank: int | None = None,
                   n_groups: int | None = None, steps=None) -> ModuleEvidence:
     """Evidence on one module, layer or block of ``run`` over its done (or the given) steps."""
     n = int(run.modules.n_params[unit_of(run, key)].sum())
     return module_evidence(unit_sketches(run, key, steps), run.languages, run.tasks, key, n,
                            rank, n_groups, moving=run.train_steps_between > 0,
-                           content_paired=run.content_paired)
+                           content_paired=run.content_paired,
+                           nuisances=run_nuisances(run, steps))
 
 
 def run_evidence(run: Run, rank: int | None = None, n_groups: int | None = None,
@@ -214,7 +232,7 @@ def _stamp(run: Run) -> list:
 def _frozen_types() -> dict[str, type]:
     """The only types a cache may rebuild: the analysis's frozen results."""
     return {t.__name__: t for t in (ModuleEvidence, Divergence, TaskDivergence, Conflict,
-                                    Alignment)}
+                                    Alignment, NuisanceTest)}
 
 
 def encode(value, arrays: dict[str, np.ndarray]):

@@ -30,6 +30,7 @@ _REQUIRED = ("languages", "tasks", "modules/name", "modules/n_params", "modules/
              "modules/exact", "sketch", "sq_norm", "loss", "steps/done")
 _ATTRS = ("schema", "created", "model", "model_config", "probe_config", "sketch_dim",
           "sketch_seed", "gradlens_version")
+DURATION = "duration"  # optional dataset [S, L]
 # probe_config fields that may differ on resume: more steps extends a run.
 _EXTENDABLE = {"steps"}
 
@@ -120,6 +121,10 @@ class RunWriter:
                          dtype="float32", fletcher32=True)
         f.create_dataset("steps/done", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=bool,
                          fletcher32=True)
+        # optional (runs made before it lack it): each language's mean audio seconds per step,
+        # a nuisance the analysis checks the plan's groups against
+        f.create_dataset(DURATION, shape=(0, L), maxshape=(None, L), chunks=(64, L),
+                         dtype="float32", fletcher32=True)
         f.close()
         os.replace(tmp, self.path)  # a half-created file never carries the real name
         return self._open_swmr()
@@ -173,16 +178,22 @@ class RunWriter:
         missing = np.flatnonzero(~done)
         return int(missing[0]) if missing.size else int(done.size)
 
-    def append(self, step: int, sketch: np.ndarray, sq_norm: np.ndarray, loss: np.ndarray) -> None:
-        """Write step ``step`` and flush; it counts as done only once all of it is on disk."""
+    def append(self, step: int, sketch: np.ndarray, sq_norm: np.ndarray, loss: np.ndarray,
+               duration: np.ndarray | None = None) -> None:
+        """Write step ``step`` and flush; it counts as done only once all of it is on disk.
+        ``duration`` ``[L]``: each language's mean audio seconds in the step's batch (kept
+        where the file has room for it: a run begun before it existed has not)."""
         f = self._file
         rows = max(step + 1, f["steps/done"].shape[0])
-        for name in ("sketch", "sq_norm", "loss", "steps/done"):
+        names = ["sketch", "sq_norm", "loss", "steps/done"] + [DURATION] * (DURATION in f)
+        for name in names:
             if f[name].shape[0] < rows:
                 f[name].resize(rows, axis=0)
         f["sketch"][step] = sketch
         f["sq_norm"][step] = sq_norm
         f["loss"][step] = loss
+        if DURATION in f:
+            f[DURATION][step] = np.nan if duration is None else duration
         f.flush()  # the data first: a kill between the two flushes leaves the step undone
         f["steps/done"][step] = True
         f.flush()
@@ -458,6 +469,13 @@ class Run:
     def loss(self, steps=None) -> np.ndarray:
         """Losses ``[S, L, T]`` over the done (or given) steps."""
         return self._rows("loss", steps)
+
+    def duration(self, steps=None) -> np.ndarray | None:
+        """Each language's mean audio seconds per step ``[S, L]`` over the done (or given)
+        steps; None for a run made before the probe recorded it."""
+        if DURATION not in self._file:
+            return None
+        return self._rows(DURATION, steps)
 
     def close(self) -> None:
         self._file.close()

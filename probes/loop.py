@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from gradlens.corpus import open_corpus
+from gradlens.corpus import SAMPLE_RATE, open_corpus
 from gradlens.errors import ConfigError
 from gradlens.probe_config import TASKS, ProbeConfig
 from gradlens.store import RunWriter
@@ -130,15 +130,17 @@ def probe(cfg: ProbeConfig, runs_dir: Path = Path("runs"),
                 sketch = np.zeros((L, T, M, k), np.float32)
                 sq = np.zeros((L, T, M), np.float32)
                 losses = np.zeros((L, T), np.float32)
+                seconds = np.zeros(L, np.float32)
                 for li, lang in enumerate(cfg.languages):
                     examples = corpus.batch(lang, "train", cfg.batch_size, step)
+                    seconds[li] = np.mean([len(ex.audio) for ex in examples]) / SAMPLE_RATE
                     inputs = batcher.features(examples)
                     for ti, task in enumerate(cfg.tasks):
                         loss = loss_of(lm, inputs, batcher.labels(examples, task), device)
                         s, q = grads.capture(loss)
                         sketch[li, ti], sq[li, ti] = s.cpu().numpy(), q.cpu().numpy()
                         losses[li, ti] = float(loss.detach())
-                writer.append(step, sketch, sq, losses)
+                writer.append(step, sketch, sq, losses, seconds)
             if optim is not None:
                 train_segment(lm, batcher, corpus, cfg, grads, optim, step, device)
                 tmp = state_path.with_suffix(".tmp")

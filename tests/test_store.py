@@ -33,6 +33,9 @@ def test_plain_h5py_reads_every_schema_field(tiny_run):
         assert f["sq_norm"].shape == (S, L, T, M) and f["loss"].shape == (S, L, T)
         assert f["steps/done"][:].all() and S == SMALL["steps"]
         assert (f["sq_norm"][:] > 0).any() and np.isfinite(f["loss"][:]).all()
+        # each language's mean audio seconds per step: spoken numbers last about 0.5 to 4 s
+        assert f["duration"].shape == (S, L) and ((f["duration"][:] > 0.3)
+                                                  & (f["duration"][:] < 6)).all()
 
 
 def _probe_cmd(out: Path, steps: int) -> list[str]:

@@ -5,7 +5,10 @@ gradients diverge beyond what their noise gives, and not by chance among the man
 tested: its Benjamini–Hochberg q-value is below ``alpha`` and the lower end of its excess
 divergence's 95 % interval is above 0 (``gradlens.analysis.divergence``), and when the split
 buys something on steps its groups were not chosen on: the lower end of its held-out gain's
-interval is above 0 (a budget filler whose gain may be 0 is not taken). Splitting it into its
+interval is above 0 (a budget filler whose gain may be 0 is not taken), and when its groups do
+not follow the utterance duration the run recorded (``analysis.nuisance``: permutation p < 0.05
+over random groups of the same sizes keeps it shared; groups that follow the loss level are
+named in the decision, not kept shared, since a real conflict raises the loss too). Splitting it into its
 GradSim groups (``g`` groups: the fewest that buy 95 % of the largest held-out gain,
 ``gain.best_group_count``) costs ``(g - 1) * n_params`` extra parameters. Candidates are
 taken greedily by priority per extra parameter while they fit in the budget (a fraction of the
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 
 from gradlens.analysis.clustering import SUPPORTED
 from gradlens.analysis.evidence import ModuleEvidence
+from gradlens.analysis.nuisance import NUISANCES
 from gradlens.errors import ConfigError
 from gradlens.plan import ModuleSplit, SharingPlan
 
@@ -44,7 +48,9 @@ RULE = ("a module is split when its divergence test survives the Benjamini–Hoc
         "across modules (q < {alpha}), its excess divergence's 95 % interval lies above 0, and "
         "the split's first-order gain (the between-group energy of the languages' mean "
         "gradients, measured on steps the groups were not chosen on) has its 95 % interval "
-        "above 0; its number of groups is the fewest that buy 95 % of the largest held-out "
+        "above 0, and its groups do not follow utterance duration (permutation p ≥ 0.05 "
+        "over random groups of the same sizes; groups that follow the loss level are named, "
+        "not kept shared); its number of groups is the fewest that buy 95 % of the largest held-out "
         "gain; candidates are taken by that gain's lower end × (1 − alignment beyond "
         "chance) per extra parameter while they fit in the budget")
 
@@ -129,7 +135,24 @@ def shared_reason(e: ModuleEvidence, alpha: float) -> str | None:
                 f"were not chosen on ({figures})")
     if gain[1] <= 0:
         return f"kept shared: the split's held-out gain may be 0 ({gain_text(e)}; {figures})"
+    followed = [t for t in e.nuisance or [] if t.keeps_shared]
+    if followed:
+        return (f"kept shared: its groups follow a nuisance, not the languages: "
+                f"{'; '.join(t.text() for t in followed)} ({figures})")
     return None
+
+
+def nuisance_text(e: ModuleEvidence) -> str:
+    """What a split's groups were checked against, as its decision states it: the loss level
+    they follow is named as such ('' when the run recorded no covariate)."""
+    if not e.nuisance:
+        return ""
+    followed = [t for t in e.nuisance if t.follows()]
+    said = "; groups checked against " + ", ".join(t.text() for t in e.nuisance)
+    if followed:
+        said += ("; they follow " + ", ".join(NUISANCES[t.name] for t in followed)
+                 + ", so the split may be the loss level's (validate's loss-level groups test it)")
+    return said
 
 
 @dataclass(frozen=True)
@@ -179,7 +202,8 @@ def allocate(evidence: list[ModuleEvidence], budget: float, total_params: int,
         if spent + extra_cost(e) <= budget_params:
             chosen.append(e)
             spent += extra_cost(e)
-            decisions[e.module] = f"split into {len(e.groups)} groups ({figures}{support_text(e)})"
+            decisions[e.module] = (f"split into {len(e.groups)} groups ({figures}"
+                                   f"{support_text(e)}{nuisance_text(e)})")
         else:
             skipped.append(e.module)
             decisions[e.module] = (f"kept shared: over the budget ({figures}; "
@@ -200,7 +224,12 @@ def evidence_fields(e: ModuleEvidence) -> dict:
 
     figures = e.summary()
     gain, gain_low = split_gain(e) or (None, None)
+    tests = {t.name: t for t in e.nuisance or []}
     return {**{k: num(figures[k]) for k in PLAN_FIGURES},
+            **{f"{name}_share": num(tests[name].share) if name in tests else None
+               for name in NUISANCES},
+            **{f"{name}_p": num(tests[name].p_value) if name in tests else None
+               for name in NUISANCES},
             "split_gain": num(gain), "split_gain_ci_low": num(gain_low),
             "group_support": num(least_group_support(e)) if diverges(e) else None,
             "priority_per_mparam": num(priority(e) * 1e6), "extra_params": extra_cost(e)}

@@ -27,6 +27,7 @@ from gradlens.analysis.divergence import (COMMON_MIN_LANGUAGES, NULL_GRAMS, Conf
 from gradlens.analysis.clustering import group_support
 from gradlens.analysis.gain import MAX_GROUPS, best_group_count, cross_fitted_gains
 from gradlens.analysis.grouping import LanguageGrouping, index_groups
+from gradlens.analysis.nuisance import NuisanceTest, nuisance_test
 from gradlens.analysis.pace import detrended_rows, level_pace, paired_min_steps
 from gradlens.errors import ConfigError, NotEnoughData
 
@@ -60,6 +61,8 @@ class ModuleEvidence:
     ``held_out_gain``: splitting into as many groups gains this much to first order on steps
     the groups were not chosen on, at least the second figure (``gain.held_out_gain``; ``None``
     with too few steps to hold half out).
+    ``nuisance``: how far the groups follow each nuisance covariate the run recorded
+    (``nuisance.nuisance_test``: utterance duration, loss level; ``None`` for one group).
     """
 
     module: str
@@ -77,6 +80,7 @@ class ModuleEvidence:
     conflict_q: float | None = None
     group_support: list[float] | None = None
     held_out_gain: tuple[float, float] | None = None
+    nuisance: list[NuisanceTest] | None = None
 
     @property
     def gram(self) -> np.ndarray:
@@ -146,7 +150,8 @@ class ModuleEvidence:
 def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str], module: str,
                     n_params: int, rank: int | None = None,
                     n_groups: int | None = None, moving: bool = False,
-                    content_paired: bool = True) -> ModuleEvidence:
+                    content_paired: bool = True,
+                    nuisances: dict[str, np.ndarray] | None = None) -> ModuleEvidence:
     """Evidence on one unit from its sketches ``[S, L, T, D]`` (at least 3 steps); ``moving``:
     the model trained between them (``gradlens.analysis.pace``: the mean-based evidence reads
     each language's steps with its pace levelled, the paired similarity and the alignment the
@@ -154,6 +159,9 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
     ``content_paired``: every language saw the same content at each step; otherwise the rows
     of different languages do not pair up, and the paired similarity and the alignment are not
     computed (``paired`` and ``alignment`` stay ``None``).
+
+    ``nuisances``: each nuisance covariate's value per language (``nuisance.NUISANCES``), which
+    the groups are tested against.
 
     ``rank`` of the CCA: ``None`` picks ``default_rank`` of the rows it pairs and skips
     alignment when they are too few; an explicit rank they cannot support raises ValueError.
@@ -187,7 +195,10 @@ def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str]
         paired_boot=(None if rows is None else
                      paired_gram(rows, bootstrap_weights(len(rows))).astype(np.float32)),
         group_support=support,
-        held_out_gain=gains.get(len(grouping.groups_)))
+        held_out_gain=gains.get(len(grouping.groups_)),
+        nuisance=(None if len(grouping.groups_) < 2 else
+                  [nuisance_test(name, values, grouping.labels_)
+                   for name, values in (nuisances or {}).items()]))
 
 
 def with_q_values(evidence: list[ModuleEvidence]) -> list[ModuleEvidence]:
