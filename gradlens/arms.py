@@ -9,6 +9,9 @@ Every arm but ``shared`` spends the same extra parameters as the proposed plan:
   closest size where none is left), with random groups of the same sizes;
 - ``typology``: the same modules, each with as many groups cut from URIEL's genetic distance
   (average linkage), so typology, not gradients, decides who shares;
+- ``loss-level``: the same modules, each with the languages ordered by their probe loss and cut
+  into groups of the same sizes: what a split would do if the gradients said only how well the
+  model does each language (not in the default set: ``--arms`` names it);
 - ``shared``: every module shared. It has fewer parameters; it is not widened to equal ones,
   since widening a pretrained model adds randomly initialised weights, which is another
   intervention than sharing, so it is labelled as the smaller model it is.
@@ -31,8 +34,13 @@ ARMS = {
     "random-modules": "random modules of the same sizes (outside the plan where the model has "
                       "them), random groups of the same sizes",
     "typology": "the plan's modules, as many groups cut from URIEL genetic distance",
+    "loss-level": "the plan's modules, languages ordered by probe loss in groups of the same "
+                  "sizes",
     "shared": "every module shared (fewer parameters)",
 }
+# what an experiment trains unless told otherwise: the arms it had before loss-level existed, so
+# the same command still names and resumes an experiment made then
+DEFAULT_ARMS = ["proposed", "random-groups", "random-modules", "typology", "shared"]
 
 
 def random_partition(languages: list[str], sizes: list[int], seed) -> list[list[str]]:
@@ -75,10 +83,12 @@ def _module_seed(seed: int, arm: str, key: str) -> list[int]:
 
 
 def build_arms(plan: SharingPlan, n_params: dict[str, int], seed: int,
-               typology: np.ndarray | None = None) -> dict[str, SharingPlan]:
+               typology: np.ndarray | None = None,
+               losses: np.ndarray | None = None) -> dict[str, SharingPlan]:
     """Each arm's plan for ``seed``. ``n_params`` sizes every module of the model (the candidates
     of ``random-modules``); ``typology`` is the URIEL distance between the plan's languages
-    (``typology`` is left out without it)."""
+    (``typology`` is left out without it); ``losses``, each language's probe loss
+    (``loss-level`` is left out without it)."""
     langs = list(plan.languages)
     modules = plan.modules
     if not modules:
@@ -110,6 +120,9 @@ def build_arms(plan: SharingPlan, n_params: dict[str, int], seed: int,
     if typology is not None:
         arms["typology"] = arm("typology", {
             k: typology_partition(langs, len(e.groups), typology) for k, e in modules.items()})
+    if losses is not None:
+        arms["loss-level"] = arm("loss-level", {
+            k: loss_partition(langs, list(losses), sizes[k]) for k in modules})
     arms["shared"] = arm("shared", {})
     return arms
 

@@ -256,7 +256,7 @@ def cmd_jobs(args) -> int:
 def cmd_experiment(args) -> int:
     from gradlens import experiment as ex
     from gradlens.analysis.allocation import propose_plan
-    from gradlens.arms import ARMS
+    from gradlens.arms import DEFAULT_ARMS
     from gradlens.plan import load_plan
     from gradlens.store import Run
     from gradlens.train.config import TrainConfig
@@ -278,7 +278,7 @@ def cmd_experiment(args) -> int:
               "false discovery rate): every arm would be the shared model, so there is nothing "
               "to compare", file=sys.stderr)
         return 1
-    arms = args.arms.split(",") if args.arms else list(ARMS)
+    arms = args.arms.split(",") if args.arms else list(DEFAULT_ARMS)
     declared = ex.Declaration(metric=args.primary_metric, baseline=args.primary_baseline,
                               looks=tuple(args.looks or ()))
     directory, spec, notes = ex.prepare(Path(args.run), plan, list(range(args.seeds)), cfg, arms,
@@ -342,6 +342,7 @@ def _follow_jobs(label: str, rows_of) -> bool | None:
 
 def cmd_validate(args) -> int:
     from gradlens import validation as va
+    from gradlens.modules import module_label
     from gradlens.store import Run
     from gradlens.train.config import TrainConfig
 
@@ -361,7 +362,7 @@ def cmd_validate(args) -> int:
           f"{cfg.steps} steps each, in {directory}")
     for i, m in enumerate(spec["modules"]):
         gain = m["predictors"]["gain"]
-        print(f"  m{i:02d} {m['module']:45s} predicted gain {gain:.3g}"
+        print(f"  m{i:02d} {module_label(m['module']):45s} predicted gain {gain:.3g}"
               + ("  (in the plan)" if m["in_plan"] else ""))
     started = va.launch(directory, args.backend, args.ray_address)
     print(f"submitted {len(started)} job(s); the others have succeeded or are running")
@@ -628,8 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "look tests at 0.05 / looks (default: a fixed design at --seeds)")
     p.add_argument("--exploratory", action="store_true", help="add seeds beyond the declared "
                    "design; the experiment's verdict is then labelled exploratory")
-    p.add_argument("--arms", default=None, help="comma-separated arms (default: all of "
-                   "proposed, random-groups, random-modules, typology, shared)")
+    p.add_argument("--arms", default=None, help="comma-separated arms among proposed, "
+                   "random-groups, random-modules, typology, loss-level, shared (default: all "
+                   "but loss-level)")
     p.add_argument("--name", default=None, help="experiment name (default: from the run, plan, "
                    "seeds and config, so the same command resumes)")
     p.add_argument("--backend", choices=BACKENDS, default="local", help="where jobs run "

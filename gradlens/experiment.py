@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradlens.arms import ARMS, build_arms, extra_of
+from gradlens.arms import ARMS, DEFAULT_ARMS, build_arms, extra_of
 from gradlens.atomic import write_text
 from gradlens.errors import GradlensError
 from gradlens.metrics import METRICS as METRICS_FILE
@@ -119,7 +119,7 @@ def design_of(plan: SharingPlan) -> dict[str, list[list[str]]]:
 def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: list[int], config,
            typology: np.ndarray | None = None, budget: float | None = None,
            arms: list[str] | None = None, declared: Declaration | None = None,
-           exploratory: bool = False) -> dict:
+           exploratory: bool = False, losses: np.ndarray | None = None) -> dict:
     """Write the experiment's spec and every arm's plan into ``directory``; return the spec.
 
     ``declared``: its primary metric, comparison and design (default: chrF against the shared
@@ -131,13 +131,15 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
     is refused, so its jobs never mix two designs.
     """
     plan.check(sorted(n_params), "proposed plan")
-    wanted = list(ARMS) if arms is None else list(arms)
+    wanted = list(DEFAULT_ARMS) if arms is None else list(arms)
     unknown = sorted(set(wanted) - set(ARMS))
     if unknown or "proposed" not in wanted:
         raise ExperimentError(f"arms {unknown or wanted}: choose among {list(ARMS)}, with "
                               "'proposed' among them (the others are compared with it)")
     if "typology" in wanted and typology is None:
         raise ExperimentError("the typology arm needs the URIEL distance of the languages")
+    if "loss-level" in wanted and losses is None:
+        raise ExperimentError("the loss-level arm needs each language's probe loss")
     declared = declared or Declaration()
     if declared.baseline not in wanted or declared.baseline == "proposed":
         raise ExperimentError(f"primary baseline {declared.baseline!r}: choose one of the arms "
@@ -168,7 +170,7 @@ def create(directory: Path, plan: SharingPlan, n_params: dict[str, int], seeds: 
     for seed in seeds:
         if old is not None and seed in old["seeds"]:
             continue
-        for arm, arm_plan in build_arms(plan, n_params, seed, typology).items():
+        for arm, arm_plan in build_arms(plan, n_params, seed, typology, losses).items():
             if arm not in wanted:
                 continue
             save_plan(arm_plan, Path(directory) / PLANS / f"{arm}-s{seed}.json", sorted(n_params))
@@ -232,10 +234,13 @@ def prepare(run_dir: Path, plan: SharingPlan, seeds: list[int], config, arms: li
     from gradlens.launch import run_dir_for
     from gradlens.store import Run
 
+    from gradlens.evidence import run_nuisances
+
     with Run(run_dir) as run:
         n_params = {str(k): int(v) for k, v in zip(run.modules.name, run.modules.n_params)}
         run_name = run.path.parent.name
-    arms = list(ARMS) if arms is None else list(arms)
+        losses = run_nuisances(run).get("loss")
+    arms = list(DEFAULT_ARMS) if arms is None else list(arms)
     notes, typology = [], None
     if "typology" in arms:
         try:
@@ -246,7 +251,7 @@ def prepare(run_dir: Path, plan: SharingPlan, seeds: list[int], config, arms: li
     directory = run_dir_for(name or default_name(run_name, plan, seeds, config, arms))
     directory.mkdir(parents=True, exist_ok=True)
     return directory, create(directory, plan, n_params, seeds, config, typology, budget, arms,
-                             declared, exploratory), notes
+                             declared, exploratory, losses), notes
 
 
 def experiments(root: Path | None = None) -> list[Path]:

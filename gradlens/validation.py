@@ -122,14 +122,6 @@ def design(evidence: list, planned: list[str], n: int, languages: list[str],
     return out
 
 
-def probe_losses(run) -> list[float]:
-    """Each language's mean loss on the primary task over the run's steps."""
-    from gradlens.analysis.evidence import task_indices
-
-    primary, _ = task_indices(run.tasks)
-    return [float(v) for v in run.loss()[:, :, primary].mean(axis=0)]
-
-
 def create(directory: Path, source_run: str, model: str, languages: list[str],
            modules: list[dict], groupings: list[str], seeds: list[int], config) -> dict:
     """Write the spec and every job's plan into ``directory``; return the spec. The same design
@@ -187,7 +179,7 @@ def prepare(run_dir: Path, n_modules: int, groupings: list[str], seeds: list[int
     notes on what was left out (URIEL groups where URIEL lacks a language)."""
     from gradlens.analysis.allocation import propose_plan
     from gradlens.analysis.typology import uriel_distance
-    from gradlens.evidence import cached_run_evidence
+    from gradlens.evidence import cached_run_evidence, run_nuisances
     from gradlens.launch import run_dir_for
     from gradlens.store import Run
 
@@ -204,7 +196,7 @@ def prepare(run_dir: Path, n_modules: int, groupings: list[str], seeds: list[int
         plan = propose_plan(evidence, budget, int(run.modules.n_params.sum()), run.model,
                             run.languages, str(run.path.parent), alpha)
         languages, model, run_name = list(run.languages), run.model, run.path.parent.name
-        losses = probe_losses(run)
+        losses = [float(v) for v in run_nuisances(run)["loss"]]
     if "typology" in groupings:
         try:
             typology = uriel_distance(languages, "genetic")

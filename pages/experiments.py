@@ -8,7 +8,7 @@ import streamlit as st
 from gradlens import experiment as ex
 from gradlens import ui
 from gradlens.errors import GradlensError
-from gradlens.arms import ARMS
+from gradlens.arms import ARMS, DEFAULT_ARMS
 from gradlens.jobs import BACKENDS, JobError, allowed_ray_addresses
 from gradlens.paths import PLAN_FILE
 from gradlens.plan import PlanError, load_plan
@@ -58,7 +58,7 @@ def start_section(run) -> None:
         every = c3.number_input("Evaluate every", 1, 100_000, DEFAULTS.eval_every, key="exp_every")
         size = c4.number_input("Utterances per language scored", 1, 10_000, DEFAULTS.eval_size,
                                key="exp_size")
-        arms = st.multiselect("Arms", list(ARMS), default=list(ARMS), key="exp_arms",
+        arms = st.multiselect("Arms", list(ARMS), default=DEFAULT_ARMS, key="exp_arms",
                               format_func=lambda a: f"{a}: {ARMS[a]}")
         c1, c2 = st.columns(2)
         backend = c1.selectbox("Backend", BACKENDS, key="exp_backend")

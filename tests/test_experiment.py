@@ -417,3 +417,20 @@ def test_jobs_that_ended_far_below_their_starting_model_are_named(tmp_path, monk
                  "chrf": chrf, "n": 32} for step, chrf in ((0, 40.0), (50, final))]
         (tmp_path / job / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert below_start(spec) == [("job-a", 40.0, 30.0)]  # job-b is within 5 chrF points
+
+
+def test_the_loss_level_arm_groups_by_probe_loss_at_the_plans_sizes_and_is_opt_in():
+    from gradlens.arms import DEFAULT_ARMS
+
+    losses = np.array([3.0, 1.0, 2.5, 0.5, 2.0, 1.5])  # spa ita deu nld rus ukr
+    arms = build_arms(proposed(), N_PARAMS, 0, typology(), losses)
+    assert list(arms)[-2:] == ["loss-level", "shared"]
+    extra = extra_of(arms, N_PARAMS)
+    assert extra["loss-level"] == extra["proposed"]
+    for key, entry in proposed().modules.items():
+        groups = arms["loss-level"].modules[key].groups
+        assert sorted(map(len, groups)) == sorted(map(len, entry.groups))
+        assert all(max(losses[LANGS.index(x)] for x in a) <= min(losses[LANGS.index(x)] for x in b)
+                   or max(losses[LANGS.index(x)] for x in b) <= min(losses[LANGS.index(x)] for x in a)
+                   for a in groups for b in groups if a != b)  # contiguous in loss
+    assert "loss-level" not in DEFAULT_ARMS  # the same command still resumes older experiments
