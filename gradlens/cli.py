@@ -253,21 +253,28 @@ def cmd_jobs(args) -> int:
     return 0
 
 
+def _jobs_config(args, run):
+    """The ``TrainConfig`` of an experiment's or a validation's jobs from the command's flags
+    (after checking ``--seeds``): they train on the corpus the run probed unless told
+    otherwise; each job's seed is its own."""
+    from gradlens.train.config import TrainConfig
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    corpus = args.corpus or run.probe_config.get("corpus", "spoken-numbers")
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                          if f.name not in ("seed", "corpus")}, corpus=corpus)
+
+
 def cmd_experiment(args) -> int:
     from gradlens import experiment as ex
     from gradlens.analysis.allocation import propose_plan
     from gradlens.arms import DEFAULT_ARMS
     from gradlens.plan import load_plan
     from gradlens.store import Run
-    from gradlens.train.config import TrainConfig
 
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     with Run(args.run) as run:
-        # the jobs train on the corpus the run probed, unless told otherwise
-        corpus = args.corpus or run.probe_config.get("corpus", "spoken-numbers")
-        cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                             if f.name not in ("seed", "corpus")}, corpus=corpus)
+        cfg = _jobs_config(args, run)
         if args.plan:
             plan = load_plan(args.plan, list(run.modules.name))
         else:
@@ -344,14 +351,9 @@ def cmd_validate(args) -> int:
     from gradlens import validation as va
     from gradlens.modules import module_label
     from gradlens.store import Run
-    from gradlens.train.config import TrainConfig
 
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     with Run(args.run) as run:
-        corpus = args.corpus or run.probe_config.get("corpus", "spoken-numbers")
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                         if f.name not in ("seed", "corpus")}, corpus=corpus)
+        cfg = _jobs_config(args, run)
     directory, spec, notes = va.prepare(Path(args.run), args.modules, args.groupings.split(","),
                                         list(range(args.seeds)), cfg, args.budget, args.alpha,
                                         args.name)

@@ -625,21 +625,31 @@ def scores_csv(outputs: dict[str, dict[int, list[dict]]], scores: dict[str, dict
 def results(directory: Path, rows: list[dict]) -> dict | None:
     """The results of the jobs that have succeeded: ``results.json`` while it covers them all,
     else collected afresh; None before any job succeeded."""
+    return up_to_date(rows, read_results(directory), RESULTS_VERSION, lambda: collect(directory))
+
+
+def up_to_date(rows: list[dict], stored: dict | None, version: int, collect) -> dict | None:
+    """``stored`` results while they cover every job of ``rows`` that has succeeded and are of
+    ``version``, else ``collect()``; None before any job succeeded (an experiment's or a
+    validation's)."""
     done = sum(r["state"] == "succeeded" for r in rows)
     if not done:
         return None
-    stored = read_results(directory)
-    if (stored is not None and stored.get("jobs_done") == done
-            and stored.get("version") == RESULTS_VERSION):
+    if stored is not None and stored.get("jobs_done") == done and stored.get("version") == version:
         return stored
-    return collect(directory)
+    return collect()
+
+
+def read_json(path: Path) -> dict | None:
+    """A results file; None when it is missing or torn."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
 
 
 def read_results(directory: Path) -> dict | None:
-    try:
-        return json.loads((Path(directory) / RESULTS).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return read_json(Path(directory) / RESULTS)
 
 
 def side_by_side(outputs: dict[str, dict[int, list[dict]]], arms: list[str], seed: int,

@@ -360,20 +360,14 @@ def table_csv(results: dict) -> str:
 
 
 def read_results(directory: Path) -> dict | None:
-    try:
-        return json.loads((Path(directory) / RESULTS).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    from gradlens.experiment import read_json
+
+    return read_json(Path(directory) / RESULTS)
 
 
 def results(directory: Path, rows: list[dict]) -> dict | None:
     """The results of the jobs that have succeeded: the stored ones while they cover them all,
     else collected afresh; None before any job succeeded."""
-    done = sum(r["state"] == "succeeded" for r in rows)
-    if not done:
-        return None
-    stored = read_results(directory)
-    if (stored is not None and stored.get("jobs_done") == done
-            and stored.get("version") == RESULTS_VERSION):
-        return stored
-    return collect(directory)
+    from gradlens.experiment import up_to_date
+
+    return up_to_date(rows, read_results(directory), RESULTS_VERSION, lambda: collect(directory))

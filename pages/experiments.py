@@ -220,19 +220,9 @@ else:
         st.error(str(exc))
         rows = []
     if rows:
-        active = any(r["state"] in ("queued", "running") for r in rows)
-
-        succeeded = sum(r["state"] == "succeeded" for r in rows)
-
-        @st.fragment(run_every=3.0 if active else None)
-        def follow() -> None:
-            now = ex.status(directory)
+        def draw(now: list[dict]) -> None:
             jobs_table(now)
             curves(directory)
-            ended = active and not any(r["state"] in ("queued", "running") for r in now)
-            if ended or sum(r["state"] == "succeeded" for r in now) != succeeded:
-                # all ended (stop refreshing), or a job finished: the results below must show it
-                st.rerun(scope="app")
 
-        follow()
+        ui.follow_jobs(rows, lambda: ex.status(directory), draw)
         results_section(directory, rows)

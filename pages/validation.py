@@ -95,12 +95,7 @@ else:
                    f"{len(spec['groupings'])} groupings and the shared fine-tune, "
                    f"{len(spec['seeds'])} seed(s), {spec['config']['steps']} steps each, dev "
                    f"loss on {spec['config']['dev_loss_size']} utterances per language.")
-        active = any(r["state"] in ("queued", "running") for r in rows)
-        succeeded = sum(r["state"] == "succeeded" for r in rows)
-
-        @st.fragment(run_every=3.0 if active else None)
-        def follow() -> None:
-            now = va.status(directory)
+        def draw(now: list[dict]) -> None:
             done, total = ex.progress(now)
             finished = sum(r["state"] == "succeeded" for r in now)
             st.progress(done / max(1, total), text=f"{done:,} of {total:,} steps over "
@@ -110,9 +105,6 @@ else:
                 st.warning(f"{len(failed)} fine-tune(s) did not finish ("
                            + "; ".join(f"{r['job']}: {r['state']}" for r in failed[:3])
                            + "): run the same command again to resume them.")
-            ended = active and not any(r["state"] in ("queued", "running") for r in now)
-            if ended or finished != succeeded:
-                st.rerun(scope="app")
 
-        follow()
+        ui.follow_jobs(rows, lambda: va.status(directory), draw)
         results_section(directory, rows)

@@ -65,3 +65,21 @@ def training_pace() -> float | None:
         if found:
             return found[0]
     return None
+
+
+def follow_jobs(rows: list[dict], status, draw) -> None:
+    """Draw ``draw(rows)`` of a group of jobs (an experiment's or a validation's ``status()``
+    rows) and redraw it every 3 s while any is queued or running; the whole page reruns when a
+    job finishes or all have ended, so the results drawn below it cannot lag behind."""
+    active = any(r["state"] in ("queued", "running") for r in rows)
+    succeeded = sum(r["state"] == "succeeded" for r in rows)
+
+    @st.fragment(run_every=3.0 if active else None)
+    def follow() -> None:
+        now = status()
+        draw(now)
+        ended = active and not any(r["state"] in ("queued", "running") for r in now)
+        if ended or sum(r["state"] == "succeeded" for r in now) != succeeded:
+            st.rerun(scope="app")
+
+    follow()
