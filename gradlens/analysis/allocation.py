@@ -224,12 +224,8 @@ def evidence_fields(e: ModuleEvidence) -> dict:
 
     figures = e.summary()
     gain, gain_low = split_gain(e) or (None, None)
-    tests = {t.name: t for t in e.nuisance or []}
     return {**{k: num(figures[k]) for k in PLAN_FIGURES},
-            **{f"{name}_share": num(tests[name].share) if name in tests else None
-               for name in NUISANCES},
-            **{f"{name}_p": num(tests[name].p_value) if name in tests else None
-               for name in NUISANCES},
+            **{k: num(v) for k, v in e.nuisance_figures().items()},
             "split_gain": num(gain), "split_gain_ci_low": num(gain_low),
             "group_support": num(least_group_support(e)) if diverges(e) else None,
             "priority_per_mparam": num(priority(e) * 1e6), "extra_params": extra_cost(e)}

@@ -27,7 +27,7 @@ from gradlens.analysis.divergence import (COMMON_MIN_LANGUAGES, NULL_GRAMS, Conf
 from gradlens.analysis.clustering import group_support
 from gradlens.analysis.gain import MAX_GROUPS, best_group_count, cross_fitted_gains
 from gradlens.analysis.grouping import LanguageGrouping, index_groups
-from gradlens.analysis.nuisance import NuisanceTest, nuisance_test
+from gradlens.analysis.nuisance import NUISANCES, NuisanceTest, nuisance_test
 from gradlens.analysis.pace import detrended_rows, level_pace, paired_min_steps
 from gradlens.errors import ConfigError, NotEnoughData
 
@@ -144,7 +144,19 @@ class ModuleEvidence:
                 "cross_task_ci_high": None if t is None else t.mean_ci[1],
                 "n_groups": len(self.groups),
                 "grouping_score": self.grouping_score,
-                "groups": " | ".join(" ".join(g) for g in self.groups)}
+                "groups": " | ".join(" ".join(g) for g in self.groups),
+                **self.nuisance_figures()}
+
+    def nuisance_figures(self) -> dict:
+        """η² and permutation p of the groups against each nuisance (``None`` where the run
+        recorded no such covariate or the module has one group)."""
+        tests = {t.name: t for t in self.nuisance or []}
+        out = {}
+        for name in NUISANCES:
+            t = tests.get(name)
+            out[f"{name}_share"] = None if t is None else t.share
+            out[f"{name}_p"] = None if t is None else t.p_value
+        return out
 
 
 def module_evidence(sketches: np.ndarray, languages: list[str], tasks: list[str], module: str,
