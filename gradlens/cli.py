@@ -121,7 +121,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from gradlens.analysis.allocation import propose_plan
+    from gradlens.analysis.allocation import nothing_split_text, propose_plan
     from gradlens.paths import PLAN_FILE
     from gradlens.plan import format_groups, save_plan
     from gradlens.report import moving_model_caveat
@@ -155,8 +155,8 @@ def cmd_plan(args) -> int:
         print(f"  {name:55s} {groups:40s} gain held out {gain}, "
               f"+{ev['extra_params']:,} parameters")
     if not plan.modules:
-        print("no module diverges beyond noise at this false discovery rate: the plan shares "
-              "every module (see 'decisions' in the plan for each module's figures)")
+        print(f"{nothing_split_text(plan.decisions)}: the plan shares every module (see "
+              "'decisions' in the plan for each module's figures)")
     print(f"{len(plan.modules)} module(s) split, {extra:,} extra parameters "
           f"({extra / total:.1%} of {total:,}; budget {args.budget:.1%})")
     if caveat:
@@ -268,7 +268,7 @@ def _jobs_config(args, run):
 
 def cmd_experiment(args) -> int:
     from gradlens import experiment as ex
-    from gradlens.analysis.allocation import propose_plan
+    from gradlens.analysis.allocation import nothing_split_text, propose_plan
     from gradlens.arms import DEFAULT_ARMS
     from gradlens.plan import load_plan
     from gradlens.store import Run
@@ -281,9 +281,9 @@ def cmd_experiment(args) -> int:
             plan = propose_plan(_evidence(run), args.budget, int(run.modules.n_params.sum()),
                                 run.model, run.languages, str(run.path.parent), args.alpha)
     if not plan.modules:
-        print("gradlens: the plan splits no module (no module diverges beyond noise at this "
-              "false discovery rate): every arm would be the shared model, so there is nothing "
-              "to compare", file=sys.stderr)
+        why = f" ({nothing_split_text(plan.decisions)})" if plan.decisions else ""
+        print(f"gradlens: the plan splits no module{why}: every arm would be the shared model, "
+              "so there is nothing to compare", file=sys.stderr)
         return 1
     arms = args.arms.split(",") if args.arms else list(DEFAULT_ARMS)
     declared = ex.Declaration(metric=args.primary_metric, baseline=args.primary_baseline,

@@ -7,7 +7,7 @@ import streamlit as st
 
 from gradlens import ui
 from gradlens.modules import module_label
-from gradlens.analysis.allocation import RULE, allocate, extra_cost, priority
+from gradlens.analysis.allocation import RULE, allocate, extra_cost, nothing_split_text, priority
 from gradlens.analysis.evidence import rank_modules
 from gradlens.plots import budget_figure, heatmap_figure, ranking_figure
 from gradlens.report import evidence_table, matrix_frame, moving_model_caveat, p_text
@@ -100,8 +100,8 @@ if allocation.modules:
     st.plotly_chart(spend, key="div_budget_figure")
     ui.downloads(spend, "budget", evidence_table(allocation.modules), key="div_budget_dl")
 else:
-    st.info("No module is split: none passes the rule below and fits this budget. Sharing "
-            "everything is what these gradients support"
-            + (", at this run's power." if meta.steps < POWERED_STEPS else "."))
+    why = nothing_split_text(allocation.decisions)
+    st.info(f"{why[0].upper()}{why[1:]} (the rule is below). Sharing everything is what these "
+            "gradients support" + (", at this run's power." if meta.steps < POWERED_STEPS else "."))
 st.caption("The rule that spends the budget: " + RULE.format(alpha=0.05) + ". "
            "'Candidates over the budget' pass the test but did not fit in what was left.")

@@ -105,3 +105,15 @@ def test_groups_that_follow_the_loss_level_are_named_but_still_split():
     assert list(plan.modules) == ["m.loss"]
     assert "they follow loss level" in plan.decisions["m.loss"]
     assert plan.modules["m.loss"].evidence["loss_p"] < 0.05
+
+
+def test_a_plan_that_splits_nothing_says_why_by_reason():
+    from gradlens.analysis.allocation import nothing_split_text
+
+    text = nothing_split_text({
+        "m1": "kept shared: no divergence beyond noise (excess …)",
+        "m2": "kept shared: no divergence beyond noise (excess …)",
+        "m3": "kept shared: its groups follow a nuisance, not the languages: utterance duration",
+        "m4": "kept shared: over the budget (…)"})
+    assert text == ("no module is split: 2 show no divergence beyond noise, 1 has groups that "
+                    "follow a nuisance (m3), 1 did not fit in the budget (m4)")

@@ -142,6 +142,44 @@ def shared_reason(e: ModuleEvidence, alpha: float) -> str | None:
     return None
 
 
+# the openings of shared_reason's and allocate's reasons, and what each says in a summary (of
+# one module, of several)
+KEPT_SHARED = {
+    "kept shared: no divergence beyond noise": ("shows no divergence beyond noise",
+                                                "show no divergence beyond noise"),
+    "kept shared: the divergence's interval reaches 0": ("has a divergence whose interval "
+                                                         "reaches 0", "have a divergence whose "
+                                                         "interval reaches 0"),
+    "kept shared: its languages form one group": ("forms one group", "form one group"),
+    "kept shared: too few steps": ("had too few steps for a held-out gain",
+                                   "had too few steps for a held-out gain"),
+    "kept shared: the split's held-out gain may be 0": ("has a held-out gain that may be 0",
+                                                        "have a held-out gain that may be 0"),
+    "kept shared: its groups follow a nuisance": ("has groups that follow a nuisance",
+                                                  "have groups that follow a nuisance"),
+    "kept shared: over the budget": ("did not fit in the budget", "did not fit in the budget")}
+NAMED = ("kept shared: its groups follow a nuisance", "kept shared: over the budget")
+
+
+def nothing_split_text(decisions: dict[str, str]) -> str:
+    """Why a plan splits nothing, from its decisions: how many modules were kept shared for
+    each reason (those kept for a nuisance or the budget named), e.g. "no module is split: 38
+    show no divergence beyond noise, 1 has groups that follow a nuisance
+    (text_decoder.layer_norm)"."""
+    counts: dict[str | None, list[str]] = {}
+    for module, reason in decisions.items():
+        counts.setdefault(next((k for k in KEPT_SHARED if reason.startswith(k)), None),
+                          []).append(module)
+    parts = []
+    for key, modules in sorted(counts.items(), key=lambda kv: -len(kv[1])):
+        one, many = KEPT_SHARED.get(key, ("was kept shared for another reason",
+                                          "were kept shared for other reasons"))
+        named = (f" ({', '.join(modules[:3])}{', …' if len(modules) > 3 else ''})"
+                 if key in NAMED else "")
+        parts.append(f"{len(modules)} {one if len(modules) == 1 else many}{named}")
+    return "no module is split: " + ", ".join(parts) if parts else "no module was analysed"
+
+
 def nuisance_text(e: ModuleEvidence) -> str:
     """What a split's groups were checked against, as its decision states it: the loss level
     they follow is named as such ('' when the run recorded no covariate)."""
