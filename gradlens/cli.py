@@ -297,21 +297,31 @@ def cmd_experiment(args) -> int:
           f"{directory}")
     for arm, entry in spec["arms"].items():
         print(f"  {arm:15s} {entry['extra_params']:>9,} extra parameters  {entry['description']}")
-    started = ex.launch(directory, args.backend, args.ray_address)
-    print(f"submitted {len(started)} job(s); the others have succeeded or are running")
-    if args.detach:
-        return 0
-    all_done = _follow_jobs(directory.name, lambda: ex.status(directory))
-    if all_done is None:
-        return 130
+    code = _launch_and_follow(args, directory, ex)
+    if code is not None:
+        return code
     results = ex.collect(directory, args.trials)
     if results["jobs_done"]:
         print(format_results(results))
         print(f"wrote {directory / ex.RESULTS} and {directory / ex.SCORES}")
-    if not all_done:
+    if not results["complete"]:
         print("not every job succeeded: the figures cover those that did; run the same command "
               "again to resume the others", file=sys.stderr)
     return 0 if results["complete"] else 1
+
+
+def _launch_and_follow(args, directory: Path, kind) -> int | None:
+    """Submit the jobs of the experiment or validation in ``directory`` (``kind``: the
+    ``gradlens.experiment`` or ``gradlens.validation`` module) and follow them with one
+    progress bar. The command's exit code when it ends here (``--detach``: 0; Ctrl-C: 130,
+    the jobs go on); None once none is queued or running."""
+    started = kind.launch(directory, args.backend, args.ray_address)
+    print(f"submitted {len(started)} job(s); the others have succeeded or are running")
+    if args.detach:
+        return 0
+    if _follow_jobs(directory.name, lambda: kind.status(directory)) is None:
+        return 130
+    return None
 
 
 def _follow_jobs(label: str, rows_of) -> bool | None:
@@ -366,17 +376,13 @@ def cmd_validate(args) -> int:
         gain = m["predictors"]["gain"]
         print(f"  m{i:02d} {module_label(m['module']):45s} predicted gain {gain:.3g}"
               + ("  (in the plan)" if m["in_plan"] else ""))
-    started = va.launch(directory, args.backend, args.ray_address)
-    print(f"submitted {len(started)} job(s); the others have succeeded or are running")
-    if args.detach:
-        return 0
-    all_done = _follow_jobs(directory.name, lambda: va.status(directory))
-    if all_done is None:
-        return 130
+    code = _launch_and_follow(args, directory, va)
+    if code is not None:
+        return code
     results = va.collect(directory)
     print(format_validation(results))
     print(f"wrote {directory / va.RESULTS} and {directory / va.TABLE}")
-    if not all_done:
+    if not results["complete"]:
         print("not every job succeeded: the figures cover those that did; run the same command "
               "again to resume the others", file=sys.stderr)
     return 0 if results["complete"] else 1

@@ -264,18 +264,26 @@ def experiments(root: Path | None = None) -> list[Path]:
 
 
 def read_spec(directory: Path) -> dict:
-    path = Path(directory) / SPEC
+    return read_spec_file(Path(directory) / SPEC, SCHEMA, ("plan", "seeds", "config", "arms",
+                                                           "jobs"), ExperimentError,
+                          "an experiment")
+
+
+def read_spec_file(path: Path, schema: str, keys: tuple[str, ...], error: type,
+                   what: str) -> dict:
+    """A spec file (an experiment's or a validation's): JSON, of ``schema``, with ``keys``;
+    anything else raises ``error`` naming the file and the field."""
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ExperimentError(f"{path}: not found; is {directory} an experiment?") from None
+        raise error(f"{path}: not found; is {path.parent} {what}?") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ExperimentError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(spec, dict) or spec.get("schema") != SCHEMA:
-        raise ExperimentError(f"{path}: 'schema' must be {SCHEMA!r}")
-    for key in ("plan", "seeds", "config", "arms", "jobs"):
+        raise error(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(spec, dict) or spec.get("schema") != schema:
+        raise error(f"{path}: 'schema' must be {schema!r}")
+    for key in keys:
         if key not in spec:
-            raise ExperimentError(f"{path}: missing key {key!r}")
+            raise error(f"{path}: missing key {key!r}")
     return spec
 
 

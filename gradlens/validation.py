@@ -212,19 +212,11 @@ def prepare(run_dir: Path, n_modules: int, groupings: list[str], seeds: list[int
 
 
 def read_spec(directory: Path) -> dict:
-    path = Path(directory) / SPEC
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(f"{path}: not found; is {directory} a validation?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(spec, dict) or spec.get("schema") != SCHEMA:
-        raise ValidationError(f"{path}: 'schema' must be {SCHEMA!r}")
-    for key in ("modules", "seeds", "config", "arms", "jobs", "languages"):
-        if key not in spec:
-            raise ValidationError(f"{path}: missing key {key!r}")
-    return spec
+    from gradlens.experiment import read_spec_file
+
+    return read_spec_file(Path(directory) / SPEC, SCHEMA, ("modules", "seeds", "config", "arms",
+                                                           "jobs", "languages"),
+                          ValidationError, "a validation")
 
 
 def validations(root: Path | None = None) -> list[Path]:
