@@ -22,13 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradlens.plan import new_plan  # noqa: E402
-from gradlens.probe_config import DEMO_LANGUAGES  # noqa: E402
+from gradlens.demo import DEMO_LANGUAGES  # noqa: E402
 
 
 def main() -> int:
     from tqdm import tqdm
 
-    from probes.pretrain import RECIPE
+    from gradlens.demo import RECIPE
     from probes.training import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -34,11 +34,13 @@ def main() -> int:
 
     from gradlens.analysis.allocation import propose_plan
     from gradlens.analysis.stability import plan_agreement
-    from gradlens.cli import _evidence, _progress, demo_config, ensure_demo
+    from gradlens.bars import evidence_with_bar, step_bar
+    from gradlens.cli import ensure_demo
+    from gradlens.demo import RECIPE, demo_config
     from gradlens.paths import runs_dir
     from gradlens.store import Run
     from probes.loop import probe
-    from probes.pretrain import RECIPE, pretrained_tiny
+    from probes.pretrain import pretrained_tiny
 
     demo = ensure_demo()
     base = demo_config()
@@ -48,11 +50,11 @@ def main() -> int:
         out = demo if seed == base.seed else runs_dir() / f"demo-seed{seed}"
         if out != demo:
             cfg = dataclasses.replace(base, model=str(model), seed=seed, out=str(out))
-            bar, on_step = _progress(cfg.steps, f"probe, seed {seed}")
+            bar, on_step = step_bar(cfg.steps, f"probe, seed {seed}")
             with bar:
                 probe(cfg, runs_dir(), on_step=on_step)
         with Run(out) as run:
-            evidence = _evidence(run)
+            evidence = evidence_with_bar(run)
             total = int(run.modules.n_params.sum())
             plans.append(propose_plan(evidence, args.budget, total, run.model, run.languages,
                                       str(out), 0.05))

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from gradlens.errors import ConfigError, GradlensError
+from gradlens.bars import evidence_with_bar, step_bar
 from gradlens.paths import AGREEMENT_FILE, runs_dir
 
 
@@ -45,25 +46,12 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, 
             parser.add_argument(flag, type=type(default), default=default, help=helptext)
 
 
-def _progress(total: int, desc: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=desc, unit="step")
-
-    def on_step(done: int, _total: int, seconds: float) -> None:
-        bar.n = done
-        bar.set_postfix(steps_per_s=f"{1 / max(seconds, 1e-9):.2f}")
-        bar.refresh()
-
-    return bar, on_step
-
-
 def cmd_probe(args) -> int:
     from gradlens.probe_config import ProbeConfig
     from probes.loop import probe
 
     cfg = ProbeConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ProbeConfig)})
-    bar, on_step = _progress(cfg.steps, "probe")
+    bar, on_step = step_bar(cfg.steps, "probe")
     with bar:
         out = probe(cfg, runs_dir(), on_step=on_step)
     print(out)
@@ -89,28 +77,13 @@ def cmd_info(args) -> int:
     return 0
 
 
-def _evidence(run, rank: int | None = None, groups: int | None = None):
-    from tqdm import tqdm
-
-    from gradlens.evidence import cached_run_evidence, run_evidence
-
-    with tqdm(total=len(run.modules), desc="analysing modules", unit="module") as bar:
-        def on_module(done: int, _total: int, name: str) -> None:
-            bar.set_postfix_str(name[-40:], refresh=False)
-            bar.update(done - bar.n)
-
-        if rank is None and groups is None:  # the settings the app uses: share them
-            return cached_run_evidence(run, on_module)
-        return run_evidence(run, rank, groups, on_module)
-
-
 def cmd_analyze(args) -> int:
     from gradlens.analysis.overview import overview
     from gradlens.report import write_analysis
     from gradlens.store import Run
 
     with Run(args.run) as run:
-        evidence = _evidence(run, args.rank, args.groups)
+        evidence = evidence_with_bar(run, args.rank, args.groups)
         out = Path(args.out) if args.out else run.path.parent / "analysis"
         written = write_analysis(out, run.path.parent.name, evidence, run.tasks,
                                  len(run.done_steps), overview(evidence, args.permutations),
@@ -128,7 +101,7 @@ def cmd_plan(args) -> int:
     from gradlens.store import Run
 
     def propose(run):
-        evidence = _evidence(run, args.rank, args.groups)
+        evidence = evidence_with_bar(run, args.rank, args.groups)
         return propose_plan(evidence, args.budget, int(run.modules.n_params.sum()), run.model,
                             run.languages, str(run.path.parent), args.alpha)
 
@@ -253,15 +226,17 @@ def cmd_jobs(args) -> int:
     return 0
 
 
-def _jobs_config(args, run):
+def _jobs_config(args):
     """The ``TrainConfig`` of an experiment's or a validation's jobs from the command's flags
     (after checking ``--seeds``): they train on the corpus the run probed unless told
     otherwise; each job's seed is its own."""
+    from gradlens.store import Run
     from gradlens.train.config import TrainConfig
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
-    corpus = args.corpus or run.probe_config.get("corpus", "spoken-numbers")
+    with Run(args.run) as run:
+        corpus = args.corpus or run.probe_config.get("corpus", "spoken-numbers")
     return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                           if f.name not in ("seed", "corpus")}, corpus=corpus)
 
@@ -273,12 +248,12 @@ def cmd_experiment(args) -> int:
     from gradlens.plan import load_plan
     from gradlens.store import Run
 
+    cfg = _jobs_config(args)
     with Run(args.run) as run:
-        cfg = _jobs_config(args, run)
         if args.plan:
             plan = load_plan(args.plan, list(run.modules.name))
         else:
-            plan = propose_plan(_evidence(run), args.budget, int(run.modules.n_params.sum()),
+            plan = propose_plan(evidence_with_bar(run), args.budget, int(run.modules.n_params.sum()),
                                 run.model, run.languages, str(run.path.parent), args.alpha)
     if not plan.modules:
         why = f" ({nothing_split_text(plan.decisions)})" if plan.decisions else ""
@@ -360,10 +335,8 @@ def _follow_jobs(label: str, rows_of) -> bool | None:
 def cmd_validate(args) -> int:
     from gradlens import validation as va
     from gradlens.modules import module_label
-    from gradlens.store import Run
 
-    with Run(args.run) as run:
-        cfg = _jobs_config(args, run)
+    cfg = _jobs_config(args)
     directory, spec, notes = va.prepare(Path(args.run), args.modules, args.groupings.split(","),
                                         list(range(args.seeds)), cfg, args.budget, args.alpha,
                                         args.name)
@@ -440,69 +413,6 @@ def format_results(results: dict) -> str:
     return "\n".join(lines)
 
 
-DEMO_NAME = "demo"
-CONTROL_NAME = "control"
-DEMO_STEPS = 24
-# the control's conflict is new to its model: at 24 steps the decoder modules group as planted but
-# the divergence test lacks the power to call them (docs/results.md §4), at 72 it does
-CONTROL_STEPS = 72
-
-
-def demo_config(model: str = "tiny", control: bool = False):
-    """The demo probe: ``model`` is the trained tiny model's directory (``ensure_demo``); steps
-    probe it at one parameter state, so they are exchangeable, as the divergence null assumes.
-    ``control``: the positive control's languages and corpus, into ``runs/control``."""
-    from gradlens.corpus import CONTROL_CORPUS, CONTROL_LANGUAGES
-    from gradlens.probe_config import DEMO_LANGUAGES, ProbeConfig
-
-    return ProbeConfig(model=model, steps=CONTROL_STEPS if control else DEMO_STEPS,
-                       train_steps_between=0, sketch_dim=512,
-                       languages=list(CONTROL_LANGUAGES if control else DEMO_LANGUAGES),
-                       corpus=CONTROL_CORPUS if control else "spoken-numbers",
-                       out=str(runs_dir() / (CONTROL_NAME if control else DEMO_NAME)))
-
-
-def demo_done(control: bool = False) -> bool:
-    from gradlens.store import Run, RunError
-
-    try:
-        with Run(runs_dir() / (CONTROL_NAME if control else DEMO_NAME)) as run:
-            return len(run.done_steps) >= (CONTROL_STEPS if control else DEMO_STEPS)
-    except RunError:
-        return False
-
-
-def ensure_demo(control: bool = False) -> Path:
-    """Make (or finish) the demo run on the embedded default, with progress bars: train the
-    tiny model on the spoken numbers (cached), then probe it. ``control``: the same on the
-    positive control: the model trained on the ordinary spoken numbers, probed on the corpus whose
-    planted group's English targets are in reversed word order."""
-    from tqdm import tqdm
-
-    from gradlens.store import Run
-    from probes.pretrain import RECIPE, pretrained_tiny
-    from probes.loop import probe
-
-    cfg = demo_config(control=control)
-    out = Path(cfg.out)
-    if demo_done(control):
-        return out
-    # the control's model learns the ordinary spoken numbers, as a pretrained model knows its
-    # task; the reversed targets are new data it is then probed and fine-tuned on, where the
-    # planted conflict first meets the shared parameters (as a new corpus does in real use)
-    with tqdm(total=RECIPE.steps, desc=f"{out.name} 1/2: training tiny SeamlessM4T on "
-              f"{RECIPE.corpus}", unit="step") as bar:
-        model = pretrained_tiny(cfg.languages, cfg=RECIPE,
-                                on_step=lambda done, total, _: bar.update(done - bar.n))
-    cfg = dataclasses.replace(cfg, model=str(model))
-    bar, on_step = _progress(cfg.steps, f"{out.name} 2/2: probing it (CPU)")
-    with bar:
-        probe(cfg, runs_dir(), on_step=on_step)
-    with Run(out) as run:  # analysed once here, so the app's first visit reads it back
-        _evidence(run)
-    return out
-
-
 def cmd_manifest(args) -> int:
     from tqdm import tqdm
 
@@ -530,12 +440,45 @@ def cmd_manifest(args) -> int:
     return 0
 
 
+def ensure_demo(control: bool = False) -> Path:
+    """Make (or finish) the demo run on the embedded default, with progress bars: train the
+    tiny model on the spoken numbers (cached), then probe it. ``control``: the same on the
+    positive control: the model trained on the ordinary spoken numbers, probed on the corpus whose
+    planted group's English targets are in reversed word order."""
+    from tqdm import tqdm
+
+    from gradlens.demo import RECIPE, demo_config, demo_done
+    from gradlens.store import Run
+    from probes.loop import probe
+    from probes.pretrain import pretrained_tiny
+
+    cfg = demo_config(control=control)
+    out = Path(cfg.out)
+    if demo_done(control):
+        return out
+    # the control's model learns the ordinary spoken numbers, as a pretrained model knows its
+    # task; the reversed targets are new data it is then probed and fine-tuned on, where the
+    # planted conflict first meets the shared parameters (as a new corpus does in real use)
+    with tqdm(total=RECIPE.steps, desc=f"{out.name} 1/2: training tiny SeamlessM4T on "
+              f"{RECIPE.corpus}", unit="step") as bar:
+        model = pretrained_tiny(cfg.languages, cfg=RECIPE,
+                                on_step=lambda done, total, _: bar.update(done - bar.n))
+    cfg = dataclasses.replace(cfg, model=str(model))
+    bar, on_step = step_bar(cfg.steps, f"{out.name} 2/2: probing it (CPU)")
+    with bar:
+        probe(cfg, runs_dir(), on_step=on_step)
+    with Run(out) as run:  # analysed once here, so the app's first visit reads it back
+        evidence_with_bar(run)
+    return out
+
+
 def cmd_demo(args) -> int:
     print(ensure_demo(args.control))
     return 0
 
 
 def cmd_app(args) -> int:
+    from gradlens.demo import DEMO_NAME, demo_done
     from gradlens.launch import start_demo
 
     if not demo_done() and start_demo(runs_dir() / DEMO_NAME):

@@ -1,5 +1,5 @@
-"""What a probe run contains: ``ProbeConfig`` and the demo's languages (no torch, so the CLI's
-flags and the app read it cheaply; ``probes.loop`` runs it).
+"""What a probe run contains: ``ProbeConfig`` (no torch, so the CLI's flags and the app read it
+cheaply; ``probes.loop`` runs it). Its default languages are the demo's (``gradlens.demo``).
 
     python -c "from gradlens.probe_config import ProbeConfig; print(ProbeConfig())"
 """
@@ -12,13 +12,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradlens.demo import DEMO_LANGUAGES
 from gradlens.errors import ConfigError, check_number
 
 TASKS = ("st", "asr")
-# 14 languages of 6 families that all write cardinals, ordinals and years (a run draws only the
-# kinds all its languages write)
-DEMO_LANGUAGES = ["spa", "ita", "por", "fra", "deu", "nld", "dan", "pol", "rus", "ukr", "fin",
-                  "hun", "tur", "arb"]
 
 
 @dataclass

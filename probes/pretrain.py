@@ -24,15 +24,13 @@ from typing import Callable
 from gradlens.plan import new_plan
 from gradlens.paths import cache_dir
 from gradlens.paths import METRICS
+from gradlens.demo import RECIPE
 from gradlens.train.config import LOG, TrainConfig
 
 RECIPE_VERSION = 1  # bump when the recipe changes: trained models are keyed on it
 # fields added since that only change how evaluation runs, not the trained weights: left out of
 # the key, so models already trained stay found
-_EVAL_ONLY = ("eval_batch_size",)
-RECIPE = TrainConfig(steps=400, batch_size=8, learning_rate=2e-3, warmup_steps=40,
-                     eval_every=400, eval_size=16, checkpoint_every=50, log_every=10,
-                     device="cpu")
+_EVAL_ONLY = ("eval_batch_size", "translate_eval", "dev_loss_size")
 
 
 def model_dir(languages: list[str], seed: int = 0, cfg: TrainConfig = RECIPE) -> Path:

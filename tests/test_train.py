@@ -163,7 +163,8 @@ def test_the_demo_model_is_trained_by_gradlens_cached_and_loads_as_a_snapshot(tm
     trains the tiny model (a few steps here), keeps it in the cache and loads it offline."""
     import dataclasses
 
-    from probes.pretrain import RECIPE, model_dir, pretrained_tiny
+    from gradlens.demo import RECIPE
+    from probes.pretrain import model_dir, pretrained_tiny
     from probes.models import load_model
 
     monkeypatch.setenv("GRADLENS_CACHE", str(tmp_path / "cache"))

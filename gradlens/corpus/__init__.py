@@ -17,15 +17,13 @@ from __future__ import annotations
 from gradlens.corpus.base import SAMPLE_RATE, SPLITS, Corpus, Example, split_of, to_16k
 from gradlens.corpus.espeak import Espeak
 from gradlens.corpus.manifest import MANIFEST_COLUMNS, Manifest, ManifestError, read_audio
-from gradlens.corpus.numbers import (CONTROL, CONTROL_CORPUS, CONTROL_GROUP, CONTROL_LANGUAGES,
-                                     SpokenNumbers, common_kinds, numbers, write_number)
+from gradlens.corpus.numbers import CONTROL, SpokenNumbers, common_kinds, numbers, write_number
 from gradlens.corpus.phrases import CldrPhrases
 from gradlens.corpus.phrases import NAME as CLDR_PHRASES
 from gradlens.corpus.phrases import NATURAL as CLDR_PHRASES_NATURAL
 from gradlens.errors import ConfigError
 
-__all__ = ["CLDR_PHRASES", "CLDR_PHRASES_NATURAL", "CONTROL", "CONTROL_CORPUS", "CONTROL_GROUP",
-           "CONTROL_LANGUAGES", "EMBEDDED", "MANIFEST_COLUMNS", "SAMPLE_RATE", "SPLITS",
+__all__ = ["CLDR_PHRASES", "CLDR_PHRASES_NATURAL", "CONTROL", "EMBEDDED", "MANIFEST_COLUMNS", "SAMPLE_RATE", "SPLITS",
            "CldrPhrases", "Corpus", "Espeak", "Example", "Manifest", "ManifestError",
            "SpokenNumbers", "common_kinds", "is_embedded", "is_spoken_numbers", "numbers",
            "open_corpus", "read_audio", "split_of", "to_16k", "write_number"]

@@ -16,7 +16,6 @@ from gradlens.corpus.base import SPLITS, Example, check_split, split_of, spoken_
 from gradlens.corpus.espeak import speech
 from gradlens.errors import ConfigError
 from gradlens.languages import LANGUAGES, NUMBER_LANGUAGES, TARGET
-from gradlens.probe_config import DEMO_LANGUAGES
 
 # Numbers each kind draws from.
 _RANGES = {"cardinal": (0, 9999), "ordinal": (1, 100), "year": (1100, 2099)}
@@ -143,13 +142,4 @@ class SpokenNumbers:
         return out
 
 
-CONTROL = "spoken-numbers:reversed="
-# The positive control's run (``gradlens demo --control``): the demo's 14 languages (so its model
-# is the demo's, which knows the ordinary numbers), half of them reversed, the planted group cut
-# across the six families (two of four Romance, one of three Germanic, two of three Slavic, one of
-# two Uralic, the Turkic one), so neither typology nor the languages' own differences can stand
-# in for the planted conflict, and a random split of a module into two groups of 7 almost never
-# comes near it (docs/results.md §4c).
-CONTROL_LANGUAGES = list(DEMO_LANGUAGES)
-CONTROL_GROUP = ["spa", "fra", "nld", "pol", "ukr", "fin", "tur"]
-CONTROL_CORPUS = CONTROL + ",".join(CONTROL_GROUP)
+CONTROL = "spoken-numbers:reversed="  # a corpus name's prefix: the positive control's corpus
