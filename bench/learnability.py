@@ -1,4 +1,4 @@
-"""Can the tiny model learn a corpus? The demo's recipe (probes.pretrain.RECIPE, or fewer steps)
+"""Can the tiny model learn a corpus? The demo's recipe (gradlens.demo.RECIPE, or fewer steps)
 trains the tiny SeamlessM4T on a corpus's languages from scratch, then every language's dev
 BLEU/chrF is printed beside the average: a language far below the others is one the model
 cannot learn from espeak-ng's voice, and is left out of the demo (docs/results says which).
