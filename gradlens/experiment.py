@@ -512,7 +512,7 @@ def aggregate(outputs: dict[str, dict[int, list[dict]]], reference: str = "propo
 RESULTS_VERSION = 3  # bump when results.json gains or changes fields: older files are recollected
 ALPHA = 0.05
 # seeds are what speaks to training runs: the test-set p alone called two seeds of one arm
-# different in about half of pairs (results.md section 6)
+# different in about half of pairs (docs/results/aa-check.md)
 VERDICTS = {"better": "better: seed-level Holm p below the declared level and the hierarchical "
                       "interval above 0",
             "worse": "worse: seed-level Holm p below the declared level and the hierarchical "

@@ -29,7 +29,7 @@ st.caption(
     "seeds and then test utterances; the primary metric and baseline are declared before the "
     "run. The test-set p-values (paired randomisation over the pooled utterances) are secondary: "
     "they speak to these test utterances only, and call two seeds of the same arm different in "
-    "about half of pairs (docs/results.md, section 6).")
+    "about half of pairs (docs/results/aa-check.md).")
 DEFAULTS = TrainConfig()
 LABEL = {"bleu": "BLEU", "chrf": "chrF"}
 
