@@ -34,13 +34,13 @@ DEMO_STEPS = 24
 # of four Romance, one of three Germanic, two of three Slavic, one of two Uralic, the Turkic one),
 # so neither typology nor the languages' own differences can stand in for the planted conflict,
 # and a random split of a module into two groups of 7 almost never comes near it
-# (docs/results.md §4c).
+# (docs/results/positive-control.md, 4c).
 CONTROL_NAME = "control"
 CONTROL_LANGUAGES = list(DEMO_LANGUAGES)
 CONTROL_GROUP = ["spa", "fra", "nld", "pol", "ukr", "fin", "tur"]
 CONTROL_CORPUS = CONTROL + ",".join(CONTROL_GROUP)
 # the control's conflict is new to its model: at 24 steps the decoder modules group as planted but
-# the divergence test lacks the power to call them (docs/results.md §4), at 72 it does
+# the divergence test lacks the power to call them (docs/results/positive-control.md), at 72 it does
 CONTROL_STEPS = 72
 # how the demo's model is trained (a fully shared plan on the ordinary spoken numbers)
 RECIPE = TrainConfig(steps=400, batch_size=8, learning_rate=2e-3, warmup_steps=40,
