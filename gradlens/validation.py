@@ -66,7 +66,7 @@ PREDICTORS = {
 # loss at their end, on a dev set far larger than a translation score's
 DEFAULTS = {"steps": 60, "warmup_steps": 6, "eval_every": 60, "checkpoint_every": 60,
             "eval_at_start": False, "translate_eval": False, "dev_loss_size": 96}
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2  # 2: per_parameter correlations
 
 
 class ValidationError(GradlensError):
@@ -280,12 +280,20 @@ def summarise(spec: dict, losses: dict[str, dict[int, dict[str, float]]]) -> dic
         modules.append({**{k: entry[k] for k in ("module", "n_params", "in_plan", "predictors",
                                                   "groupings")}, "benefit": benefit})
     measured = [m for m in modules if "proposed" in m["benefit"]]
-    correlations = {}
-    for p in PREDICTORS:
-        pairs = [(m["predictors"][p], m["benefit"]["proposed"]["mean"]) for m in measured
-                 if m["predictors"][p] is not None]
-        correlations[p] = rank_correlation(*zip(*pairs)).as_dict() if len(pairs) > 1 else \
-            {"rho": None, "low": None, "high": None, "n": len(pairs)}
+
+    def correlate(target) -> dict[str, dict]:
+        out = {}
+        for p in PREDICTORS:
+            pairs = [(m["predictors"][p], target(m)) for m in measured
+                     if m["predictors"][p] is not None]
+            out[p] = rank_correlation(*zip(*pairs)).as_dict() if len(pairs) > 1 else \
+                {"rho": None, "low": None, "high": None, "n": len(pairs)}
+        return out
+
+    correlations = correlate(lambda m: m["benefit"]["proposed"]["mean"])
+    # the plan spends a budget, so its ranking is per extra parameter: what it should predict
+    # is the benefit per extra parameter (secondary, beside the benefit itself)
+    per_parameter = correlate(lambda m: m["benefit"]["proposed"]["mean"] / extra_of(m))
     versus = {}
     for g in spec["groupings"]:
         both = [m["benefit"]["proposed"]["mean"] - m["benefit"][g]["mean"] for m in measured
@@ -294,8 +302,13 @@ def summarise(spec: dict, losses: dict[str, dict[int, dict[str, float]]]) -> dic
             versus[g] = seed_interval(both).as_dict()
     benefit = {g: seed_interval(vals).as_dict() for g in spec["groupings"]
                if (vals := [m["benefit"][g]["mean"] for m in modules if g in m["benefit"]])}
-    return {"modules": modules, "correlations": correlations, "versus": versus,
-            "benefit": benefit}
+    return {"modules": modules, "correlations": correlations,
+            "per_parameter": per_parameter, "versus": versus, "benefit": benefit}
+
+
+def extra_of(module: dict) -> int:
+    """Extra parameters of splitting a design's module into its proposed groups."""
+    return (len(module["groupings"]["proposed"]) - 1) * module["n_params"]
 
 
 def answer(results: dict) -> str:
@@ -336,13 +349,14 @@ def table_csv(results: dict) -> str:
     """One row per module and grouping: its groups, predictors and realised benefit."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["module", "in_plan", "n_params", "grouping", "groups", "gain", "gain_low",
-                "excess", "q_value", "priority", "benefit", "benefit_per_seed"])
+    w.writerow(["module", "in_plan", "n_params", "extra_params", "grouping", "groups", "gain",
+                "gain_low", "excess", "q_value", "priority", "benefit", "benefit_per_seed"])
     for m in results["modules"]:
         p = m["predictors"]
         for g, groups in m["groupings"].items():
             b = m["benefit"].get(g)
-            w.writerow([m["module"], m["in_plan"], m["n_params"], g,
+            w.writerow([m["module"], m["in_plan"], m["n_params"],
+                        (len(groups) - 1) * m["n_params"], g,
                         " | ".join(" ".join(x) for x in groups),
                         *(("" if p[k] is None else f"{p[k]:.6g}")
                           for k in ("gain", "gain_low", "excess", "q_value", "priority")),

@@ -53,12 +53,16 @@ def results_section(directory, rows: list[dict]) -> None:
                        file_name=f"{directory.name}_{va.TABLE}", mime="text/csv",
                        key="val_csv", on_click="ignore")
     st.subheader("Each predictor")
+    per = res.get("per_parameter", {})
     st.dataframe(pd.DataFrame([{
         "predictor": va.PREDICTORS[p], "ρ": c["rho"], "95 % interval":
         "none" if c["low"] is None else f"[{c['low']:.2f}, {c['high']:.2f}]", "modules": c["n"],
-        "reads": prediction_verdict(label[p], RankCorrelation(**c))}
+        "reads": prediction_verdict(label[p], RankCorrelation(**c)),
+        "ρ with the benefit per extra parameter": None if p not in per else per[p]["rho"]}
         for p, c in res["correlations"].items()]), hide_index=True, width="stretch",
         key="val_rho")
+    st.caption("The plan spends a budget, so its priority ranks modules per extra parameter: "
+               "its fair target is the benefit per extra parameter (last column, secondary).")
     st.caption(f"The primary predictor, declared before the fine-tunes ran, is the "
                f"{label[res['primary']]}; the others are secondary.")
     st.subheader("Each grouping")

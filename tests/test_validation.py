@@ -153,13 +153,15 @@ def test_the_summary_correlates_each_predictor_with_the_proposed_groups_benefit(
     assert out["correlations"]["gain"]["rho"] == pytest.approx(1.0)
     assert out["correlations"]["excess"]["rho"] == pytest.approx(-1.0)
     assert out["correlations"]["priority"]["n"] == 5  # a module without the figure is left out
+    # every module costs the same here, so per extra parameter ranks alike
+    assert out["per_parameter"]["gain"]["rho"] == pytest.approx(1.0)
     assert out["versus"]["random"]["mean"] > 0 and out["versus"]["random"]["n"] == 6
     assert out["modules"][0]["benefit"]["proposed"]["mean"] == pytest.approx(0.3)
     text = va.answer({**out, "complete": True})
     assert text.startswith("The predicted gain predicts the realised benefit")
     assert "above 0" in text
     csv_lines = va.table_csv(out).splitlines()
-    assert csv_lines[0].startswith("module,in_plan,n_params,grouping,groups,gain")
+    assert csv_lines[0].startswith("module,in_plan,n_params,extra_params,grouping,groups,gain")
     assert len(csv_lines) == 1 + 6 * 2
 
 
@@ -223,7 +225,7 @@ def test_validate_runs_end_to_end_on_the_tiny_model_resumes_and_shows_on_its_pag
         assert res["correlations"]["gain"]["low"] is None
         assert "nothing can be said yet" in res["answer"] and "nothing can be said yet" in first.stdout
         lines = (runs / "val" / va.TABLE).read_text().splitlines()
-        assert len(lines) == 1 + 2 * 2 and all(line.split(",")[10] for line in lines[1:])
+        assert len(lines) == 1 + 2 * 2 and all(line.split(",")[11] for line in lines[1:])
 
         again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
         assert again.returncode == 0, again.stdout + again.stderr
