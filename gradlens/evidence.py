@@ -97,13 +97,15 @@ def run_nuisances(run: Run, steps=None) -> dict[str, np.ndarray]:
 
 
 def unit_evidence(run: Run, key: str, rank: int | None = None,
-                  n_groups: int | None = None, steps=None) -> ModuleEvidence:
-    """Evidence on one module, layer or block of ``run`` over its done (or the given) steps."""
+                  n_groups: int | None = None, steps=None,
+                  nuisances: dict[str, np.ndarray] | None = None) -> ModuleEvidence:
+    """Evidence on one module, layer or block of ``run`` over its done (or the given) steps;
+    ``nuisances``: ``run_nuisances(run, steps)``, when the caller already has them."""
     n = int(run.modules.n_params[unit_of(run, key)].sum())
     return module_evidence(unit_sketches(run, key, steps), run.languages, run.tasks, key, n,
                            rank, n_groups, moving=run.train_steps_between > 0,
                            content_paired=run.content_paired,
-                           nuisances=run_nuisances(run, steps))
+                           nuisances=run_nuisances(run, steps) if nuisances is None else nuisances)
 
 
 def run_evidence(run: Run, rank: int | None = None, n_groups: int | None = None,
@@ -112,9 +114,10 @@ def run_evidence(run: Run, rank: int | None = None, n_groups: int | None = None,
     """Evidence on every module of ``run`` over its done (or the given) steps, in model order;
     ``on_module(done, total, name)`` reports progress after each."""
     names = list(units(run, "module"))
+    nuisances = run_nuisances(run, steps)  # read once: the same for every module
     out = []
     for i, name in enumerate(names):
-        out.append(unit_evidence(run, name, rank, n_groups, steps))
+        out.append(unit_evidence(run, name, rank, n_groups, steps, nuisances))
         if on_module:
             on_module(i + 1, len(names), name)
     return with_q_values(out)

@@ -256,11 +256,17 @@ def prepare(run_dir: Path, plan: SharingPlan, seeds: list[int], config, arms: li
 
 def experiments(root: Path | None = None) -> list[Path]:
     """Every experiment directory in the runs directory, newest first."""
+    return spec_dirs(SPEC, root)
+
+
+def spec_dirs(spec_file: str, root: Path | None = None) -> list[Path]:
+    """Every directory of the runs directory holding ``spec_file`` (an experiment's or a
+    validation's), newest first."""
     from gradlens.paths import runs_dir
 
     root = root or runs_dir()
-    found = [p.parent for p in root.glob(f"*/{SPEC}")] if root.is_dir() else []
-    return sorted(found, key=lambda p: (p / SPEC).stat().st_mtime, reverse=True)
+    found = [p.parent for p in root.glob(f"*/{spec_file}")] if root.is_dir() else []
+    return sorted(found, key=lambda p: (p / spec_file).stat().st_mtime, reverse=True)
 
 
 def read_spec(directory: Path) -> dict:
@@ -577,20 +583,26 @@ def conclusion(results: dict, metric: str = "chrf") -> str:
 
 def job_outputs(spec: dict) -> tuple[dict[str, dict[int, list[dict]]], dict[str, dict[int, int]]]:
     """Test outputs at the dev-chosen step of every job that succeeded, and that step."""
-    from gradlens.paths import runs_dir
-
     outputs: dict[str, dict[int, list[dict]]] = {}
     steps: dict[str, dict[int, int]] = {}
-    for arm, seed, jid, job in current_jobs(spec):
-        if job is None or job.state != "succeeded":
-            continue
-        step = selected_step(read_metrics(runs_dir() / jid / METRICS_FILE))
+    for arm, seed, job_dir, records in succeeded_records(spec):
+        step = selected_step(records)
         if step is None:
-            raise ExperimentError(f"{runs_dir() / jid / METRICS_FILE}: the job succeeded without a "
+            raise ExperimentError(f"{job_dir / METRICS_FILE}: the job succeeded without a "
                                   "dev evaluation, so no checkpoint can be chosen")
-        outputs.setdefault(arm, {})[seed] = test_rows(runs_dir() / jid, step)
+        outputs.setdefault(arm, {})[seed] = test_rows(job_dir, step)
         steps.setdefault(arm, {})[seed] = step
     return outputs, steps
+
+
+def succeeded_records(spec: dict):
+    """(arm, seed, job directory, its metrics records) of every job of ``spec`` (an
+    experiment's or a validation's) that has succeeded."""
+    from gradlens.paths import runs_dir
+
+    for arm, seed, jid, job in current_jobs(spec):
+        if job is not None and job.state == "succeeded":
+            yield arm, seed, runs_dir() / jid, read_metrics(runs_dir() / jid / METRICS_FILE)
 
 
 def collect(directory: Path, trials: int | None = None) -> dict:

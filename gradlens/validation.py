@@ -77,10 +77,6 @@ def arm_name(index: int, grouping: str) -> str:
     return f"m{index:02d}-{grouping}"
 
 
-def job_id(name: str, arm: str, seed: int) -> str:
-    return f"{name}-{arm}-s{seed}"
-
-
 # -- what is fine-tuned -----------------------------------------------------------------------
 def predictors(e) -> dict[str, float | None]:
     """What the evidence says of one module, each oriented so that larger predicts more benefit
@@ -126,6 +122,7 @@ def create(directory: Path, source_run: str, model: str, languages: list[str],
            modules: list[dict], groupings: list[str], seeds: list[int], config) -> dict:
     """Write the spec and every job's plan into ``directory``; return the spec. The same design
     again returns the existing spec (a resume); another is refused."""
+    from gradlens.experiment import job_id
     from gradlens.train.config import comparable
 
     cfg = comparable({k: v for k, v in dataclasses.asdict(config).items() if k != "seed"})
@@ -221,11 +218,9 @@ def read_spec(directory: Path) -> dict:
 
 def validations(root: Path | None = None) -> list[Path]:
     """Every validation directory in the runs directory, newest first."""
-    from gradlens.paths import runs_dir
+    from gradlens.experiment import spec_dirs
 
-    root = root or runs_dir()
-    found = [p.parent for p in root.glob(f"*/{SPEC}")] if root.is_dir() else []
-    return sorted(found, key=lambda p: (p / SPEC).stat().st_mtime, reverse=True)
+    return spec_dirs(SPEC, root)
 
 
 # -- running: the experiment's job machinery, over this spec ----------------------------------
@@ -246,18 +241,15 @@ def status(directory: Path) -> list[dict]:
 # -- what it shows ----------------------------------------------------------------------------
 def dev_losses(spec: dict) -> dict[str, dict[int, dict[str, float]]]:
     """Each arm's final dev ST loss per seed and language, from the jobs that succeeded."""
-    from gradlens.experiment import current_jobs
+    from gradlens.experiment import succeeded_records
     from gradlens.metrics import METRICS as METRICS_FILE
-    from gradlens.metrics import final_dev_losses, read_metrics
-    from gradlens.paths import runs_dir
+    from gradlens.metrics import final_dev_losses
 
     out: dict[str, dict[int, dict[str, float]]] = {}
-    for arm, seed, jid, job in current_jobs(spec):
-        if job is None or job.state != "succeeded":
-            continue
-        final = final_dev_losses(read_metrics(runs_dir() / jid / METRICS_FILE))
+    for arm, seed, job_dir, records in succeeded_records(spec):
+        final = final_dev_losses(records)
         if final is None:
-            raise ValidationError(f"{runs_dir() / jid / METRICS_FILE}: the job succeeded without "
+            raise ValidationError(f"{job_dir / METRICS_FILE}: the job succeeded without "
                                   "a dev loss; it was trained without dev_loss_size")
         out.setdefault(arm, {})[seed] = final[1]
     return out

@@ -58,14 +58,16 @@ def realised_benefit(shared: dict[int, dict[str, float]],
     return (float(np.mean(per_seed)), per_seed) if per_seed else None
 
 
-def spearman(x, y) -> float | None:
-    """Spearman's ρ (average ranks for ties); None when either side is constant."""
+def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's ρ of each row of ``x`` with the same row of ``y`` ``[R, n]`` (average ranks
+    for ties); NaN where a row is constant on either side."""
     from scipy.stats import rankdata
 
-    rx, ry = rankdata(np.asarray(x, float)), rankdata(np.asarray(y, float))
-    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
-        return None
-    return float(np.corrcoef(rx, ry)[0, 1])
+    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
+    rx, ry = rx - rx.mean(axis=1, keepdims=True), ry - ry.mean(axis=1, keepdims=True)
+    sx, sy = np.sqrt((rx ** 2).sum(axis=1)), np.sqrt((ry ** 2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((sx > 0) & (sy > 0), (rx * ry).sum(axis=1) / (sx * sy), np.nan)
 
 
 @dataclass(frozen=True)
@@ -88,18 +90,14 @@ def rank_correlation(predicted, benefit, boots: int = BOOTSTRAP, seed: int = 0) 
     x, y = np.asarray(predicted, float), np.asarray(benefit, float)
     if x.shape != y.shape:
         raise ValueError(f"{x.size} predictions for {y.size} benefits")
-    rho = spearman(x, y)
-    if rho is None or x.size < MIN_MODULES:
+    rho = float(spearman_rows(x[None], y[None])[0])
+    if np.isnan(rho):
+        return RankCorrelation(None, None, None, int(x.size))
+    if x.size < MIN_MODULES:
         return RankCorrelation(rho, None, None, int(x.size))
-    from scipy.stats import rankdata
-
     idx = np.random.default_rng(seed).integers(0, x.size, size=(boots, x.size))
-    rx, ry = rankdata(x[idx], axis=1), rankdata(y[idx], axis=1)
-    rx, ry = rx - rx.mean(axis=1, keepdims=True), ry - ry.mean(axis=1, keepdims=True)
-    sx, sy = np.sqrt((rx ** 2).sum(axis=1)), np.sqrt((ry ** 2).sum(axis=1))
-    kept = (sx > 0) & (sy > 0)  # a side constant in the draw: no correlation to take
-    draws = (rx * ry).sum(axis=1)[kept] / (sx * sy)[kept]
-    low, high = np.percentile(draws, [2.5, 97.5])
+    draws = spearman_rows(x[idx], y[idx])
+    low, high = np.nanpercentile(draws, [2.5, 97.5])  # a side constant in a draw: left out
     return RankCorrelation(rho, float(low), float(high), int(x.size))
 
 
